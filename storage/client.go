@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/superfly/ltx"
+)
+
+// SnapshotLevel is the level that holds full snapshots (MinTXID == 1).
+// Levels 1..SnapshotLevel-1 hold compactions; level 0 holds one file per
+// replicated transaction batch.
+const SnapshotLevel = 9
+
+// Client reads and writes the LTX files of one replica.
+//
+// Every method honours ctx. A missing file is reported with an error that
+// matches os.ErrNotExist (errors.Is). Implementations are safe for concurrent
+// use.
+type Client interface {
+	// LTXFiles lists the files of a level whose MinTXID is at or above seek,
+	// ordered by MinTXID (then MaxTXID). Keys that do not match the LTX
+	// filename pattern are ignored. FileInfo.CreatedAt is the LTX header's
+	// timestamp where the backend stores it beside the file (a file's mtime,
+	// an object's litestream-timestamp metadata when useMetadata is set);
+	// otherwise the time the object was written.
+	LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error)
+
+	// OpenLTXFile opens a ranged reader over one file: size bytes from
+	// offset, or everything from offset when size is 0. A reader that ends
+	// before size bytes returns an error wrapping io.ErrUnexpectedEOF. An
+	// offset at or past the end of the file is an error.
+	OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error)
+
+	// WriteLTXFile stores the LTX file read from r. The file becomes visible
+	// atomically and whole: a reader never sees part of it. The returned
+	// info carries the header's timestamp as CreatedAt.
+	WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error)
+
+	// DeleteLTXFiles removes files; files already gone are not an error.
+	DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error
+
+	// DeleteAll removes every file of the replica.
+	DeleteAll(ctx context.Context) error
+
+	// String describes the replica for logs and errors, without credentials.
+	String() string
+}
+
+// ErrInvalidURL is wrapped by every error of ParseURL and Open.
+var ErrInvalidURL = errors.New("invalid replica URL")
+
+// ListLevel reads every file of a level at or above seek into a slice.
+func ListLevel(ctx context.Context, c Client, level int, seek ltx.TXID, useMetadata bool) ([]*ltx.FileInfo, error) {
+	itr, err := c.LTXFiles(ctx, level, seek, useMetadata)
+	if err != nil {
+		return nil, err
+	}
+	defer itr.Close()
+	var infos []*ltx.FileInfo
+	for itr.Next() {
+		infos = append(infos, itr.Item())
+	}
+	// ltx.SliceFileIterator would drop itr.Err(): a listing cut short by a
+	// storage error must not pass for a short listing.
+	if err := itr.Err(); err != nil {
+		return nil, err
+	}
+	return infos, itr.Close()
+}

@@ -1,0 +1,44 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/superfly/ltx"
+)
+
+// The on-storage layout is Litestream v0.5's, so that replicas written by
+// either tool are read by the other:
+//
+//	file: <root>/ltx/<level in decimal>/<minTXID>-<maxTXID>.ltx
+//	s3:   <prefix>/<level as %04x>/<minTXID>-<maxTXID>.ltx
+//
+// TXIDs are 16 lower-case hex digits (ltx.FormatFilename).
+
+// FileLevelDir is the directory of one level in a file replica.
+func FileLevelDir(root string, level int) string {
+	return filepath.Join(root, "ltx", strconv.Itoa(level))
+}
+
+// FilePath is the path of one LTX file in a file replica.
+func FilePath(root string, level int, minTXID, maxTXID ltx.TXID) string {
+	return filepath.Join(FileLevelDir(root, level), ltx.FormatFilename(minTXID, maxTXID))
+}
+
+// ObjectLevelPrefix is the key prefix, ending in a slash, of one level in an
+// S3 replica. It is built exactly as Litestream builds it, prefix + "/" +
+// level, so an empty prefix gives keys that start with a slash, as there.
+func ObjectLevelPrefix(prefix string, level int) string {
+	return prefix + "/" + fmt.Sprintf("%04x", level) + "/"
+}
+
+// ObjectKey is the key of one LTX file in an S3 replica.
+func ObjectKey(prefix string, level int, minTXID, maxTXID ltx.TXID) string {
+	return ObjectLevelPrefix(prefix, level) + ltx.FormatFilename(minTXID, maxTXID)
+}
+
+// FileName names a file for messages: "L1/0000000000000001-0000000000000010.ltx".
+func FileName(level int, minTXID, maxTXID ltx.TXID) string {
+	return fmt.Sprintf("L%d/%s", level, ltx.FormatFilename(minTXID, maxTXID))
+}

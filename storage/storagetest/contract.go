@@ -1,0 +1,374 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// RunContract checks the behaviour every storage.Client must have. newClient
+// returns a client on an empty replica of its own each time it is called.
+func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
+	ctx := context.Background()
+
+	t.Run("EmptyReplicaListsNothing", func(t *testing.T) {
+		c := newClient(t)
+		for level := 0; level <= storage.SnapshotLevel; level++ {
+			infos, err := storage.ListLevel(ctx, c, level, 0, true)
+			if err != nil {
+				t.Fatalf("level %d: %v", level, err)
+			}
+			if len(infos) != 0 {
+				t.Fatalf("level %d: listed %d files on an empty replica", level, len(infos))
+			}
+		}
+	})
+
+	t.Run("WriteListRead", func(t *testing.T) {
+		c := newClient(t)
+		files := history(t, 5)
+		for _, f := range files {
+			info, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data))
+			if err != nil {
+				t.Fatalf("write %s: %v", f, err)
+			}
+			if info.Size != int64(len(f.data)) || info.MinTXID != f.min || info.MaxTXID != f.max || info.Level != f.level {
+				t.Fatalf("write %s: got info %+v", f, info)
+			}
+			if !info.CreatedAt.Equal(f.ts) {
+				t.Fatalf("write %s: CreatedAt %v, want the header timestamp %v", f, info.CreatedAt, f.ts)
+			}
+		}
+
+		l0, err := storage.ListLevel(ctx, c, 0, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := filesAt(files, 0)
+		if len(l0) != len(want) {
+			t.Fatalf("L0 lists %d files, want %d", len(l0), len(want))
+		}
+		for i, info := range l0 {
+			f := want[i]
+			if info.Level != 0 || info.MinTXID != f.min || info.MaxTXID != f.max || info.Size != int64(len(f.data)) {
+				t.Fatalf("L0[%d] = %+v, want %s of %d bytes", i, info, f, len(f.data))
+			}
+			if !info.CreatedAt.Equal(f.ts) {
+				t.Fatalf("L0[%d] CreatedAt %v, want header timestamp %v", i, info.CreatedAt, f.ts)
+			}
+		}
+
+		seeked, err := storage.ListLevel(ctx, c, 0, 3, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seeked) != 3 || seeked[0].MinTXID != 3 {
+			t.Fatalf("seek 3 listed %v, want TXIDs 3, 4, 5", minTXIDs(seeked))
+		}
+
+		for _, f := range files {
+			got := readAll(t, c, f.level, f.min, f.max, 0, 0)
+			if !bytes.Equal(got, f.data) {
+				t.Fatalf("read %s: %d bytes differ from the %d written", f, len(got), len(f.data))
+			}
+			if err := ltx.NewDecoder(bytes.NewReader(got)).Verify(); err != nil {
+				t.Fatalf("read %s: %v", f, err)
+			}
+		}
+	})
+
+	t.Run("RangedReads", func(t *testing.T) {
+		c := newClient(t)
+		f := history(t, 1)[0]
+		mustWrite(t, c, f)
+		n := int64(len(f.data))
+		for _, r := range []struct{ off, size int64 }{{0, 1}, {0, ltx.HeaderSize}, {10, 20}, {n - ltx.TrailerSize, ltx.TrailerSize}, {n - 1, 1}, {7, 0}, {0, n}} {
+			got := readAll(t, c, f.level, f.min, f.max, r.off, r.size)
+			want := f.data[r.off:]
+			if r.size > 0 {
+				want = f.data[r.off : r.off+r.size]
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("read [%d,+%d): got %d bytes, want %d", r.off, r.size, len(got), len(want))
+			}
+		}
+	})
+
+	t.Run("ReadPastEndIsAnError", func(t *testing.T) {
+		c := newClient(t)
+		f := history(t, 1)[0]
+		mustWrite(t, c, f)
+		n := int64(len(f.data))
+
+		rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, n+10, 5)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if err == nil {
+			t.Fatalf("reading at %d of a %d-byte file succeeded", n+10, n)
+		}
+
+		rc, err = c.OpenLTXFile(ctx, f.level, f.min, f.max, n-4, 10)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("a range running 6 bytes past the end: got %v, want io.ErrUnexpectedEOF", err)
+		}
+	})
+
+	t.Run("MissingFileIsErrNotExist", func(t *testing.T) {
+		c := newClient(t)
+		_, err := c.OpenLTXFile(ctx, 0, 7, 7, 0, 0)
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("open missing file: got %v, want os.ErrNotExist", err)
+		}
+		if want := ltx.FormatFilename(7, 7); err != nil && !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Fatalf("error %q does not name %s", err, want)
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		c := newClient(t)
+		files := history(t, 3)
+		for _, f := range files {
+			mustWrite(t, c, f)
+		}
+		infos, err := storage.ListLevel(ctx, c, 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := []*ltx.FileInfo{infos[0], infos[1], {Level: 0, MinTXID: 99, MaxTXID: 99}}
+		if err := c.DeleteLTXFiles(ctx, gone); err != nil {
+			t.Fatalf("delete (one of them never existed): %v", err)
+		}
+		left, err := storage.ListLevel(ctx, c, 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].MinTXID != 3 {
+			t.Fatalf("after deleting TXIDs 1 and 2, L0 lists %v", minTXIDs(left))
+		}
+		if _, err := c.OpenLTXFile(ctx, 0, 1, 1, 0, 0); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("open deleted file: got %v, want os.ErrNotExist", err)
+		}
+		if err := c.DeleteAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for level := 0; level <= storage.SnapshotLevel; level++ {
+			if infos, err := storage.ListLevel(ctx, c, level, 0, false); err != nil || len(infos) != 0 {
+				t.Fatalf("after DeleteAll level %d lists %d files (err %v)", level, len(infos), err)
+			}
+		}
+	})
+
+	t.Run("HeaderMustMatchName", func(t *testing.T) {
+		c := newClient(t)
+		f := history(t, 1)[0]
+		if _, err := c.WriteLTXFile(ctx, 0, 5, 5, bytes.NewReader(f.data)); err == nil {
+			t.Fatal("writing TXID 1's file under the name 5-5 succeeded")
+		}
+		if infos, _ := storage.ListLevel(ctx, c, 0, 0, false); len(infos) != 0 {
+			t.Fatalf("a refused write left %d files listed", len(infos))
+		}
+	})
+
+	t.Run("FailedWriteLeavesNothing", func(t *testing.T) {
+		c := newClient(t)
+		f := history(t, 1)[0]
+		r := io.MultiReader(bytes.NewReader(f.data[:len(f.data)/2]), errReader{errors.New("source broke")})
+		if _, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, r); err == nil {
+			t.Fatal("write from a failing reader succeeded")
+		}
+		infos, err := storage.ListLevel(ctx, c, f.level, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) != 0 {
+			t.Fatalf("a failed write left %d files listed", len(infos))
+		}
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		c := newClient(t)
+		f := history(t, 1)[0]
+		mustWrite(t, c, f)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := storage.ListLevel(cctx, c, 0, 0, false); err == nil {
+			t.Fatal("list with a cancelled context succeeded")
+		}
+		rc, err := c.OpenLTXFile(cctx, f.level, f.min, f.max, 0, 0)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if err == nil {
+			t.Fatal("read with a cancelled context succeeded")
+		}
+		if _, err := c.WriteLTXFile(cctx, 0, 2, 2, bytes.NewReader(f.data)); err == nil {
+			t.Fatal("write with a cancelled context succeeded")
+		}
+	})
+
+	t.Run("ListingNeverShowsAPartialFile", func(t *testing.T) {
+		c := newClient(t)
+		db := NewDB(4096)
+		var files []testFile
+		big := map[uint32][]byte{}
+		for pgno := uint32(1); pgno <= 256; pgno++ {
+			big[pgno] = randomPage(4096, int64(pgno))
+		}
+		files = append(files, testFile{level: 0, min: 1, max: 1, data: db.Apply(t, 256, big)})
+		for i := 2; i <= 8; i++ {
+			files = append(files, testFile{level: 0, min: ltx.TXID(i), max: ltx.TXID(i), data: db.Apply(t, 256, map[uint32][]byte{uint32(i): randomPage(4096, int64(1000+i))})})
+		}
+
+		var wg sync.WaitGroup
+		wg.Add(1)
+		errc := make(chan error, 1)
+		go func() {
+			defer wg.Done()
+			for _, f := range files {
+				if _, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		checked := 0
+		for finished := false; !finished; {
+			select {
+			case <-done:
+				finished = true
+			default:
+			}
+			infos, err := storage.ListLevel(ctx, c, 0, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, info := range infos {
+				want := files[info.MinTXID-1].data
+				if info.Size != int64(len(want)) {
+					t.Fatalf("listed %s with size %d, want %d: a partial file is visible", ltx.FormatFilename(info.MinTXID, info.MaxTXID), info.Size, len(want))
+				}
+				got := readAll(t, c, 0, info.MinTXID, info.MaxTXID, 0, 0)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("read %s while writes went on: content differs", ltx.FormatFilename(info.MinTXID, info.MaxTXID))
+				}
+				checked++
+			}
+		}
+		select {
+		case err := <-errc:
+			t.Fatal(err)
+		default:
+		}
+		if checked == 0 {
+			t.Fatal("no listed file was checked")
+		}
+	})
+}
+
+type testFile struct {
+	level    int
+	min, max ltx.TXID
+	ts       time.Time
+	data     []byte
+}
+
+func (f testFile) String() string { return storage.FileName(f.level, f.min, f.max) }
+
+// history builds n L0 files, an L1 compaction of them and an L9 snapshot.
+func history(t *testing.T, n int) []testFile {
+	t.Helper()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	db := NewDB(4096)
+	db.Now = func() time.Time { clock = clock.Add(1500 * time.Millisecond); return clock }
+	var files []testFile
+	for i := 1; i <= n; i++ {
+		data := db.Apply(t, uint32(2+i), map[uint32][]byte{1: FillPage(4096, 1, i), uint32(1 + i): FillPage(4096, uint32(1+i), i), uint32(2 + i): FillPage(4096, uint32(2+i), i)})
+		files = append(files, testFile{level: 0, min: ltx.TXID(i), max: ltx.TXID(i), ts: time.UnixMilli(Header(t, data).Timestamp).UTC(), data: data})
+	}
+	if n == 1 {
+		return files
+	}
+	var l0 [][]byte
+	for _, f := range files {
+		l0 = append(l0, f.data)
+	}
+	l1 := Compact(t, l0...)
+	files = append(files, testFile{level: 1, min: 1, max: ltx.TXID(n), ts: time.UnixMilli(Header(t, l1).Timestamp).UTC(), data: l1})
+	snap := db.Snapshot(t)
+	files = append(files, testFile{level: storage.SnapshotLevel, min: 1, max: ltx.TXID(n), ts: time.UnixMilli(Header(t, snap).Timestamp).UTC(), data: snap})
+	return files
+}
+
+func filesAt(files []testFile, level int) []testFile {
+	var out []testFile
+	for _, f := range files {
+		if f.level == level {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func mustWrite(t *testing.T, c storage.Client, f testFile) {
+	t.Helper()
+	if _, err := c.WriteLTXFile(context.Background(), f.level, f.min, f.max, bytes.NewReader(f.data)); err != nil {
+		t.Fatalf("write %s: %v", f, err)
+	}
+}
+
+func readAll(t *testing.T, c storage.Client, level int, min, max ltx.TXID, off, size int64) []byte {
+	t.Helper()
+	rc, err := c.OpenLTXFile(context.Background(), level, min, max, off, size)
+	if err != nil {
+		t.Fatalf("open %s [%d,+%d): %v", storage.FileName(level, min, max), off, size, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s [%d,+%d): %v", storage.FileName(level, min, max), off, size, err)
+	}
+	return b
+}
+
+func minTXIDs(infos []*ltx.FileInfo) []string {
+	var out []string
+	for _, info := range infos {
+		out = append(out, fmt.Sprint(uint64(info.MinTXID)))
+	}
+	return out
+}
+
+func randomPage(size int, seed int64) []byte {
+	b := make([]byte, size)
+	x := uint64(seed)*0x9E3779B97F4A7C15 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x)
+	}
+	return b
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -1,0 +1,160 @@
+package storage
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// URL is a parsed replica URL.
+//
+//	file:///abs/dir              a local directory
+//	/abs/dir, ./rel/dir          the same, as a bare path
+//	s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&force-path-style=true
+type URL struct {
+	Scheme string // "file" or "s3"
+
+	// Path is the absolute directory of a file replica.
+	Path string
+
+	// Bucket and Prefix locate an S3 replica; Prefix has no leading or
+	// trailing slash and may be empty.
+	Bucket string
+	Prefix string
+
+	// Endpoint, Region and ForcePathStyle configure S3-compatible servers.
+	// Endpoint always carries a scheme (http:// is assumed when the URL
+	// gives none, as Litestream does).
+	Endpoint       string
+	Region         string
+	ForcePathStyle bool
+
+	raw string
+}
+
+// String returns the URL as given, with any user information removed.
+func (u *URL) String() string { return redact(u.raw) }
+
+// s3Params are the query parameters an s3 URL accepts; the camel-case
+// spellings are Litestream's.
+var s3Params = map[string]string{
+	"endpoint":         "endpoint",
+	"region":           "region",
+	"force-path-style": "force-path-style",
+	"forcePathStyle":   "force-path-style",
+}
+
+// ParseURL parses a replica URL. Errors wrap ErrInvalidURL and quote the URL
+// (without credentials) and what is wrong with it.
+func ParseURL(raw string) (*URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, fmt.Errorf("%w: empty: give a directory, file:///abs/dir or s3://bucket/prefix", ErrInvalidURL)
+	}
+	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "file:") {
+		return parseBarePath(raw)
+	}
+
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, redact(raw), unwrapURLError(err))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%w %q: credentials do not belong in the URL; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a shared AWS profile", ErrInvalidURL, redact(raw))
+	}
+
+	switch u.Scheme {
+	case "file":
+		return parseFileURL(raw, u)
+	case "s3":
+		return parseS3URL(raw, u)
+	default:
+		return nil, fmt.Errorf("%w %q: unknown scheme %q (want file or s3)", ErrInvalidURL, redact(raw), u.Scheme)
+	}
+}
+
+func parseBarePath(raw string) (*URL, error) {
+	abs, err := filepath.Abs(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, raw, err)
+	}
+	return &URL{Scheme: "file", Path: abs, raw: raw}, nil
+}
+
+func parseFileURL(raw string, u *url.URL) (*URL, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("%w %q: a file URL takes an absolute path, file:///abs/dir (host %q given)", ErrInvalidURL, raw, u.Host)
+	}
+	if u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return nil, fmt.Errorf("%w %q: a file URL takes an absolute path, file:///abs/dir", ErrInvalidURL, raw)
+	}
+	if len(u.Query()) > 0 {
+		return nil, fmt.Errorf("%w %q: a file URL takes no query parameters", ErrInvalidURL, raw)
+	}
+	return &URL{Scheme: "file", Path: filepath.Clean(filepath.FromSlash(u.Path)), raw: raw}, nil
+}
+
+func parseS3URL(raw string, u *url.URL) (*URL, error) {
+	out := &URL{Scheme: "s3", Bucket: u.Host, Prefix: strings.Trim(u.Path, "/"), raw: raw}
+	if out.Bucket == "" {
+		return nil, fmt.Errorf("%w %q: bucket required, as in s3://bucket/prefix", ErrInvalidURL, redact(raw))
+	}
+	for key, values := range u.Query() {
+		name, ok := s3Params[key]
+		if !ok {
+			return nil, fmt.Errorf("%w %q: unknown parameter %q (want endpoint, region or force-path-style)", ErrInvalidURL, redact(raw), key)
+		}
+		if len(values) != 1 {
+			return nil, fmt.Errorf("%w %q: parameter %q given %d times", ErrInvalidURL, redact(raw), key, len(values))
+		}
+		v := values[0]
+		switch name {
+		case "endpoint":
+			if v == "" {
+				return nil, fmt.Errorf("%w %q: endpoint is empty", ErrInvalidURL, redact(raw))
+			}
+			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				v = "http://" + v
+			}
+			ep, err := url.Parse(v)
+			if err != nil || ep.Host == "" {
+				return nil, fmt.Errorf("%w %q: endpoint %q is not a host or http(s) URL", ErrInvalidURL, redact(raw), values[0])
+			}
+			out.Endpoint = v
+		case "region":
+			out.Region = v
+		case "force-path-style":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w %q: force-path-style=%q is not true or false", ErrInvalidURL, redact(raw), v)
+			}
+			out.ForcePathStyle = b
+		}
+	}
+	return out, nil
+}
+
+// redact removes user information from a URL-looking string, so that no
+// secret given by mistake ends up in an error or a log line.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if i := strings.Index(raw, "@"); i >= 0 && strings.Contains(raw[:i], "://") {
+			j := strings.Index(raw, "://") + 3
+			return raw[:j] + "xxxxx" + raw[i:]
+		}
+		return raw
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+// unwrapURLError drops url.Error's own quoting of the input, which may hold
+// credentials.
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}

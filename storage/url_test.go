@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseURL(t *testing.T) {
+	abs, _ := filepath.Abs("rel/dir")
+	tests := []struct {
+		raw  string
+		want URL
+	}{
+		{"/abs/dir", URL{Scheme: "file", Path: "/abs/dir"}},
+		{"rel/dir", URL{Scheme: "file", Path: abs}},
+		{"file:///abs/dir", URL{Scheme: "file", Path: "/abs/dir"}},
+		{"file://localhost/abs/dir/", URL{Scheme: "file", Path: "/abs/dir"}},
+		{"s3://bucket", URL{Scheme: "s3", Bucket: "bucket"}},
+		{"s3://bucket/a/b/", URL{Scheme: "s3", Bucket: "bucket", Prefix: "a/b"}},
+		{"s3://bucket/db?endpoint=127.0.0.1:9000&region=eu-west-1&force-path-style=true",
+			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", ForcePathStyle: true}},
+		{"s3://bucket/db?endpoint=https://fly.storage.tigris.dev&forcePathStyle=false",
+			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "https://fly.storage.tigris.dev"}},
+	}
+	for _, tt := range tests {
+		got, err := ParseURL(tt.raw)
+		if err != nil {
+			t.Errorf("ParseURL(%q): %v", tt.raw, err)
+			continue
+		}
+		tt.want.raw = tt.raw
+		if *got != tt.want {
+			t.Errorf("ParseURL(%q) = %+v, want %+v", tt.raw, *got, tt.want)
+		}
+	}
+}
+
+func TestParseURLErrors(t *testing.T) {
+	tests := []struct {
+		raw      string
+		mentions string
+	}{
+		{"", "empty"},
+		{"   ", "empty"},
+		{"gs://bucket/db", `unknown scheme "gs"`},
+		{"file://relative/dir", "absolute path"},
+		{"file:relative", "absolute path"},
+		{"file:///abs?x=1", "no query parameters"},
+		{"s3:///prefix-only", "bucket required"},
+		{"s3://bucket/db?endpont=http://x", `unknown parameter "endpont"`},
+		{"s3://bucket/db?force-path-style=yes please", "force-path-style"},
+		{"s3://bucket/db?region=a&region=b", "given 2 times"},
+		{"s3://bucket/db?endpoint=", "endpoint is empty"},
+		{"s3://AKIA:supersecret@bucket/db", "credentials do not belong"},
+		{"s3://bu cket/%zz", "invalid"},
+	}
+	for _, tt := range tests {
+		_, err := ParseURL(tt.raw)
+		if err == nil {
+			t.Errorf("ParseURL(%q) succeeded", tt.raw)
+			continue
+		}
+		if !errors.Is(err, ErrInvalidURL) {
+			t.Errorf("ParseURL(%q): %v does not wrap ErrInvalidURL", tt.raw, err)
+		}
+		if !strings.Contains(err.Error(), tt.mentions) {
+			t.Errorf("ParseURL(%q): %q does not say %q", tt.raw, err, tt.mentions)
+		}
+		if strings.Contains(err.Error(), "supersecret") {
+			t.Errorf("ParseURL(%q): error %q leaks the secret", tt.raw, err)
+		}
+	}
+}
+
+func TestOpenUnregisteredScheme(t *testing.T) {
+	// No backend is imported by this package's tests.
+	_, err := Open(t.Context(), "s3://bucket/db")
+	if err == nil || !strings.Contains(err.Error(), "storage/s3") {
+		t.Fatalf("Open without the s3 backend linked: %v, want a hint to import storage/s3", err)
+	}
+}
+
+func TestLayout(t *testing.T) {
+	if got, want := FilePath("/r", 9, 1, 0x1f), "/r/ltx/9/0000000000000001-000000000000001f.ltx"; got != want {
+		t.Errorf("FilePath = %s, want %s", got, want)
+	}
+	if got, want := ObjectKey("db", 10-1, 1, 2), "db/0009/0000000000000001-0000000000000002.ltx"; got != want {
+		t.Errorf("ObjectKey = %s, want %s", got, want)
+	}
+	if got, want := ObjectKey("", 0, 3, 3), "/0000/0000000000000003-0000000000000003.ltx"; got != want {
+		t.Errorf("ObjectKey with empty prefix = %s, want %s (as Litestream)", got, want)
+	}
+}
