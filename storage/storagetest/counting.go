@@ -1,0 +1,183 @@
+package storagetest
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+var _ storage.Client = (*Counting)(nil)
+
+// Counts is a snapshot of what a Counting client has seen.
+type Counts struct {
+	Lists   int64 // LTXFiles calls
+	Opens   int64 // OpenLTXFile calls (one ranged GET each)
+	Writes  int64 // WriteLTXFile calls
+	Deletes int64 // DeleteLTXFiles and DeleteAll calls
+
+	BytesRead    int64 // body bytes handed to callers of OpenLTXFile
+	BytesWritten int64 // bytes the wrapped client consumed from WriteLTXFile readers
+
+	InFlight     int64 // requests under way now
+	PeakInFlight int64 // most requests under way at once since New or Reset
+}
+
+// Requests is the number of requests of every kind.
+func (c Counts) Requests() int64 { return c.Lists + c.Opens + c.Writes + c.Deletes }
+
+// Counting wraps a client and counts its requests and the bytes that cross
+// it, exactly, so tests can assert "a warm query makes no request". It is
+// safe for concurrent use.
+//
+// Every call is one request, whether or not it fails. A request is in flight
+// from the call until it returns, and for a listing or a body until it is
+// exhausted or closed (an open body holds a connection, as an S3 GET does).
+type Counting struct {
+	c storage.Client
+
+	lists, opens, writes, deletes atomic.Int64
+	bytesRead, bytesWritten       atomic.Int64
+	inFlight, peak                atomic.Int64
+}
+
+// NewCounting wraps c.
+func NewCounting(c storage.Client) *Counting { return &Counting{c: c} }
+
+// Unwrap returns the wrapped client.
+func (c *Counting) Unwrap() storage.Client { return c.c }
+
+// Counts returns the counters as of now.
+func (c *Counting) Counts() Counts {
+	return Counts{
+		Lists:        c.lists.Load(),
+		Opens:        c.opens.Load(),
+		Writes:       c.writes.Load(),
+		Deletes:      c.deletes.Load(),
+		BytesRead:    c.bytesRead.Load(),
+		BytesWritten: c.bytesWritten.Load(),
+		InFlight:     c.inFlight.Load(),
+		PeakInFlight: c.peak.Load(),
+	}
+}
+
+// Reset zeroes the counters. Requests under way stay in flight, and the
+// peak starts again from them.
+func (c *Counting) Reset() {
+	c.lists.Store(0)
+	c.opens.Store(0)
+	c.writes.Store(0)
+	c.deletes.Store(0)
+	c.bytesRead.Store(0)
+	c.bytesWritten.Store(0)
+	c.peak.Store(c.inFlight.Load())
+}
+
+func (c *Counting) String() string { return c.c.String() }
+
+func (c *Counting) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
+	c.lists.Add(1)
+	done := c.start()
+	itr, err := c.c.LTXFiles(ctx, level, seek, useMetadata)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &countingIterator{FileIterator: itr, done: done}, nil
+}
+
+func (c *Counting) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
+	c.opens.Add(1)
+	done := c.start()
+	rc, err := c.c.OpenLTXFile(ctx, level, minTXID, maxTXID, offset, size)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &countingBody{rc: rc, n: &c.bytesRead, done: done}, nil
+}
+
+func (c *Counting) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	c.writes.Add(1)
+	defer c.start()()
+	return c.c.WriteLTXFile(ctx, level, minTXID, maxTXID, &countingReader{r: r, n: &c.bytesWritten})
+}
+
+func (c *Counting) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
+	c.deletes.Add(1)
+	defer c.start()()
+	return c.c.DeleteLTXFiles(ctx, files)
+}
+
+func (c *Counting) DeleteAll(ctx context.Context) error {
+	c.deletes.Add(1)
+	defer c.start()()
+	return c.c.DeleteAll(ctx)
+}
+
+// start marks a request in flight and returns the function that ends it,
+// which may be called more than once.
+func (c *Counting) start() (done func()) {
+	n := c.inFlight.Add(1)
+	for {
+		peak := c.peak.Load()
+		if n <= peak || c.peak.CompareAndSwap(peak, n) {
+			break
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { c.inFlight.Add(-1) }) }
+}
+
+type countingIterator struct {
+	ltx.FileIterator
+	done func()
+}
+
+func (itr *countingIterator) Next() bool {
+	if itr.FileIterator.Next() {
+		return true
+	}
+	itr.done()
+	return false
+}
+
+func (itr *countingIterator) Close() error {
+	itr.done()
+	return itr.FileIterator.Close()
+}
+
+type countingBody struct {
+	rc   io.ReadCloser
+	n    *atomic.Int64
+	done func()
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	if err != nil {
+		b.done()
+	}
+	return n, err
+}
+
+func (b *countingBody) Close() error {
+	b.done()
+	return b.rc.Close()
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,171 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/file"
+)
+
+func TestCountingContract(t *testing.T) {
+	RunContract(t, func(t *testing.T) storage.Client {
+		return NewCounting(file.New(t.TempDir()))
+	})
+}
+
+func TestCountingIsExact(t *testing.T) {
+	ctx := context.Background()
+	c := NewCounting(file.New(t.TempDir()))
+	files := history(t, 3) // three L0, one L1, one L9
+
+	var written int64
+	for _, f := range files {
+		mustWrite(t, c, f)
+		written += int64(len(f.data))
+	}
+	want := Counts{Writes: 5, BytesWritten: written, PeakInFlight: 1}
+	checkCounts(t, c, "after 5 writes", want)
+
+	for level := 0; level <= storage.SnapshotLevel; level++ {
+		if _, err := storage.ListLevel(ctx, c, level, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want.Lists = 10
+	checkCounts(t, c, "after listing 10 levels", want)
+
+	f := files[0]
+	readAll(t, c, f.level, f.min, f.max, 0, 0)
+	readAll(t, c, f.level, f.min, f.max, 10, 20)
+	readAll(t, c, f.level, f.min, f.max, int64(len(f.data))-16, 16)
+	want.Opens += 3
+	want.BytesRead += int64(len(f.data)) + 20 + 16
+	checkCounts(t, c, "after 3 reads", want)
+
+	// A body opened and closed unread costs a request and no bytes; a
+	// missing file still costs a request.
+	rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if _, err := c.OpenLTXFile(ctx, 0, 99, 99, 0, 0); err == nil {
+		t.Fatal("opened a missing file")
+	}
+	want.Opens += 2
+	checkCounts(t, c, "after an unread body and a missing file", want)
+
+	// Part of a body: only what the caller consumed counts.
+	rc, err = c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(rc, make([]byte, 7)); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	want.Opens++
+	want.BytesRead += 7
+	checkCounts(t, c, "after reading 7 bytes of a body", want)
+
+	if err := c.DeleteLTXFiles(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want.Deletes = 2
+	checkCounts(t, c, "after 2 deletes", want)
+	if got := c.Counts().Requests(); got != 5+10+6+2 {
+		t.Fatalf("Requests() = %d, want 23", got)
+	}
+
+	c.Reset()
+	checkCounts(t, c, "after Reset", Counts{})
+}
+
+func TestCountingInFlight(t *testing.T) {
+	ctx := context.Background()
+	c := NewCounting(file.New(t.TempDir()))
+	f := history(t, 1)[0]
+	mustWrite(t, c, f)
+	c.Reset()
+
+	var bodies []io.ReadCloser
+	for range 3 {
+		rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, rc)
+	}
+	itr, err := c.LTXFiles(ctx, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, c, "with 3 open bodies and an open listing", Counts{Opens: 3, Lists: 1, InFlight: 4, PeakInFlight: 4})
+
+	for itr.Next() {
+	}
+	itr.Close()
+	// A body read to its end is done, even before Close.
+	if _, err := io.ReadAll(bodies[0]); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, c, "after the listing and one body ended", Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.data)), InFlight: 2, PeakInFlight: 4})
+	for _, rc := range bodies {
+		rc.Close()
+		rc.Close() // closing twice must not count twice
+	}
+	checkCounts(t, c, "after closing all", Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.data)), PeakInFlight: 4})
+	c.Reset()
+	checkCounts(t, c, "after Reset", Counts{})
+}
+
+func TestCountingConcurrent(t *testing.T) {
+	ctx := context.Background()
+	c := NewCounting(file.New(t.TempDir()))
+	f := history(t, 1)[0]
+	mustWrite(t, c, f)
+	c.Reset()
+
+	const workers, reads = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range reads {
+				off := int64((w*reads + i) % 50)
+				rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, off, 10)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(b, f.data[off:off+10]) {
+					t.Errorf("read at %d: %v", off, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := c.Counts()
+	if got.Opens != workers*reads || got.BytesRead != workers*reads*10 || got.InFlight != 0 {
+		t.Fatalf("after %d concurrent 10-byte reads: %+v", workers*reads, got)
+	}
+	if got.PeakInFlight < 1 || got.PeakInFlight > workers {
+		t.Fatalf("peak in flight %d with %d workers", got.PeakInFlight, workers)
+	}
+}
+
+func checkCounts(t *testing.T, c *Counting, when string, want Counts) {
+	t.Helper()
+	if got := c.Counts(); got != want {
+		t.Fatalf("%s:\n got %+v\nwant %+v", when, got, want)
+	}
+}
