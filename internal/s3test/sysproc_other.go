@@ -1,0 +1,9 @@
+//go:build !linux
+
+package s3test
+
+import "syscall"
+
+// sysProcAttr: only Linux can tie the server's life to the test binary's;
+// elsewhere a crashed test binary may leave its server running.
+func sysProcAttr() *syscall.SysProcAttr { return nil }

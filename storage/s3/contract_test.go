@@ -1,0 +1,17 @@
+package s3_test
+
+import (
+	"testing"
+
+	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+)
+
+// TestContract runs the shared backend contract against a real S3 server.
+func TestContract(t *testing.T) {
+	srv := s3test.Shared(t)
+	storagetest.RunContract(t, func(t *testing.T) storage.Client {
+		return srv.NewReplica(t).Client
+	})
+}

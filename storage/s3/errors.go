@@ -1,0 +1,51 @@
+package s3
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+)
+
+// errorCode is the S3 error code of err ("NoSuchKey", "SlowDown", ...) and
+// the HTTP status of the answer; both are empty when no answer came.
+func errorCode(err error) (code string, status int) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return code, status
+}
+
+// isNotFound reports an object that does not exist: NoSuchKey, or the bare
+// 404 of a HEAD request, which has no body to carry a code.
+func isNotFound(err error) bool {
+	code, status := errorCode(err)
+	return code == "NoSuchKey" || code == "NotFound" || (status == http.StatusNotFound && code == "")
+}
+
+// classify puts the likely cause in front of the errors a user can fix: a
+// bucket that does not exist and credentials that are missing or refused.
+// The SDK's error stays wrapped for errors.As; it never holds the secret key.
+func classify(err error, bucket string) error {
+	code, status := errorCode(err)
+	var se *v4.SigningError
+	switch {
+	case code == "NoSuchBucket":
+		return fmt.Errorf("bucket %q does not exist: %w", bucket, err)
+	case code == "InvalidAccessKeyId", code == "SignatureDoesNotMatch", code == "AccessDenied",
+		code == "ExpiredToken", code == "InvalidToken", code == "TokenRefreshRequired",
+		status == http.StatusForbidden:
+		return fmt.Errorf("access to bucket %q denied (check the AWS credentials - AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE - and the bucket's policy): %w", bucket, err)
+	case errors.As(err, &se):
+		return fmt.Errorf("no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE): %w", err)
+	}
+	return err
+}

@@ -1,0 +1,138 @@
+package s3
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/superfly/ltx"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// LTXFiles lists a level with ListObjectsV2, one request per thousand
+// objects. Keys that are not LTX file names directly under the level's
+// prefix (temp files, files of other tools, deeper "directories") are
+// ignored. With useMetadata, each file's CreatedAt is read from its
+// litestream-timestamp metadata with one HEAD per file, several at a time;
+// a file without it (written by another tool) keeps its LastModified.
+func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
+	if err := checkLevel(level); err != nil {
+		return nil, err
+	}
+	files, err := c.list(ctx, level, seek)
+	if err != nil {
+		return nil, err
+	}
+	if useMetadata {
+		if files, err = c.readTimestamps(ctx, files); err != nil {
+			return nil, err
+		}
+	}
+	infos := make([]*ltx.FileInfo, len(files))
+	for i, f := range files {
+		infos[i] = f.info
+	}
+	return ltx.NewFileInfoSliceIterator(infos), nil
+}
+
+type object struct {
+	key  string
+	info *ltx.FileInfo
+}
+
+func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]object, error) {
+	prefix := storage.ObjectLevelPrefix(c.prefix, level)
+	in := &s3.ListObjectsV2Input{
+		Bucket:    aws.String(c.bucket),
+		Prefix:    aws.String(prefix),
+		Delimiter: aws.String("/"),
+	}
+	if seek > 0 {
+		// Names are fixed-width hex, so every file at or above seek sorts
+		// after its bare MinTXID; the filter below stays the authority.
+		in.StartAfter = aws.String(prefix + seek.String())
+	}
+
+	var files []object
+	pages := s3.NewListObjectsV2Paginator(c.s3, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", c.name(prefix), classify(err, c.bucket))
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			base, ok := strings.CutPrefix(key, prefix)
+			if !ok {
+				continue
+			}
+			minTXID, maxTXID, err := ltx.ParseFilename(base)
+			if err != nil || minTXID < seek {
+				continue
+			}
+			files = append(files, object{key: key, info: &ltx.FileInfo{
+				Level:     level,
+				MinTXID:   minTXID,
+				MaxTXID:   maxTXID,
+				Size:      aws.ToInt64(obj.Size),
+				CreatedAt: aws.ToTime(obj.LastModified).UTC(),
+			}})
+		}
+	}
+	// S3 returns keys in byte order, which is TXID order; S3-compatible
+	// servers are not all as careful.
+	slices.SortFunc(files, func(a, b object) int {
+		return cmp.Or(cmp.Compare(a.info.MinTXID, b.info.MinTXID), cmp.Compare(a.info.MaxTXID, b.info.MaxTXID))
+	})
+	return files, nil
+}
+
+// readTimestamps sets each file's CreatedAt from its metadata. A file gone
+// between the listing and its HEAD (retention at work) is dropped, as the
+// next listing would not show it either.
+func (c *Client) readTimestamps(ctx context.Context, files []object) ([]object, error) {
+	gone := make([]bool, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.headLimit)
+	for i := range files {
+		f := files[i]
+		g.Go(func() error {
+			out, err := c.s3.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(f.key)})
+			if isNotFound(err) {
+				gone[i] = true
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("read metadata of %s: %w", c.name(f.key), classify(err, c.bucket))
+			}
+			v, ok := out.Metadata[MetadataKeyTimestamp]
+			if !ok {
+				return nil
+			}
+			// RFC3339Nano parses both our millisecond format and
+			// Litestream's nanosecond one.
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return fmt.Errorf("read metadata of %s: %s %q is not an RFC 3339 time", c.name(f.key), MetadataKeyTimestamp, v)
+			}
+			f.info.CreatedAt = t.UTC()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	kept := files[:0]
+	for i, f := range files {
+		if !gone[i] {
+			kept = append(kept, f)
+		}
+	}
+	return kept, nil
+}

@@ -1,0 +1,130 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/superfly/ltx"
+)
+
+const (
+	// maxPutSize is the largest object one PutObject may create.
+	maxPutSize = 5 << 30
+
+	// memorySpoolSize is the largest body held in memory for an upload;
+	// larger ones (snapshots, high compactions) go to a temp file.
+	memorySpoolSize = 8 << 20
+)
+
+// WriteLTXFile uploads a file with a single PutObject, so that it becomes
+// visible whole or not at all, with its header timestamp in the
+// litestream-timestamp metadata.
+//
+// The body is read whole before the request: SigV4 signs the payload's hash
+// and a retry resends it, so the SDK needs a length and a seekable body.
+// Files up to 8 MiB (every L0 file in practice) stay in memory, larger ones
+// go through a temp file rather than the heap.
+func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	if err := checkLevel(level); err != nil {
+		return nil, err
+	}
+	key := c.key(level, minTXID, maxTXID)
+	name := c.name(key)
+
+	hdr, r, err := ltx.PeekHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: read LTX header: %w", name, err)
+	}
+	if err := hdr.Validate(); err != nil {
+		return nil, fmt.Errorf("write %s: invalid LTX header: %w", name, err)
+	}
+	if hdr.MinTXID != minTXID || hdr.MaxTXID != maxTXID {
+		return nil, fmt.Errorf("write %s: header holds TXIDs %s-%s", name, hdr.MinTXID, hdr.MaxTXID)
+	}
+	timestamp := time.UnixMilli(hdr.Timestamp).UTC()
+
+	body, size, cleanup, err := spool(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	defer cleanup()
+
+	if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(c.bucket),
+		Key:           aws.String(key),
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		Metadata:      map[string]string{MetadataKeyTimestamp: timestamp.Format(ltx.RFC3339Milli)},
+	}); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, classify(err, c.bucket))
+	}
+	return &ltx.FileInfo{
+		Level:     level,
+		MinTXID:   minTXID,
+		MaxTXID:   maxTXID,
+		Size:      size,
+		CreatedAt: timestamp,
+	}, nil
+}
+
+var errTooLarge = errors.New("file exceeds the 5 GiB limit of a single S3 PUT")
+
+// spool reads r to its end into memory or, past memorySpoolSize, into a temp
+// file, and returns it as a seekable body. cleanup releases it.
+func spool(ctx context.Context, r io.Reader) (body io.ReadSeeker, size int64, cleanup func(), err error) {
+	r = ctxReader{ctx, r}
+	var buf bytes.Buffer
+	n, err := io.CopyN(&buf, r, memorySpoolSize+1)
+	if errors.Is(err, io.EOF) {
+		return bytes.NewReader(buf.Bytes()), n, func() {}, nil
+	} else if err != nil {
+		return nil, 0, nil, err
+	}
+
+	f, err := os.CreateTemp("", "ltxvfs-s3-upload-*.ltx")
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
+	}
+	cleanup = func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if _, err := buf.WriteTo(f); err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
+	}
+	m, err := io.CopyN(f, r, maxPutSize-n+1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		cleanup()
+		return nil, 0, nil, err
+	}
+	if n+m > maxPutSize {
+		cleanup()
+		return nil, 0, nil, errTooLarge
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
+	}
+	return f, n + m, cleanup, nil
+}
+
+// ctxReader stops a long read when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
