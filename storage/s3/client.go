@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,6 +75,10 @@ type Client struct {
 	prefix    string
 	desc      string
 	headLimit int
+
+	// slashless is set once the server is seen to drop the leading slash
+	// of keys under an empty prefix (see levelObjects).
+	slashless atomic.Bool
 }
 
 // New makes a client for the S3 replica u. It loads the AWS configuration

@@ -44,17 +44,13 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 // left alone, as the file backend leaves the rest of its directory.
 func (c *Client) DeleteAll(ctx context.Context) error {
 	for level := 0; level <= storage.SnapshotLevel; level++ {
-		prefix := storage.ObjectLevelPrefix(c.prefix, level)
-		var keys []string
-		pages := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket), Prefix: aws.String(prefix)})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("delete all: list %s: %w", c.name(prefix), classify(err, c.bucket))
-			}
-			for _, obj := range page.Contents {
-				keys = append(keys, aws.ToString(obj.Key))
-			}
+		_, objs, err := c.levelObjects(ctx, level, "", "")
+		if err != nil {
+			return fmt.Errorf("delete all: %w", err)
+		}
+		keys := make([]string, len(objs))
+		for i, obj := range objs {
+			keys[i] = aws.ToString(obj.Key)
 		}
 		if err := c.deleteKeys(ctx, keys); err != nil {
 			return fmt.Errorf("delete all: %w", err)

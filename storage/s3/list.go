@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
 
@@ -48,43 +49,35 @@ type object struct {
 }
 
 func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]object, error) {
-	prefix := storage.ObjectLevelPrefix(c.prefix, level)
-	in := &s3.ListObjectsV2Input{
-		Bucket:    aws.String(c.bucket),
-		Prefix:    aws.String(prefix),
-		Delimiter: aws.String("/"),
-	}
+	startAfter := ""
 	if seek > 0 {
 		// Names are fixed-width hex, so every file at or above seek sorts
 		// after its bare MinTXID; the filter below stays the authority.
-		in.StartAfter = aws.String(prefix + seek.String())
+		startAfter = seek.String()
+	}
+	prefix, objs, err := c.levelObjects(ctx, level, startAfter, "/")
+	if err != nil {
+		return nil, err
 	}
 
 	var files []object
-	pages := s3.NewListObjectsV2Paginator(c.s3, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", c.name(prefix), classify(err, c.bucket))
+	for _, obj := range objs {
+		key := aws.ToString(obj.Key)
+		base, ok := strings.CutPrefix(key, prefix)
+		if !ok {
+			continue
 		}
-		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			base, ok := strings.CutPrefix(key, prefix)
-			if !ok {
-				continue
-			}
-			minTXID, maxTXID, err := ltx.ParseFilename(base)
-			if err != nil || minTXID < seek {
-				continue
-			}
-			files = append(files, object{key: key, info: &ltx.FileInfo{
-				Level:     level,
-				MinTXID:   minTXID,
-				MaxTXID:   maxTXID,
-				Size:      aws.ToInt64(obj.Size),
-				CreatedAt: aws.ToTime(obj.LastModified).UTC(),
-			}})
+		minTXID, maxTXID, err := ltx.ParseFilename(base)
+		if err != nil || minTXID < seek {
+			continue
 		}
+		files = append(files, object{key: key, info: &ltx.FileInfo{
+			Level:     level,
+			MinTXID:   minTXID,
+			MaxTXID:   maxTXID,
+			Size:      aws.ToInt64(obj.Size),
+			CreatedAt: aws.ToTime(obj.LastModified).UTC(),
+		}})
 	}
 	// S3 returns keys in byte order, which is TXID order; S3-compatible
 	// servers are not all as careful.
@@ -92,6 +85,61 @@ func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]object, 
 		return cmp.Or(cmp.Compare(a.info.MinTXID, b.info.MinTXID), cmp.Compare(a.info.MaxTXID, b.info.MaxTXID))
 	})
 	return files, nil
+}
+
+// levelObjects lists the objects under a level's prefix, after the name
+// startAfter if given, and returns them with the prefix their keys carry.
+//
+// With an empty replica prefix, keys start with a slash ("/0000/..."), as
+// Litestream builds them. Some S3-compatible servers (versitygw among them)
+// drop a key's leading slash on the way in: objects written as "/0000/x"
+// are then listed as "0000/x", though still read and deleted by either name.
+// When the slashed listing is empty and the bare one is not, one HEAD of a
+// listed object by its slashed name tells the two cases apart; a server that
+// keeps slashes (AWS) answers 404, and its bare keys are not the replica's.
+func (c *Client) levelObjects(ctx context.Context, level int, startAfter, delimiter string) (string, []types.Object, error) {
+	prefix := storage.ObjectLevelPrefix(c.prefix, level)
+	if c.prefix == "" && c.slashless.Load() {
+		prefix = prefix[1:]
+	}
+	objs, err := c.listObjects(ctx, prefix, startAfter, delimiter)
+	if err != nil || len(objs) > 0 || c.prefix != "" || c.slashless.Load() {
+		return prefix, objs, err
+	}
+
+	bare := prefix[1:]
+	objs, err = c.listObjects(ctx, bare, startAfter, delimiter)
+	if err != nil || len(objs) == 0 {
+		return prefix, nil, err
+	}
+	_, err = c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.bucket), Key: aws.String("/" + aws.ToString(objs[0].Key))})
+	if isNotFound(err) {
+		return prefix, nil, nil
+	} else if err != nil {
+		return "", nil, fmt.Errorf("list %s: %w", c.name(prefix), classify(err, c.bucket))
+	}
+	c.slashless.Store(true)
+	return bare, objs, nil
+}
+
+func (c *Client) listObjects(ctx context.Context, prefix, startAfter, delimiter string) ([]types.Object, error) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket), Prefix: aws.String(prefix)}
+	if startAfter != "" {
+		in.StartAfter = aws.String(prefix + startAfter)
+	}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	var objs []types.Object
+	pages := s3.NewListObjectsV2Paginator(c.s3, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", c.name(prefix), classify(err, c.bucket))
+		}
+		objs = append(objs, page.Contents...)
+	}
+	return objs, nil
 }
 
 // readTimestamps sets each file's CreatedAt from its metadata. A file gone
