@@ -31,6 +31,18 @@ func isNotFound(err error) bool {
 	return code == "NoSuchKey" || code == "NotFound" || (status == http.StatusNotFound && code == "")
 }
 
+// credentialCodes are the S3 error codes of refused credentials;
+// XAdminUserNotFound is versitygw's answer to an unknown access key.
+var credentialCodes = map[string]bool{
+	"AccessDenied":          true,
+	"ExpiredToken":          true,
+	"InvalidAccessKeyId":    true,
+	"InvalidToken":          true,
+	"SignatureDoesNotMatch": true,
+	"TokenRefreshRequired":  true,
+	"XAdminUserNotFound":    true,
+}
+
 // classify puts the likely cause in front of the errors a user can fix: a
 // bucket that does not exist and credentials that are missing or refused.
 // The SDK's error stays wrapped for errors.As; it never holds the secret key.
@@ -40,9 +52,7 @@ func classify(err error, bucket string) error {
 	switch {
 	case code == "NoSuchBucket":
 		return fmt.Errorf("bucket %q does not exist: %w", bucket, err)
-	case code == "InvalidAccessKeyId", code == "SignatureDoesNotMatch", code == "AccessDenied",
-		code == "ExpiredToken", code == "InvalidToken", code == "TokenRefreshRequired",
-		status == http.StatusForbidden:
+	case credentialCodes[code] || status == http.StatusForbidden:
 		return fmt.Errorf("access to bucket %q denied (check the AWS credentials - AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE - and the bucket's policy): %w", bucket, err)
 	case errors.As(err, &se):
 		return fmt.Errorf("no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE): %w", err)
