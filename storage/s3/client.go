@@ -138,7 +138,9 @@ func New(ctx context.Context, u *storage.URL, opts Options) (*Client, error) {
 	if cfg.Region == "" {
 		if u.Endpoint != "" {
 			cfg.Region = DefaultRegion
-		} else if cfg.Region, err = bucketRegion(ctx, cfg, u.Bucket, clientOpts); err != nil {
+		} else if cfg.Region, err = bucketRegion(ctx, cfg, u.Bucket, clientOpts); isNotFound(err) {
+			return nil, fmt.Errorf("%s: bucket %q does not exist: %w", desc, u.Bucket, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("%s: find the bucket's region (or give one with ?region=): %w", desc, classify(err, u.Bucket))
 		}
 	}

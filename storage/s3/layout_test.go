@@ -155,9 +155,6 @@ func TestTimestampFallsBackToLastModified(t *testing.T) {
 // TestListingManyFiles crosses ListObjectsV2 pages (1000 keys each) and
 // deletes more than one DeleteObjects batch.
 func TestListingManyFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("uploads 1100 objects")
-	}
 	r := s3test.Shared(t).NewReplica(t)
 	ctx := context.Background()
 	file := ltxFiles(t, 1)[0]
