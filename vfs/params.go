@@ -1,0 +1,147 @@
+package vfs
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/internal/pointintime"
+)
+
+// Defaults for what neither the DSN nor Options set.
+const (
+	DefaultPoll       = time.Second
+	DefaultCacheBytes = 64 << 20
+)
+
+// params are the URI parameters of one database filename.
+type params struct {
+	replica    string // raw replica URL; "" when not given
+	hasReplica bool
+
+	txid     ltx.TXID  // pin at this TXID (0: not given)
+	txidRaw  string    // txid= as given, for errors
+	at       time.Time // pin at the newest TXID committed at or before this time
+	atRaw    string    // time= as given, for errors
+	hasTime  bool
+	poll     time.Duration // 0: not given
+	cacheMax int64         // 0: not given
+}
+
+// following reports whether the connection follows the newest TXID.
+func (p params) following() bool { return p.txid == 0 && !p.hasTime }
+
+// parseParams reads the URI parameters the VFS owns. Others (mode, psow,
+// _pragma, ...) belong to SQLite or the driver and are left alone, except
+// the two that would switch off the per-transaction snapshots.
+//
+// The cache budget is pagecache=, not DESIGN.md's cache=: SQLite owns cache=
+// (shared|private) and rejects any other value before a VFS sees it.
+func parseParams(q url.Values, now time.Time) (params, error) {
+	var p params
+	one := func(key string) (string, bool, error) {
+		vs, ok := q[key]
+		if !ok {
+			return "", false, nil
+		}
+		if len(vs) != 1 {
+			return "", true, fmt.Errorf("parameter %s given %d times", key, len(vs))
+		}
+		return vs[0], true, nil
+	}
+
+	v, ok, err := one("replica")
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		if strings.TrimSpace(v) == "" {
+			return p, fmt.Errorf("replica= is empty: give a URL-escaped replica URL, like replica=s3%%3A%%2F%%2Fbucket%%2Fprefix or replica=%%2Fabs%%2Fdir")
+		}
+		p.replica, p.hasReplica = v, true
+	}
+
+	if v, ok, err = one("txid"); err != nil {
+		return p, err
+	} else if ok {
+		if p.txid, err = pointintime.ParseTXID(v); err != nil {
+			return p, err // names txid and the value
+		}
+		p.txidRaw = v
+	}
+	if v, ok, err = one("time"); err != nil {
+		return p, err
+	} else if ok {
+		if p.txid != 0 {
+			return p, fmt.Errorf("txid=%s and time=%s both given: pin by one of them", q.Get("txid"), v)
+		}
+		if p.at, err = pointintime.ParseTime(v, now); err != nil {
+			return p, err // names time and the value
+		}
+		p.atRaw, p.hasTime = v, true
+	}
+	if v, ok, err = one("poll"); err != nil {
+		return p, err
+	} else if ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return p, fmt.Errorf("poll=%s: want a positive duration, like poll=1s or poll=250ms", v)
+		}
+		p.poll = d
+	}
+	if v, ok, err = one("pagecache"); err != nil {
+		return p, err
+	} else if ok {
+		n, err := ParseSize(v)
+		if err != nil {
+			return p, fmt.Errorf("pagecache=%s: %w", v, err)
+		}
+		p.cacheMax = n
+	}
+	for _, key := range []string{"immutable", "nolock"} {
+		if v, ok := q[key]; ok && len(v) > 0 {
+			if b, err := strconv.ParseBool(v[0]); err != nil || b {
+				return p, fmt.Errorf("%s=%s is not supported by the ltx VFS: it would stop SQLite from taking the locks that pin each read transaction to one TXID (use txid= or time= to pin a connection)", key, v[0])
+			}
+		}
+	}
+	return p, nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+// ParseSize parses a byte size: a whole number of bytes ("1048576") or a
+// number with a unit, binary (KiB, MiB, GiB, TiB; K, M, G, T alone are
+// binary too) or decimal (KB, MB, GB, TB), in any case: "64MiB", "1.5GiB",
+// "500MB".
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || t == "" || strings.ContainsAny(t, "einx+-") {
+		return 0, fmt.Errorf("size %q: want bytes or a number with a unit, like 64MiB, 1GiB or 500MB", s)
+	}
+	n := f * float64(mult)
+	if n < 1 || n > 1<<62 {
+		return 0, fmt.Errorf("size %q: out of range (want at least 1 byte)", s)
+	}
+	return int64(n), nil
+}

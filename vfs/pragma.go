@@ -1,0 +1,87 @@
+package vfs
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/internal/pointintime"
+)
+
+// Pragma answers the VFS's PRAGMAs, per connection (per attached schema):
+//
+//	ltx_txid           the TXID this connection sees (in a transaction:
+//	                   the transaction's; outside one: its pin, or the latest)
+//	ltx_txid=N|latest  pin at TXID N, or follow the newest TXID again
+//	ltx_time           the commit time of that TXID, RFC 3339 (ms, UTC)
+//	ltx_time=T|latest  pin at the newest TXID committed at or before T
+//	ltx_lag            seconds since the newest TXID seen was committed
+//
+// SQLite calls it when it prepares the statement. A setter returns the new
+// value; inside an open read transaction it is an error, as the
+// transaction's TXID cannot change.
+func (f *file) Pragma(name, value string) (string, error) {
+	switch name {
+	case "ltx_txid", "ltx_time":
+		if value == "" {
+			return f.describe(name), nil
+		}
+		if f.lock >= 1 {
+			return "", fmt.Errorf("%s=%s: cannot change the TXID inside a read transaction (it sees TXID %d until COMMIT or ROLLBACK)", name, value, f.tx.TXID())
+		}
+		if err := f.setPragma(name, value); err != nil {
+			return "", err
+		}
+		return f.describe(name), nil
+	case "ltx_lag":
+		if value != "" {
+			return "", fmt.Errorf("ltx_lag=%s: ltx_lag is read-only", value)
+		}
+		v := f.rep.idx.Latest()
+		if v == nil {
+			return "", fmt.Errorf("ltx_lag: replica %s not read yet", f.rep.name) // notest // open reads it
+		}
+		return strconv.FormatFloat(time.Since(v.Timestamp()).Seconds(), 'f', 3, 64), nil
+	}
+	return "", sqlite3.NOTFOUND
+}
+
+func (f *file) describe(name string) string {
+	v := f.view()
+	if name == "ltx_time" {
+		return ltx.FormatTimestamp(v.Timestamp())
+	}
+	return strconv.FormatUint(uint64(v.TXID()), 10)
+}
+
+func (f *file) setPragma(name, value string) error {
+	ctx := f.context()
+	if strings.EqualFold(value, "latest") {
+		if err := f.followLatest(ctx); err != nil {
+			return fmt.Errorf("%s=%s: %w", name, value, err)
+		}
+		return nil
+	}
+	if name == "ltx_txid" {
+		txid, err := pointintime.ParseTXID(value)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w (or 'latest')", name, value, err)
+		}
+		if err := f.pinTXID(ctx, txid); err != nil {
+			return fmt.Errorf("%s=%s: %w", name, value, err)
+		}
+		return nil
+	}
+	t, err := pointintime.ParseTime(value, time.Now())
+	if err != nil {
+		return fmt.Errorf("%s=%s: %w (or 'latest')", name, value, err)
+	}
+	if err := f.pinTime(ctx, t); err != nil {
+		return fmt.Errorf("%s=%s: %w", name, value, err)
+	}
+	return nil
+}
