@@ -26,7 +26,8 @@ type URL struct {
 
 	// Endpoint, Region and ForcePathStyle configure S3-compatible servers.
 	// Endpoint always carries a scheme (http:// is assumed when the URL
-	// gives none, as Litestream does).
+	// gives none, as Litestream does). ForcePathStyle defaults to true when
+	// an endpoint is given, as in Litestream.
 	Endpoint       string
 	Region         string
 	ForcePathStyle bool
@@ -100,6 +101,7 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 	if out.Bucket == "" {
 		return nil, fmt.Errorf("%w %q: bucket required, as in s3://bucket/prefix", ErrInvalidURL, redact(raw))
 	}
+	pathStyleSet := false
 	for key, values := range u.Query() {
 		name, ok := s3Params[key]
 		if !ok {
@@ -130,7 +132,13 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 				return nil, fmt.Errorf("%w %q: force-path-style=%q is not true or false", ErrInvalidURL, redact(raw), v)
 			}
 			out.ForcePathStyle = b
+			pathStyleSet = true
 		}
+	}
+	// As Litestream does: an S3-compatible server behind a custom endpoint
+	// is addressed path-style unless the URL says otherwise.
+	if out.Endpoint != "" && !pathStyleSet {
+		out.ForcePathStyle = true
 	}
 	return out, nil
 }

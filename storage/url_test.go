@@ -23,6 +23,8 @@ func TestParseURL(t *testing.T) {
 			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", ForcePathStyle: true}},
 		{"s3://bucket/db?endpoint=https://fly.storage.tigris.dev&forcePathStyle=false",
 			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "https://fly.storage.tigris.dev"}},
+		{"s3://bucket/db?endpoint=http://127.0.0.1:7070",
+			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "http://127.0.0.1:7070", ForcePathStyle: true}},
 	}
 	for _, tt := range tests {
 		got, err := ParseURL(tt.raw)
