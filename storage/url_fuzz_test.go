@@ -23,7 +23,7 @@ func FuzzParseURL(f *testing.F) {
 				t.Fatalf("ParseURL(%q): error %v does not wrap ErrInvalidURL", raw, err)
 			}
 			if pu, perr := url.Parse(raw); perr == nil && pu.User != nil {
-				if pw, ok := pu.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) && !strings.Contains(redact(raw), pw) {
+				if pw, ok := pu.User.Password(); ok && strings.Contains(err.Error(), ":"+pw+"@") {
 					t.Fatalf("ParseURL(%q): error %q shows the password", raw, err)
 				}
 			}
