@@ -1,0 +1,120 @@
+//go:build linux || darwin || freebsd || openbsd || netbsd || dragonfly
+
+package file
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+var _ storage.Leaser = (*Client)(nil)
+
+// LeaseFileName is the file in a replica's root that carries its lease.
+const LeaseFileName = ".ltx-writer.lease"
+
+// leaseInfo is the lease file's content, for the message a refused writer
+// gets.
+type leaseInfo struct {
+	Owner   string    `json:"owner"`
+	Expires time.Time `json:"expires"`
+}
+
+// AcquireLease locks the replica's lease file with flock(2). The kernel
+// holds the lock for as long as the file stays open, so a writer that dies,
+// even by SIGKILL, gives the lease up at once, and a second writer, in this
+// process or another, is refused at once; the owner and expiry written in
+// the file only tell the refused writer who holds it.
+func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (storage.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.root, 0o755); err != nil {
+		return nil, fmt.Errorf("lease %s: %w", c.root, err)
+	}
+	name := filepath.Join(c.root, LeaseFileName)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", c.root, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			var held leaseInfo
+			b, _ := os.ReadFile(name)
+			if json.Unmarshal(b, &held) == nil && held.Owner != "" {
+				return nil, fmt.Errorf("%w: %s is held by %s (renewed until %s)", storage.ErrLeaseHeld, c, held.Owner, held.Expires.UTC().Format(time.RFC3339))
+			}
+			return nil, fmt.Errorf("%w: %s is locked by another process", storage.ErrLeaseHeld, c)
+		}
+		if errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.ENOSYS) {
+			return nil, fmt.Errorf("lease %s: file locks: %w", c.root, errors.ErrUnsupported)
+		}
+		return nil, fmt.Errorf("lease %s: lock: %w", c.root, err)
+	}
+	l := &fileLease{f: f, owner: owner}
+	if err := l.Renew(ctx, ttl); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+type fileLease struct {
+	mu      sync.Mutex
+	f       *os.File
+	owner   string
+	expires time.Time
+}
+
+func (l *fileLease) Renew(ctx context.Context, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("%w: lease was released", storage.ErrLeaseHeld)
+	}
+	expires := time.Now().Add(ttl)
+	b, err := json.Marshal(leaseInfo{Owner: l.owner, Expires: expires})
+	if err != nil {
+		return err
+	}
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("renew lease %s: %w", l.f.Name(), err)
+	}
+	if _, err := l.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("renew lease %s: %w", l.f.Name(), err)
+	}
+	l.expires = expires
+	return nil
+}
+
+func (l *fileLease) Expires() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.expires
+}
+
+// Release closes the lease file, which drops the lock. The file stays: a
+// writer waiting for it only ever needs the lock.
+func (l *fileLease) Release(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	_ = l.f.Truncate(0)
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
