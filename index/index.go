@@ -3,61 +3,18 @@ package index
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 )
-
-// API CONTRACT between index and vfs: the bodies are being written; the
-// signatures and their documented behaviour are what vfs codes against.
-
-var errUnimplemented = errors.New("index: not implemented yet")
-
-// File is one LTX file that pages are read from: what the listing said of
-// it, and its header and trailer as read from storage.
-type File struct {
-	Info    ltx.FileInfo // level, TXID range, size, CreatedAt (from listing)
-	Header  ltx.Header   // page size, commit, timestamp (from the file)
-	Trailer ltx.Trailer  // FileChecksum identifies the file's content
-}
-
-// Name is "L<level>/<minTXID>-<maxTXID>.ltx", for errors and logs.
-func (f *File) Name() string { return storage.FileName(f.Info.Level, f.Info.MinTXID, f.Info.MaxTXID) }
-
-// Entry locates one page version: the frame (page header + LZ4 block) of
-// Size bytes at Offset in File.
-type Entry struct {
-	File   *File
-	Offset int64
-	Size   int64
-}
-
-// Version is an immutable view of the database at one TXID. It is safe for
-// concurrent use and never changes once returned.
-type Version struct{}
-
-// TXID is the transaction this version shows.
-func (v *Version) TXID() ltx.TXID { return 0 }
-
-// Timestamp is the commit time of TXID (the header timestamp of the file
-// that ends at TXID).
-func (v *Version) Timestamp() time.Time { return time.Time{} }
-
-// PageSize is the database page size in bytes.
-func (v *Version) PageSize() uint32 { return 0 }
-
-// Commit is the database size in pages at TXID.
-func (v *Version) Commit() uint32 { return 0 }
-
-// Lookup returns the newest version of page pgno at or below TXID. It
-// returns false for pgno 0, pgno > Commit, and the lock page.
-func (v *Version) Lookup(pgno uint32) (Entry, bool) { return Entry{}, false }
-
-// Files are the files the version reads pages from, in plan order.
-func (v *Version) Files() []*File { return nil }
 
 // Options tune an Index.
 type Options struct {
@@ -66,38 +23,237 @@ type Options struct {
 }
 
 // Index tracks the versions of one replica. It is safe for concurrent use.
-type Index struct{}
+type Index struct {
+	client storage.Client
+	log    *slog.Logger
+	cat    *catalog
+
+	latest   atomic.Pointer[Version]
+	updating chan struct{} // held by the one Update running
+	behind   ltx.TXID      // newest TXID of a listing behind latest, warned of (under updating)
+
+	mu     sync.Mutex
+	pinned []weak.Pointer[Version] // versions made by At and Replan, while alive
+}
 
 // New returns an index over the replica behind client. It does no I/O.
-func New(client storage.Client, opts Options) *Index { return &Index{} }
+func New(client storage.Client, opts Options) *Index {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 32
+	}
+	return &Index{
+		client:   client,
+		log:      opts.Logger,
+		cat:      newCatalog(client, opts.Concurrency),
+		updating: make(chan struct{}, 1),
+	}
+}
 
 // Latest returns the newest version built so far, or nil before the first
 // Update.
-func (x *Index) Latest() *Version { return nil }
+func (x *Index) Latest() *Version { return x.latest.Load() }
 
 // Update lists the replica and returns a version at the newest TXID that can
 // be rebuilt, extending the previous latest version with only the new files
 // when they continue it, or from a fresh plan when they do not (a gap after
 // retention). A late compacted file never replaces a newer page. Readers of
 // earlier versions are never blocked or changed.
-func (x *Index) Update(ctx context.Context) (*Version, error) { return nil, errUnimplemented }
+//
+// If the replica's newest restorable TXID is behind the latest version (a
+// listing that raced with compaction and retention), the latest version is
+// kept and returned.
+func (x *Index) Update(ctx context.Context) (*Version, error) {
+	select {
+	case x.updating <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-x.updating }()
+
+	v, err := x.update(ctx)
+	if errors.Is(err, os.ErrNotExist) {
+		// Retention deleted a file between listing and reading: list again.
+		v, err = x.update(ctx)
+	}
+	return v, err
+}
+
+func (x *Index) update(ctx context.Context) (*Version, error) {
+	infos, err := x.cat.listLevels(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := Plan(infos, 0)
+	if err != nil {
+		return nil, fmt.Errorf("plan the latest version of %s: %w", x.client, err)
+	}
+	cur := x.Latest()
+	if newest := plan[len(plan)-1].MaxTXID; cur != nil && newest < cur.TXID() {
+		if newest != x.behind {
+			x.log.Warn("replica's newest restorable TXID is behind the latest version; keeping it",
+				"replica", x.client.String(), "newest", newest.String(), "latest", cur.TXID().String())
+			x.behind = newest
+		}
+		return cur, nil
+	}
+	next, fetched, incremental, err := x.build(ctx, plan, cur)
+	if err != nil {
+		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
+	}
+	x.latest.Store(next)
+	x.retainKnown(next)
+	if next != cur {
+		x.log.Debug("index updated", "replica", x.client.String(), "txid", next.TXID().String(),
+			"plan", len(next.plan), "fetched", fetched, "incremental", incremental)
+	}
+	return next, nil
+}
 
 // At returns a version at exactly txid (ErrTXIDNotFound beyond the newest,
 // ErrTXIDUnavailable when no retained chain of files reaches it).
 func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
-	return nil, errUnimplemented
+	if txid == 0 {
+		return nil, fmt.Errorf("version of %s at txid 0: %w: no transaction has TXID 0", x.client, ErrTXIDUnavailable)
+	}
+	if v := x.Latest(); v != nil && v.TXID() == txid {
+		return v, nil
+	}
+	if v := x.pinnedAt(txid); v != nil {
+		return v, nil
+	}
+	return x.buildAt(ctx, txid)
 }
 
 // Replan builds v's TXID again from a fresh listing and plan: the way out
 // when a file of v has vanished (retention), which must never be answered
 // with a wrong page.
 func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
-	return nil, errUnimplemented
+	nv, err := x.buildAt(ctx, v.TXID())
+	if err != nil {
+		return nil, err
+	}
+	// The latest version read from the vanished file too: replace it, unless
+	// an Update has moved on meanwhile.
+	x.latest.CompareAndSwap(v, nv)
+	return nv, nil
+}
+
+// buildAt lists the replica and builds a version at txid from a fresh plan.
+func (x *Index) buildAt(ctx context.Context, txid ltx.TXID) (*Version, error) {
+	v, err := x.tryBuildAt(ctx, txid)
+	if errors.Is(err, os.ErrNotExist) {
+		v, err = x.tryBuildAt(ctx, txid) // retention raced with the listing
+	}
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	live := x.pinned[:0]
+	for _, p := range x.pinned {
+		if p.Value() != nil {
+			live = append(live, p)
+		}
+	}
+	clear(x.pinned[len(live):])
+	x.pinned = append(live, weak.Make(v))
+	x.mu.Unlock()
+	return v, nil
+}
+
+func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID) (*Version, error) {
+	infos, err := x.cat.listLevels(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := Plan(infos, txid)
+	if err != nil {
+		return nil, fmt.Errorf("plan version of %s at txid %s: %w", x.client, txid, err)
+	}
+	v, _, _, err := x.build(ctx, plan, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
+	}
+	return v, nil
+}
+
+// build fetches the page indexes of a plan's files not known yet, and
+// builds its version: by extending cur when the plan continues it, else
+// afresh. It reports how many files it fetched.
+func (x *Index) build(ctx context.Context, plan []*ltx.FileInfo, cur *Version) (v *Version, fetched int, incremental bool, err error) {
+	fxs, fetched, err := x.cat.load(ctx, plan)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if cur != nil {
+		if v := cur.extend(fxs); v != nil {
+			return v, fetched, true, nil
+		}
+	}
+	v, err = buildVersion(fxs)
+	if err != nil && fetched < len(plan) {
+		// A known file may have been deleted and written again under the
+		// same name, size and time (a replica started over): fetch every
+		// file of the plan again before calling the replica inconsistent.
+		x.cat.forget(plan)
+		if fxs, fetched, err = x.cat.load(ctx, plan); err != nil {
+			return nil, 0, false, err
+		}
+		v, err = buildVersion(fxs)
+	}
+	return v, fetched, false, err
+}
+
+// pinnedAt returns the version at txid most recently built by At or Replan,
+// if it is still in use.
+func (x *Index) pinnedAt(txid ltx.TXID) *Version {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i := len(x.pinned) - 1; i >= 0; i-- {
+		if v := x.pinned[i].Value(); v != nil && v.TXID() == txid {
+			return v
+		}
+	}
+	return nil
+}
+
+// retainKnown keeps the page indexes of the files of the latest plan and of
+// the versions At and Replan made that are still in use, and forgets the
+// rest; a file of an old plan that is needed again is fetched again.
+func (x *Index) retainKnown(latest *Version) {
+	keep := map[fileKey]bool{}
+	for _, f := range latest.plan {
+		keep[keyOf(&f.Info)] = true
+	}
+	x.mu.Lock()
+	live := x.pinned[:0]
+	for _, p := range x.pinned {
+		if v := p.Value(); v != nil {
+			live = append(live, p)
+			for _, f := range v.plan {
+				keep[keyOf(&f.Info)] = true
+			}
+		}
+	}
+	clear(x.pinned[len(live):])
+	x.pinned = live
+	x.mu.Unlock()
+	x.cat.retain(keep)
 }
 
 // TXIDAt returns the newest TXID committed at or before t (an error naming t
 // and the oldest restorable time when t is earlier than every retained
 // TXID).
 func (x *Index) TXIDAt(ctx context.Context, t time.Time) (ltx.TXID, error) {
-	return 0, errUnimplemented
+	infos, err := x.cat.listLevels(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	txid, err := TXIDAtTime(infos, t)
+	if err != nil {
+		return 0, fmt.Errorf("find txid of %s at %s: %w", x.client, t.UTC().Format(ltx.RFC3339Milli), err)
+	}
+	return txid, nil
 }

@@ -10,7 +10,10 @@ import (
 
 func TestTXIDAtTime(t *testing.T) {
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	at := func(f *ltx.FileInfo, sec int) *ltx.FileInfo { f.CreatedAt = base.Add(time.Duration(sec) * time.Second); return f }
+	at := func(f *ltx.FileInfo, sec int) *ltx.FileInfo {
+		f.CreatedAt = base.Add(time.Duration(sec) * time.Second)
+		return f
+	}
 	files := []*ltx.FileInfo{
 		at(fi(9, 1, 10), 10),
 		at(fi(1, 11, 20), 20), // its L0 files are gone

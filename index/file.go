@@ -1,0 +1,229 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// File is one LTX file that pages are read from: what the listing said of
+// it, and its header and trailer as read from storage.
+type File struct {
+	Info    ltx.FileInfo // level, TXID range, size, CreatedAt (from listing)
+	Header  ltx.Header   // page size, commit, timestamp (from the file)
+	Trailer ltx.Trailer  // FileChecksum identifies the file's content
+}
+
+// Name is "L<level>/<minTXID>-<maxTXID>.ltx", for errors and logs.
+func (f *File) Name() string { return storage.FileName(f.Info.Level, f.Info.MinTXID, f.Info.MaxTXID) }
+
+// An LTX file ends with [page index][8-byte big-endian index size][trailer];
+// the page block before the index ends with an empty page header.
+const (
+	indexSizeLen = 8
+	// minFileSize is a header, the end-of-pages marker, an empty index (its
+	// end marker, one byte) with its size, and the trailer.
+	minFileSize = ltx.HeaderSize + ltx.PageHeaderSize + 1 + indexSizeLen + ltx.TrailerSize
+	// tailGuess is read from the end of a file in one request, in the hope
+	// that it holds the whole page index (about 7 bytes a page: ~9,000
+	// pages). A file no larger than this is read whole, header included.
+	tailGuess = 64 << 10
+)
+
+// fileKey identifies a listed file. A file rewritten under the same name
+// (a replica deleted and started again) differs in size or CreatedAt, and
+// its trailer checksum then tells the page cache apart.
+type fileKey struct {
+	level    int
+	min, max ltx.TXID
+	size     int64
+	created  int64 // CreatedAt in Unix nanoseconds
+}
+
+func keyOf(info *ltx.FileInfo) fileKey {
+	return fileKey{level: info.Level, min: info.MinTXID, max: info.MaxTXID, size: info.Size, created: info.CreatedAt.UnixNano()}
+}
+
+func (k fileKey) String() string {
+	return fmt.Sprintf("%s/%d/%d", storage.FileName(k.level, k.min, k.max), k.size, k.created)
+}
+
+// fileIndex is the page index of one file: its page numbers in ascending
+// order and the size of each page's frame. Frames lie back to back from the
+// end of the header (the decoder reads them so, and this is checked), so
+// offsets are not stored: 8 bytes a page.
+type fileIndex struct {
+	file  *File
+	pgnos []uint32
+	sizes []uint32
+}
+
+// invalidf reports a file that is not a well-formed LTX file; the error
+// matches ltx.ErrInvalidFile.
+func invalidf(info *ltx.FileInfo, format string, args ...any) error {
+	return fmt.Errorf("read page index of %s: %w: %s", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
+}
+
+// fetchFileIndex reads a file's header, trailer and page index: one request
+// for a small file, a header read and a tail read in parallel for a larger
+// one, and one more read only when the index is larger than the tail guess.
+// Everything read is treated as untrusted: an index that does not describe
+// exactly the file's page block is an error naming the file.
+func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo) (*fileIndex, error) {
+	size := info.Size
+	if size < minFileSize {
+		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", size, minFileSize)
+	}
+
+	var head, tail []byte
+	tailStart := max(size-tailGuess, 0)
+	if tailStart == 0 {
+		b, err := readRange(ctx, client, sem, info, 0, size)
+		if err != nil {
+			return nil, err
+		}
+		head, tail = b, b
+	} else {
+		// Both reads go out at once: one round trip.
+		type result struct {
+			b   []byte
+			err error
+		}
+		hc := make(chan result, 1)
+		go func() {
+			b, err := readRange(ctx, client, sem, info, 0, ltx.HeaderSize)
+			hc <- result{b, err}
+		}()
+		t, terr := readRange(ctx, client, sem, info, tailStart, size-tailStart)
+		h := <-hc
+		if h.err != nil {
+			return nil, h.err
+		} else if terr != nil {
+			return nil, terr
+		}
+		head, tail = h.b, t
+	}
+
+	var hdr ltx.Header
+	if err := hdr.UnmarshalBinary(head); err != nil {
+		return nil, invalidf(info, "header: %v", err)
+	}
+	if err := hdr.Validate(); err != nil {
+		return nil, invalidf(info, "header: %v", err)
+	}
+	if hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
+		return nil, invalidf(info, "header holds TXIDs %s-%s, not those of its name", hdr.MinTXID, hdr.MaxTXID)
+	}
+	var trailer ltx.Trailer
+	if err := trailer.UnmarshalBinary(tail[len(tail)-ltx.TrailerSize:]); err != nil {
+		return nil, invalidf(info, "trailer: %v", err)
+	}
+	if err := trailer.Validate(hdr); err != nil {
+		return nil, invalidf(info, "trailer: %v", err)
+	}
+
+	// The index size field counts the records and the end marker.
+	sizeAt := size - ltx.TrailerSize - indexSizeLen
+	indexSize := binary.BigEndian.Uint64(tail[sizeAt-tailStart:])
+	if indexSize < 1 || indexSize > uint64(sizeAt-ltx.HeaderSize-ltx.PageHeaderSize) {
+		return nil, invalidf(info, "page index size %d does not fit in a %d-byte file", indexSize, size)
+	}
+	indexStart := sizeAt - int64(indexSize)
+	blockEnd := indexStart - ltx.PageHeaderSize // where the end-of-pages marker starts
+
+	// raw runs from the end-of-pages marker to the trailer.
+	var raw []byte
+	if blockEnd >= tailStart {
+		raw = tail[blockEnd-tailStart : len(tail)-ltx.TrailerSize]
+	} else {
+		more, err := readRange(ctx, client, sem, info, blockEnd, tailStart-blockEnd)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(more, tail[:len(tail)-ltx.TrailerSize]...)
+	}
+	if !bytes.Equal(raw[:ltx.PageHeaderSize], make([]byte, ltx.PageHeaderSize)) {
+		return nil, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
+	}
+
+	r := bytes.NewReader(raw[ltx.PageHeaderSize:])
+	elems, err := ltx.DecodePageIndex(r, info.Level, info.MinTXID, info.MaxTXID)
+	if err != nil {
+		return nil, invalidf(info, "page index: %v", err)
+	} else if r.Len() != 0 {
+		return nil, invalidf(info, "page index: %d bytes left over", r.Len())
+	}
+
+	fx := &fileIndex{
+		file:  &File{Info: *info, Header: hdr, Trailer: trailer},
+		pgnos: make([]uint32, 0, len(elems)),
+		sizes: make([]uint32, 0, len(elems)),
+	}
+	for pgno := range elems {
+		fx.pgnos = append(fx.pgnos, pgno)
+	}
+	slices.Sort(fx.pgnos)
+	lock := ltx.LockPgno(hdr.PageSize)
+	next := int64(ltx.HeaderSize)
+	for _, pgno := range fx.pgnos {
+		e := elems[pgno]
+		switch {
+		case pgno > hdr.Commit:
+			return nil, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+		case pgno == lock:
+			return nil, invalidf(info, "page index holds the lock page %d", pgno)
+		case e.Offset != next:
+			return nil, invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, e.Offset, next)
+		case e.Size <= ltx.PageHeaderSize || e.Size > math.MaxUint32 || e.Size > blockEnd-next:
+			return nil, invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, e.Size, e.Offset, ltx.HeaderSize, blockEnd)
+		}
+		fx.sizes = append(fx.sizes, uint32(e.Size))
+		next += e.Size
+	}
+	if next != blockEnd {
+		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
+	}
+	if hdr.IsSnapshot() {
+		want := int(hdr.Commit)
+		if lock <= hdr.Commit {
+			want--
+		}
+		if len(fx.pgnos) != want {
+			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
+		}
+	}
+	return fx, nil
+}
+
+// readRange reads exactly n bytes at off, holding a slot of sem.
+func readRange(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, off, n int64) ([]byte, error) {
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-sem }()
+
+	name := storage.FileName(info.Level, info.MinTXID, info.MaxTXID)
+	rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("read %s bytes %d-%d: %w", name, off, off+n, err)
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read %s bytes %d-%d: %w", name, off, off+n, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,242 @@
+package index
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/superfly/ltx"
+)
+
+// Entry locates one page version: the frame (page header + LZ4 block) of
+// Size bytes at Offset in File.
+type Entry struct {
+	File   *File
+	Offset int64
+	Size   int64
+}
+
+// Version is an immutable view of the database at one TXID. It is safe for
+// concurrent use and never changes once returned.
+type Version struct {
+	txid     ltx.TXID
+	pageSize uint32
+	commit   uint32
+	last     *File   // the file that ends at txid
+	pages    pageMap // pgno -> newest frame at or below txid
+	plan     []*File // the plan the version was built from, in order
+
+	// files pages refers to, in plan order: made on first use, as it costs
+	// a pass over the chunks that a poll does not need.
+	filesOnce sync.Once
+	files     []*File
+}
+
+// TXID is the transaction this version shows.
+func (v *Version) TXID() ltx.TXID { return v.txid }
+
+// Timestamp is the commit time of TXID (the header timestamp of the file
+// that ends at TXID).
+func (v *Version) Timestamp() time.Time { return time.UnixMilli(v.last.Header.Timestamp).UTC() }
+
+// PageSize is the database page size in bytes.
+func (v *Version) PageSize() uint32 { return v.pageSize }
+
+// Commit is the database size in pages at TXID.
+func (v *Version) Commit() uint32 { return v.commit }
+
+// Lookup returns the newest version of page pgno at or below TXID. It
+// returns false for pgno 0, pgno > Commit, and the lock page.
+func (v *Version) Lookup(pgno uint32) (Entry, bool) {
+	if pgno == 0 || pgno > v.commit || pgno == ltx.LockPgno(v.pageSize) {
+		return Entry{}, false
+	}
+	return v.pages.get(pgno)
+}
+
+// Files are the files the version reads pages from, in plan order.
+func (v *Version) Files() []*File {
+	v.filesOnce.Do(func() {
+		v.files = v.pages.files()
+		slices.SortFunc(v.files, planOrder)
+	})
+	return v.files
+}
+
+// planOrder sorts files as a plan applies them: by the TXID they reach,
+// a snapshot before the files that follow it.
+func planOrder(a, b *File) int {
+	return cmp.Or(cmp.Compare(a.Info.MaxTXID, b.Info.MaxTXID), cmp.Compare(a.Info.MinTXID, b.Info.MinTXID), cmp.Compare(b.Info.Level, a.Info.Level))
+}
+
+// buildVersion builds a version from a plan (Plan's output, fetched):
+// the snapshot, then each file in turn, newest MaxTXID last.
+func buildVersion(plan []*fileIndex) (*Version, error) {
+	if len(plan) == 0 || !plan[0].file.Header.IsSnapshot() {
+		return nil, fmt.Errorf("build version: plan does not start with a snapshot") // Plan never does this
+	}
+	if err := checkPageSizes(plan[0].file.Header.PageSize, plan); err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(plan); i++ {
+		if err := checkContinues(plan[i-1].file, plan[i].file); err != nil {
+			return nil, err
+		}
+	}
+	b := newMapBuilder(pageMap{})
+	for _, fx := range plan {
+		applyNewer(b, fx)
+	}
+	return finish(b, plan[0].file.Header.PageSize, plan[len(plan)-1].file, plan), nil
+}
+
+// extend builds the version that follows v from a plan that continues it:
+// the files of plan that v did not apply, files that end after v's TXID
+// applied as newer files, files that end at or before it (a compaction or
+// snapshot that arrived late) only where they hold the same page version v
+// already serves. It returns nil when the plan does not continue v (a gap
+// after retention, a new snapshot after v, a replica started again); the
+// caller then builds from the plan afresh. It returns v itself when the plan
+// holds nothing new.
+func (v *Version) extend(plan []*fileIndex) *Version {
+	applied := map[fileKey]bool{}
+	for _, f := range v.plan {
+		applied[keyOf(&f.Info)] = true
+	}
+	var late, newer []*fileIndex
+	for _, fx := range plan {
+		switch {
+		case applied[keyOf(&fx.file.Info)]:
+		case fx.file.Info.MaxTXID <= v.txid:
+			late = append(late, fx)
+		default:
+			newer = append(newer, fx)
+		}
+	}
+	if len(late) == 0 && len(newer) == 0 {
+		return v
+	}
+	if checkPageSizes(v.pageSize, late) != nil || checkPageSizes(v.pageSize, newer) != nil {
+		return nil
+	}
+	last := plan[len(plan)-1].file
+	if len(newer) == 0 {
+		// Only late files: the plan must reach v's TXID through v's history.
+		if last.Info.MaxTXID != v.txid || !sameState(last, v.last) {
+			return nil
+		}
+		last = v.last
+	} else {
+		// The first newer file must start right after a file v applied, in
+		// the same state (post-apply checksum) that file left the database.
+		first := newer[0].file
+		if first.Info.MinTXID == 1 {
+			return nil
+		}
+		i := slices.IndexFunc(v.plan, func(f *File) bool { return f.Info.MaxTXID == first.Info.MinTXID-1 })
+		if i < 0 || checkContinues(v.plan[i], first) != nil {
+			return nil
+		}
+		for j := 1; j < len(newer); j++ {
+			if checkContinues(newer[j-1].file, newer[j].file) != nil {
+				return nil
+			}
+		}
+	}
+
+	b := newMapBuilder(v.pages)
+	for _, fx := range late {
+		applyLate(b, fx)
+	}
+	for _, fx := range newer {
+		applyNewer(b, fx)
+	}
+	return finish(b, v.pageSize, last, plan)
+}
+
+// applyNewer applies a file whose MaxTXID is above every file applied so
+// far: pages above its commit are gone (a shrink), and each of its pages
+// is the newest version.
+func applyNewer(b *mapBuilder, fx *fileIndex) {
+	b.truncate(fx.file.Header.Commit)
+	off := int64(ltx.HeaderSize)
+	for i, pgno := range fx.pgnos {
+		b.set(pgno, fx.file, off, fx.sizes[i])
+		off += int64(fx.sizes[i])
+	}
+}
+
+// applyLate applies a file whose MaxTXID is at or below what is applied
+// already. The map is then exact, so the file can only repoint pages: where
+// the entry's file reaches no further than this one, the file holds the
+// same page version (the newest write at or below the entry's MaxTXID lies
+// in this file's range), so the entry moves to it, usually a compacted file
+// that retention keeps longer. A page without an entry was never written or
+// died in a shrink, and stays so; an entry from a newer file wins (rule 3).
+func applyLate(b *mapBuilder, fx *fileIndex) {
+	off := int64(ltx.HeaderSize)
+	for i, pgno := range fx.pgnos {
+		if f, ok := b.lookup(pgno); ok && f != fx.file && f.Info.MaxTXID <= fx.file.Info.MaxTXID {
+			b.set(pgno, fx.file, off, fx.sizes[i])
+		}
+		off += int64(fx.sizes[i])
+	}
+}
+
+func finish(b *mapBuilder, pageSize uint32, last *File, plan []*fileIndex) *Version {
+	v := &Version{
+		txid:     last.Info.MaxTXID,
+		pageSize: pageSize,
+		commit:   last.Header.Commit,
+		last:     last,
+		pages:    b.build(),
+		plan:     make([]*File, len(plan)),
+	}
+	for i, fx := range plan {
+		v.plan[i] = fx.file
+	}
+	return v
+}
+
+func checkPageSizes(pageSize uint32, fxs []*fileIndex) error {
+	for _, fx := range fxs {
+		if ps := fx.file.Header.PageSize; ps != pageSize {
+			return fmt.Errorf("%s: page size %d differs from the %d bytes of the files before it", fx.file.Name(), ps, pageSize)
+		}
+	}
+	return nil
+}
+
+// checkContinues verifies, where the files say enough, that next applies
+// to the database exactly as prev left it: next starts right after prev
+// and, both carrying checksums, next's pre-apply checksum is prev's
+// post-apply checksum. Files that overlap cannot be compared this way.
+func checkContinues(prev, next *File) error {
+	if next.Info.MinTXID != prev.Info.MaxTXID+1 {
+		if next.Info.MinTXID > prev.Info.MaxTXID+1 {
+			return fmt.Errorf("%s does not continue %s: TXIDs %s..%s are missing", next.Name(), prev.Name(), prev.Info.MaxTXID+1, next.Info.MinTXID-1)
+		}
+		return nil
+	}
+	if prev.Header.NoChecksum() || next.Header.NoChecksum() {
+		return nil
+	}
+	if next.Header.PreApplyChecksum != prev.Trailer.PostApplyChecksum {
+		return fmt.Errorf("%s does not continue %s: pre-apply checksum %s, but %s leaves the database at %s", next.Name(), prev.Name(), next.Header.PreApplyChecksum, prev.Name(), prev.Trailer.PostApplyChecksum)
+	}
+	return nil
+}
+
+// sameState reports whether two files leave the database in the same state
+// (same TXID and, where both have one, the same post-apply checksum).
+func sameState(a, b *File) bool {
+	if a.Info.MaxTXID != b.Info.MaxTXID {
+		return false
+	}
+	if a.Header.NoChecksum() || b.Header.NoChecksum() {
+		return true
+	}
+	return a.Trailer.PostApplyChecksum == b.Trailer.PostApplyChecksum
+}
