@@ -2,17 +2,18 @@ package pagecache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/superfly/ltx"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 )
-
-// API CONTRACT between pagecache and vfs: the bodies are being written; the
-// signatures and their documented behaviour are what vfs codes against.
-
-var errUnimplemented = errors.New("pagecache: not implemented yet")
 
 // FileKey identifies the content of one LTX file: its name and the file
 // checksum from its trailer, so that a file rewritten under the same name
@@ -49,19 +50,168 @@ type Stats struct {
 	Pages, UsedBytes int64 // held now
 }
 
+// entryOverhead is what the cache spends on an entry besides the page
+// (LRU element, map slot, key), charged to the budget so that the budget
+// bounds memory, small pages included.
+const entryOverhead = 192
+
 // Cache holds the decoded pages of one replica, shared by all its
 // connections. It is safe for concurrent use.
-type Cache struct{}
+//
+// UsedBytes counts each page's size plus a fixed entryOverhead, and never
+// exceeds MaxBytes; a page larger than the budget is returned but not kept.
+type Cache struct {
+	client   storage.Client
+	maxBytes int64
+
+	mu    sync.Mutex
+	lru   *simplelru.LRU[Key, []byte]
+	used  int64 // bytes charged for the pages held, under mu
+	evict int64 // evictions, under mu
+
+	flights singleflight.Group // one fetch per page in flight
+
+	hits, misses    atomic.Int64
+	requests, bytes atomic.Int64
+}
 
 // New returns a cache that fills misses from client.
-func New(client storage.Client, opts Options) *Cache { return &Cache{} }
+func New(client storage.Client, opts Options) *Cache {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 64 << 20
+	}
+	c := &Cache{client: client, maxBytes: opts.MaxBytes}
+	// Entries are bounded by bytes, not by count: the count limit is never
+	// reached, and add evicts by bytes itself.
+	lru, err := simplelru.NewLRU(math.MaxInt, func(_ Key, page []byte) {
+		c.used -= cost(page)
+		c.evict++
+	})
+	if err != nil {
+		panic(err) // notest: the size is positive
+	}
+	c.lru = lru
+	return c
+}
+
+func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 
 // Page returns the decoded page for ref, from memory or with one ranged read
 // (concurrent callers for the same page share one read). The frame is
 // checked: its page number must be ref's and it must decode to exactly
 // PageSize bytes, else the error names the file and page. The returned slice
 // is shared: callers must not modify it.
-func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) { return nil, errUnimplemented }
+//
+// A caller whose ctx ends returns ctx.Err() at once; the read it shares
+// goes on for the others. Errors are not cached: the next call reads again.
+// A file that no longer exists gives an error matching os.ErrNotExist.
+func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
+	c.mu.Lock()
+	page, ok := c.lru.Get(ref.Key)
+	c.mu.Unlock()
+	if ok {
+		c.hits.Add(1)
+		return page, nil
+	}
+	c.misses.Add(1)
+	return c.fetchShared(ctx, ref)
+}
+
+// fetchShared reads a page once for every caller waiting for it. The read
+// runs under the context of the caller that started it (so a query's
+// deadline bounds it); if that caller gives up, the others start again.
+func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
+	key := flightKey(ref.Key)
+	for attempt := 0; ; attempt++ {
+		led := false // set only if this caller's function runs
+		ch := c.flights.DoChan(key, func() (any, error) {
+			led = true
+			// A read that finished just before this one began has filled
+			// the cache already.
+			if page, ok := c.get(ref.Key); ok {
+				return page, nil
+			}
+			page, err := c.fetch(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			c.add(ref.Key, page)
+			return page, nil
+		})
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				if !led && ctx.Err() == nil && attempt < 3 && isContextErr(res.Err) {
+					continue // the caller that led the read gave up, not this one
+				}
+				return nil, res.Err
+			}
+			return res.Val.([]byte), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// flightKey names a page for singleflight.
+func flightKey(k Key) string {
+	var b [8*4 + 4]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(k.File.Level))
+	binary.BigEndian.PutUint64(b[8:], uint64(k.File.MinTXID))
+	binary.BigEndian.PutUint64(b[16:], uint64(k.File.MaxTXID))
+	binary.BigEndian.PutUint64(b[24:], uint64(k.File.Checksum))
+	binary.BigEndian.PutUint32(b[32:], k.Pgno)
+	return string(b[:])
+}
+
+func (c *Cache) get(k Key) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Get(k)
+}
+
+// add keeps a page, evicting the least recently used pages until the
+// budget holds. A page larger than the whole budget is not kept.
+func (c *Cache) add(k Key, page []byte) {
+	if cost(page) > c.maxBytes {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lru.Contains(k) {
+		return // pages are immutable: the one held is the same
+	}
+	c.lru.Add(k, page)
+	c.used += cost(page)
+	for c.used > c.maxBytes {
+		c.lru.RemoveOldest()
+	}
+}
+
+// Contains reports whether a page is held, without reading it or changing
+// its recency.
+func (c *Cache) Contains(k Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Contains(k)
+}
 
 // Stats returns the counters.
-func (c *Cache) Stats() Stats { return Stats{} }
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	pages, used, evictions := int64(c.lru.Len()), c.used, c.evict
+	c.mu.Unlock()
+	return Stats{
+		Hits:      c.hits.Load(),
+		Misses:    c.misses.Load(),
+		Requests:  c.requests.Load(),
+		Bytes:     c.bytes.Load(),
+		Evictions: evictions,
+		Pages:     pages,
+		UsedBytes: used,
+	}
+}

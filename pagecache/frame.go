@@ -1,0 +1,89 @@
+package pagecache
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+func (k FileKey) name() string { return storage.FileName(k.Level, k.MinTXID, k.MaxTXID) }
+
+// readRange reads exactly n bytes at off of a file, counting the request
+// and the bytes. A missing file stays detectable with errors.Is
+// (os.ErrNotExist): it is how a caller learns that retention removed it.
+func (c *Cache) readRange(ctx context.Context, f FileKey, off, n int64) ([]byte, error) {
+	c.requests.Add(1)
+	rc, err := c.client.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	m, err := io.ReadFull(rc, b)
+	c.bytes.Add(int64(m))
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// fetch reads one page's frame and decodes it.
+func (c *Cache) fetch(ctx context.Context, ref Ref) ([]byte, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	b, err := c.readRange(ctx, ref.File, ref.Offset, ref.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read page %d from %s at offset %d: %w", ref.Pgno, ref.File.name(), ref.Offset, err)
+	}
+	return decodeFrame(ref, b)
+}
+
+func checkRef(ref Ref) error {
+	if ref.Pgno == 0 || ref.Size <= ltx.PageHeaderSize || ref.Offset < ltx.HeaderSize || !ltx.IsValidPageSize(ref.PageSize) {
+		return fmt.Errorf("read page %d from %s: invalid reference (offset %d, size %d, page size %d)", ref.Pgno, ref.File.name(), ref.Offset, ref.Size, ref.PageSize)
+	}
+	return nil
+}
+
+// decodeFrame decodes a frame read for ref and checks that it is the page
+// asked for, whole: a frame of another page, a short or overlong frame, or
+// a block that does not decompress to exactly one page is an error naming
+// the file and page (matching ltx.ErrInvalidFile), never wrong bytes.
+func decodeFrame(ref Ref, b []byte) ([]byte, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("read page %d from %s at offset %d: %w: %s", ref.Pgno, ref.File.name(), ref.Offset, ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
+	}
+	hdr, data, err := ltx.DecodePageData(b)
+	if err != nil {
+		return nil, fail("decode frame: %v", err)
+	}
+	if hdr.Pgno != ref.Pgno {
+		return nil, fail("the frame holds page %d", hdr.Pgno)
+	}
+	if err := hdr.Validate(); err != nil {
+		return nil, fail("frame header: %v", err)
+	}
+	if hdr.Flags&ltx.PageHeaderFlagSize != 0 {
+		// The block must fill the frame: a longer frame means the index
+		// and the file disagree.
+		if n := ltx.PageHeaderSize + 4 + int64(binary.BigEndian.Uint32(b[ltx.PageHeaderSize:])); n != int64(len(b)) {
+			return nil, fail("the frame is %d bytes but its block ends at %d", len(b), n)
+		}
+	}
+	if len(data) != int(ref.PageSize) {
+		return nil, fail("the frame decodes to %d bytes, not a %d-byte page", len(data), ref.PageSize)
+	}
+	// DecodePageData returns a slice of a 64 KiB buffer: keep only the page.
+	page := make([]byte, ref.PageSize)
+	copy(page, data)
+	return page, nil
+}
