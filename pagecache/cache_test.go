@@ -85,7 +85,9 @@ type gatedClient struct {
 	once sync.Once
 }
 
-func newGated(c storage.Client) *gatedClient { return &gatedClient{Client: c, gate: make(chan struct{})} }
+func newGated(c storage.Client) *gatedClient {
+	return &gatedClient{Client: c, gate: make(chan struct{})}
+}
 
 func (g *gatedClient) open() { g.once.Do(func() { close(g.gate) }) }
 
