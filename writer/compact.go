@@ -1,0 +1,148 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// Compact merges the files of level-1 written since the last compaction
+// into one file at level (1..8) with the ltx Compactor, streamed from
+// storage to storage. The file carries the Compactor's header: its
+// timestamp is the newest input's, the commit time of its last TXID. It
+// returns nil, nil when there is nothing to compact.
+func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, error) {
+	if level < 1 || level >= storage.SnapshotLevel {
+		return nil, fmt.Errorf("compact: level %d is not a compaction level (1..%d)", level, storage.SnapshotLevel-1)
+	}
+	r.maintMu.Lock()
+	defer r.maintMu.Unlock()
+	info, err := compactLevel(ctx, r.client, level)
+	if err != nil || info == nil {
+		return info, err
+	}
+	r.m.compaction(level)
+	r.m.uploadedBytes.Add(float64(info.Size))
+	if level == 1 {
+		r.l1SeenAt[info.MaxTXID] = time.Now()
+	}
+	r.log.Debug("compacted", "file", storage.FileName(level, info.MinTXID, info.MaxTXID), "bytes", info.Size)
+	return info, nil
+}
+
+// compactLevel compacts into level the run of level-1 files that follows
+// the newest file of level.
+func compactLevel(ctx context.Context, c storage.Client, level int) (*ltx.FileInfo, error) {
+	dst, err := storage.ListLevel(ctx, c, level, 0, false)
+	if err != nil {
+		return nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
+	}
+	var seek ltx.TXID
+	if len(dst) > 0 {
+		seek = dst[len(dst)-1].MaxTXID + 1
+	}
+	src, err := storage.ListLevel(ctx, c, level-1, seek, false)
+	if err != nil {
+		return nil, fmt.Errorf("list L%d of %s: %w", level-1, c, err)
+	}
+	// The inputs must follow the destination and each other without a
+	// gap: stop at the first file that does not.
+	var inputs []*ltx.FileInfo
+	next := seek
+	for _, info := range src {
+		if next != 0 && info.MinTXID != next {
+			break
+		}
+		inputs = append(inputs, info)
+		next = info.MaxTXID + 1
+	}
+	if len(src) > 0 && len(inputs) == 0 {
+		return nil, fmt.Errorf("compact L%d of %s: L%d resumes at %s, after a gap from %s",
+			level, c, level-1, storage.FileName(level-1, src[0].MinTXID, src[0].MaxTXID), seek)
+	}
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	minTXID, maxTXID := inputs[0].MinTXID, inputs[len(inputs)-1].MaxTXID
+
+	rdrs, closeAll, err := openInputs(ctx, c, inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(compactTo(ctx, pw, rdrs))
+	}()
+	info, err := c.WriteLTXFile(ctx, level, minTXID, maxTXID, pr)
+	pr.CloseWithError(errors.New("upload ended"))
+	if err != nil {
+		return nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
+	}
+	return info, nil
+}
+
+// openInputs opens every file whole, peeking at each header so that a run
+// with a file that tracks no checksum compacts into one that tracks none.
+func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (rdrs []io.Reader, closeAll func(), err error) {
+	var closers []io.Closer
+	closeAll = func() {
+		for _, cl := range closers {
+			cl.Close()
+		}
+	}
+	for _, info := range infos {
+		rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("open %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+		}
+		closers = append(closers, rc)
+		rdrs = append(rdrs, &namedReader{r: rc, name: storage.FileName(info.Level, info.MinTXID, info.MaxTXID)})
+	}
+	return rdrs, closeAll, nil
+}
+
+// compactTo runs the ltx Compactor over rdrs into w.
+func compactTo(ctx context.Context, w io.Writer, rdrs []io.Reader) error {
+	var flags uint32
+	for i, rd := range rdrs {
+		hdr, peeked, err := ltx.PeekHeader(rd)
+		if err != nil {
+			return fmt.Errorf("read header of %s: %w", rd.(*namedReader).name, err)
+		}
+		if hdr.NoChecksum() {
+			flags |= ltx.HeaderFlagNoChecksum
+		}
+		rdrs[i] = &namedReader{r: peeked, name: rd.(*namedReader).name}
+	}
+	cmp, err := ltx.NewCompactor(w, rdrs)
+	if err != nil {
+		return err
+	}
+	cmp.HeaderFlags = flags
+	if err := cmp.Compact(ctx); err != nil {
+		return fmt.Errorf("compact %s..%s: %w", rdrs[0].(*namedReader).name, rdrs[len(rdrs)-1].(*namedReader).name, err)
+	}
+	return nil
+}
+
+// namedReader names an input in errors.
+type namedReader struct {
+	r    io.Reader
+	name string
+}
+
+func (n *namedReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("read %s: %w", n.name, err)
+	}
+	return k, err
+}

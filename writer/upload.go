@@ -1,0 +1,197 @@
+package writer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// uploadPending uploads the pending L0 file and, once it is in the replica,
+// applies its state change. On failure the file stays pending: the next
+// sync retries the same bytes before copying anything new, and the WAL
+// keeps the frames meanwhile (the read transaction stays).
+func (r *Replicator) uploadPending(ctx context.Context) error {
+	p := r.pending
+	name := storage.FileName(0, p.hdr.MinTXID, p.hdr.MaxTXID)
+	landed, err := r.checkNextTXID(ctx, p)
+	if err != nil {
+		r.behind.Store(true)
+		return err
+	}
+	if !landed {
+		if err := r.renewLeaseIfDue(ctx); err != nil {
+			r.behind.Store(true)
+			return err
+		}
+		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
+			r.behind.Store(true)
+			return fmt.Errorf("upload %s to %s: %w", name, r.client, err)
+		}
+		r.m.uploadedBytes.Add(float64(p.body.size))
+	}
+	p.body.close()
+	r.pending = nil
+	p.apply(&r.st)
+	r.st.txid = p.hdr.MaxTXID
+	r.st.timestamp = time.UnixMilli(p.hdr.Timestamp)
+	r.st.resumed = true
+	r.ckpt.syncedSinceCheckpoint = true
+	r.publishPos()
+	r.setCaughtUp()
+	r.log.Debug("synced", "file", name, "commit", p.hdr.Commit, "bytes", p.body.size, "wal_offset", p.hdr.WALOffset, "wal_size", p.hdr.WALSize)
+	return nil
+}
+
+// checkNextTXID looks for a file at or past the TXID about to be written,
+// when no lease guarantees that this writer is alone. A file there is
+// another writer's, unless it is this very file from an upload that landed
+// though it was reported failed (then landed is true).
+func (r *Replicator) checkNextTXID(ctx context.Context, p *pendingFile) (landed bool, err error) {
+	if r.lease != nil {
+		return false, nil
+	}
+	infos, err := storage.ListLevel(ctx, r.client, 0, p.hdr.MinTXID, false)
+	if err != nil {
+		return false, fmt.Errorf("list L0 of %s: %w", r.client, err)
+	}
+	for _, info := range infos {
+		if info.MinTXID != p.hdr.MinTXID || info.MaxTXID != p.hdr.MaxTXID || info.Size != p.body.size {
+			return false, fmt.Errorf("%w: %s holds %s, which this writer did not write (TXID %s was next)",
+				ErrReplicaConflict, r.client, storage.FileName(0, info.MinTXID, info.MaxTXID), p.hdr.MinTXID)
+		}
+		same, err := r.sameHeader(ctx, info, p.body.headerBytes())
+		if err != nil {
+			return false, err
+		}
+		if !same {
+			return false, fmt.Errorf("%w: %s holds %s, which this writer did not write", ErrReplicaConflict, r.client, storage.FileName(0, info.MinTXID, info.MaxTXID))
+		}
+		landed = true
+	}
+	return landed, nil
+}
+
+func (r *Replicator) sameHeader(ctx context.Context, info *ltx.FileInfo, want []byte) (bool, error) {
+	rc, err := r.client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, ltx.HeaderSize)
+	if err != nil {
+		return false, fmt.Errorf("read header of %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+	}
+	defer rc.Close()
+	got := make([]byte, ltx.HeaderSize)
+	if _, err := io.ReadFull(rc, got); err != nil {
+		return false, fmt.Errorf("read header of %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+	}
+	return bytes.Equal(got, want), nil
+}
+
+// renewLeaseIfDue renews the lease when less than half of it is left, so
+// that no upload is made on a lease about to lapse.
+func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
+	if r.lease == nil || time.Until(r.lease.Expires()) > r.opts.LeaseTTL/2 {
+		return nil
+	}
+	if err := r.lease.Renew(ctx, r.opts.LeaseTTL); err != nil {
+		if errors.Is(err, storage.ErrLeaseHeld) {
+			return fmt.Errorf("%w: lost the lease on %s: %w", ErrReplicaConflict, r.client, err)
+		}
+		return fmt.Errorf("renew lease on %s: %w", r.client, err)
+	}
+	return nil
+}
+
+// replicaPos is the replica's newest position, read once when the writer
+// starts.
+type replicaPos struct {
+	txid      ltx.TXID
+	post      ltx.Checksum // the newest file's post-apply checksum; 0 if untracked
+	commit    uint32
+	timestamp time.Time
+	last      *ltx.FileInfo // the newest L0 file, if it ends at txid
+	lastHdr   ltx.Header
+}
+
+// readReplicaPos finds the newest TXID in the replica and the file that
+// ends there.
+func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
+	var newest *ltx.FileInfo
+	var lastL0 *ltx.FileInfo
+	for level := 0; level <= storage.SnapshotLevel; level++ {
+		infos, err := storage.ListLevel(ctx, r.client, level, 0, false)
+		if err != nil {
+			return nil, fmt.Errorf("list L%d of %s: %w", level, r.client, err)
+		}
+		for _, info := range infos {
+			if newest == nil || info.MaxTXID > newest.MaxTXID || (info.MaxTXID == newest.MaxTXID && info.Level == 0) {
+				newest = info
+			}
+			if level == 0 && (lastL0 == nil || info.MaxTXID > lastL0.MaxTXID) {
+				lastL0 = info
+			}
+		}
+	}
+	rp := &replicaPos{}
+	if newest == nil {
+		return rp, nil
+	}
+	hdr, trailer, err := r.readHeaderTrailer(ctx, newest)
+	if err != nil {
+		return nil, err
+	}
+	if hdr.PageSize != r.pageSize {
+		return nil, fmt.Errorf("replica %s holds pages of %d bytes, the database %s %d: is it another database's replica?", r.client, hdr.PageSize, r.path, r.pageSize)
+	}
+	rp.txid, rp.commit, rp.timestamp = newest.MaxTXID, hdr.Commit, time.UnixMilli(hdr.Timestamp)
+	if !hdr.NoChecksum() {
+		rp.post = trailer.PostApplyChecksum
+	}
+	if lastL0 != nil && lastL0.MaxTXID == newest.MaxTXID {
+		rp.last, rp.lastHdr = lastL0, hdr
+	}
+	return rp, nil
+}
+
+// readHeaderTrailer reads a file's header and trailer with two ranged
+// reads.
+func (r *Replicator) readHeaderTrailer(ctx context.Context, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
+	name := storage.FileName(info.Level, info.MinTXID, info.MaxTXID)
+	if info.Size < ltx.HeaderSize+ltx.TrailerSize {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("replica file %s is %d bytes, too short for an LTX file", name, info.Size)
+	}
+	read := func(off, n int64) ([]byte, error) {
+		rc, err := r.client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, off, n)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		b := make([]byte, n)
+		_, err = io.ReadFull(rc, b)
+		return b, err
+	}
+	hb, err := read(0, ltx.HeaderSize)
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read header of %s: %w", name, err)
+	}
+	var hdr ltx.Header
+	if err := hdr.UnmarshalBinary(hb); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read header of %s: %w", name, err)
+	}
+	if err := hdr.Validate(); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("header of %s: %w", name, err)
+	}
+	tb, err := read(info.Size-ltx.TrailerSize, ltx.TrailerSize)
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read trailer of %s: %w", name, err)
+	}
+	var trailer ltx.Trailer
+	if err := trailer.UnmarshalBinary(tb); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read trailer of %s: %w", name, err)
+	}
+	return hdr, trailer, nil
+}

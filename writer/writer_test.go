@@ -1,0 +1,49 @@
+package writer_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/writer"
+)
+
+func TestReplicateAndRestore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	c := newReplica(t)
+	r := newReplicator(t, path, c, testOpts())
+	defer r.Close(ctx)
+
+	insert(t, app, 10)
+	mustSync(t, r)
+	if r.TXID() != 1 {
+		t.Fatalf("first sync: TXID %s, want 1", r.TXID())
+	}
+	want1 := dump(t, app)
+
+	insert(t, app, 100)
+	exec(t, app, `UPDATE t SET n = n * 2 WHERE id % 3 = 0`)
+	mustSync(t, r)
+	want2 := dump(t, app)
+	mustSync(t, r) // nothing new: no TXID
+	if r.TXID() != 2 {
+		t.Fatalf("TXID %s after two syncs with changes and one without, want 2", r.TXID())
+	}
+	checkContiguous(t, c, 1)
+
+	got, res := restoreDump(t, c, writer.RestoreOptions{})
+	if got != want2 || res.TXID != 2 {
+		t.Fatalf("restore latest: TXID %s, content differs from the source", res.TXID)
+	}
+	got, _ = restoreDump(t, c, writer.RestoreOptions{TXID: 1})
+	if got != want1 {
+		t.Fatalf("restore TXID 1 differs from the source at TXID 1")
+	}
+	if r.Pos().PostApplyChecksum == 0 || r.Pos().TXID != ltx.TXID(2) {
+		t.Fatalf("Pos = %v", r.Pos())
+	}
+}
