@@ -125,7 +125,16 @@ func (r *Replicator) checkpointLocked(ctx context.Context, mode CheckpointMode, 
 		for ckErr == nil && nCkpt < nLog && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 			nLog, nCkpt, ckErr = r.cs.checkpoint(sqlite3.CHECKPOINT_PASSIVE)
+			if isBusy(ckErr) {
+				ckErr, nLog, nCkpt = nil, 1, 0
+			}
 		}
+	}
+	if isBusy(ckErr) {
+		// Another checkpoint (the application's) is running: this one
+		// made no progress, which is not an error.
+		r.log.Debug("checkpoint busy", "mode", mode, "reason", reason)
+		ckErr, nLog, nCkpt = nil, 1, 0
 	}
 	full := ckErr == nil && nLog >= 0 && nCkpt == nLog
 	rerr := r.beginReadLocked(false)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -157,4 +158,41 @@ func mustSync(t testing.TB, r *writer.Replicator) {
 	if err := r.Sync(context.Background()); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
+}
+
+// metric returns the value of a counter or gauge in reg (summed over
+// labels that are not given).
+func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	compactions   *prometheus.CounterVec
 	snapshots     prometheus.Counter
 	snapshotsL0   prometheus.Counter
+	lostWAL       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, db string, r *Replicator) (*metrics, error) {
@@ -54,11 +55,13 @@ func newMetrics(reg prometheus.Registerer, db string, r *Replicator) (*metrics, 
 		snapshotsL0: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "l0_snapshots_total",
 			Help: "L0 files that hold the whole database: the first file, or continuity with the WAL was lost.", ConstLabels: labels}),
 	}
+	m.lostWAL = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "wal_continuity_lost_total",
+		Help: "Times the WAL could not be tied to the replica, so the database was compared with the replica (and a snapshot written if they differed).", ConstLabels: labels})
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "replica_lag_seconds",
 		Help: "How long the replica has been behind the database (0 when the last sync copied everything).", ConstLabels: labels},
 		func() float64 { return r.Lag().Seconds() })
 	m.collectors = []prometheus.Collector{m.syncs, m.syncErrors, m.syncSeconds, m.walBytes, m.txid, m.uploadedBytes,
-		m.checkpoints, m.ckptErrors, m.compactions, m.snapshots, m.snapshotsL0, lag}
+		m.checkpoints, m.ckptErrors, m.compactions, m.snapshots, m.snapshotsL0, m.lostWAL, lag}
 	if reg == nil {
 		return m, nil
 	}

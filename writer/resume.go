@@ -140,6 +140,7 @@ func (r *Replicator) lastPageMatches(ctx context.Context, wal *os.File, hdr walH
 // the whole generation is the next file. Otherwise changes may have been
 // missed, and the next file is a snapshot: every page, at the next TXID.
 func (r *Replicator) doubtLocked(ctx context.Context, wal *os.File, hdr walHeader, hasHdr bool, reason string) error {
+	r.m.lostWAL.Inc()
 	var scan walScan
 	if hasHdr {
 		var err error
