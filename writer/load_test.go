@@ -114,7 +114,7 @@ func appCheckpoints(t *testing.T, path string, stop <-chan struct{}) (counts map
 			}
 			mode := modes[i%len(modes)]
 			var busy, log, ckpt int
-			if err := db.QueryRow(`PRAGMA wal_checkpoint(` + mode + `)`).Scan(&busy, &log, &ckpt); err != nil {
+			if err := db.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &ckpt); err != nil {
 				continue // SQLITE_BUSY from the busy handler
 			}
 			mu.Lock()
