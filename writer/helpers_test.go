@@ -46,7 +46,7 @@ func openApp(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func exec(t testing.TB, db *sql.DB, q string, args ...any) {
+func execSQL(t testing.TB, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -195,4 +195,19 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...strin
 		}
 	}
 	return sum
+}
+
+// checkpointAll runs the application's checkpoints in every mode, on a
+// connection that does not wait long for the writer's read transaction.
+func checkpointAll(t testing.TB, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=busy_timeout(10)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, mode := range []string{"PASSIVE", "FULL", "RESTART", "TRUNCATE"} {
+		var busy, log, ckpt int
+		db.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &ckpt)
+	}
 }

@@ -196,10 +196,10 @@ func TestDatabaseBehindReplica(t *testing.T) {
 	r1 := newReplicator(t, path, c, testOpts())
 	mustSync(t, r1)
 	old := filepath.Join(dir, "old.db")
-	exec(t, app, `VACUUM INTO '`+old+`'`)
+	execSQL(t, app, `VACUUM INTO '`+old+`'`)
 	oldDump := dump(t, app)
 	insert(t, app, 50)
-	exec(t, app, `DELETE FROM t WHERE id < 20`)
+	execSQL(t, app, `DELETE FROM t WHERE id < 20`)
 	mustSync(t, r1)
 	newerTXID, newerDump := r1.TXID(), dump(t, app)
 	if err := r1.Close(ctx); err != nil {

@@ -26,7 +26,7 @@ func TestReplicateAndRestore(t *testing.T) {
 	want1 := dump(t, app)
 
 	insert(t, app, 100)
-	exec(t, app, `UPDATE t SET n = n * 2 WHERE id % 3 = 0`)
+	execSQL(t, app, `UPDATE t SET n = n * 2 WHERE id % 3 = 0`)
 	mustSync(t, r)
 	want2 := dump(t, app)
 	mustSync(t, r) // nothing new: no TXID
