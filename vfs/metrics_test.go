@@ -1,0 +1,110 @@
+package vfs
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestMetrics(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)`)
+	src.exec(`INSERT INTO t(id, v) SELECT value, 'v' FROM generate_series(1, 1000)`)
+
+	reg := prometheus.NewRegistry()
+	attach(t, "measured", Options{Client: src.client, Registerer: reg, Poll: time.Hour})
+	if err := Attach("measured-again", Options{Client: src.client, Registerer: reg}); err != nil {
+		t.Fatalf("a second replica on the same registerer: %v", err)
+	}
+	Detach("measured-again")
+
+	db := openDB(t, "file:measured?vfs=ltx")
+	db.SetMaxOpenConns(1)
+	ints(t, db, `SELECT count(*) FROM t`)
+	c := conn(t, db)
+	if _, err := c.ExecContext(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	ints(t, c, `SELECT count(*) FROM t`)
+
+	m := gather(t, reg)
+	for name, check := range map[string]func(float64) bool{
+		`ltxvfs_page_reads_total`:                 func(v float64) bool { return v >= 3 },
+		`ltxvfs_storage_requests_total{op="list"}`: func(v float64) bool { return v >= 10 }, // 10 levels
+		`ltxvfs_storage_requests_total{op="read"}`: func(v float64) bool { return v >= 3 },
+		`ltxvfs_storage_read_bytes_total`:          func(v float64) bool { return v > 4096 },
+		`ltxvfs_fetch_seconds_count`:               func(v float64) bool { return v >= 3 },
+		`ltxvfs_latest_txid`:                       func(v float64) bool { return v == 2 },
+		`ltxvfs_oldest_pinned_txid`:                func(v float64) bool { return v == 2 },
+		`ltxvfs_lag_seconds`:                       func(v float64) bool { return v > 3000 }, // stamped ~59 min ago
+		`ltxvfs_cache_hits_total`:                  func(v float64) bool { return v >= 0 },
+		`ltxvfs_cache_misses_total`:                func(v float64) bool { return v >= 0 },
+	} {
+		v, ok := m[name]
+		if !ok {
+			t.Errorf("metric %s missing (have %v)", name, m)
+			continue
+		}
+		if !check(v) {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+	if _, err := c.ExecContext(t.Context(), `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	if v := gather(t, reg)[`ltxvfs_oldest_pinned_txid`]; v != 0 {
+		t.Errorf("oldest_pinned_txid = %v after COMMIT, want 0", v)
+	}
+
+	// Detach and close unregister everything.
+	c.Close()
+	db.Close()
+	Detach("measured")
+	if m := gather(t, reg); len(m) != 0 {
+		t.Fatalf("metrics left after Detach: %v", m)
+	}
+}
+
+// gather flattens a registry's metrics of replica "measured" to name{op} -> value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			replica := ""
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "op":
+					name += `{op="` + l.GetValue() + `"}`
+				case "replica":
+					replica = l.GetValue()
+				}
+			}
+			if replica != "measured" {
+				t.Fatalf("%s has replica label %q", name, replica)
+			}
+			out[name] = value(m)
+			if h := m.GetHistogram(); h != nil {
+				out[name+"_count"] = float64(h.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
+	}
+	return 0
+}
