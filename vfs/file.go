@@ -201,14 +201,14 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		}
 		return f.zero, nil
 	}
-	data, err := readPageDev(f.rep, ctx, pagecache.Ref{
+	data, err := f.rep.cache.Page(ctx, pagecache.Ref{
 		Key:      pagecache.Key{File: fileKey(e.File), Pgno: pgno},
 		Offset:   e.Offset,
 		Size:     e.Size,
 		PageSize: v.PageSize(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read page %d of %s at TXID %d: %w", pgno, e.File.Name(), v.TXID(), err)
+		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
@@ -309,7 +309,3 @@ func (f *file) SectorSize() int { return 0 }
 // transaction) and from noticing new TXIDs.
 func (f *file) DeviceCharacteristics() vfs.DeviceCharacteristic { return 0 }
 
-// TEMPORARY(dev): until pagecache's bodies land. Removed before commit.
-var readPageDev = func(r *replica, ctx context.Context, ref pagecache.Ref) ([]byte, error) {
-	return r.cache.Page(ctx, ref)
-}

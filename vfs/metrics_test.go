@@ -31,7 +31,7 @@ func TestMetrics(t *testing.T) {
 
 	m := gather(t, reg)
 	for name, check := range map[string]func(float64) bool{
-		`ltxvfs_page_reads_total`:                 func(v float64) bool { return v >= 3 },
+		`ltxvfs_page_reads_total`:                  func(v float64) bool { return v >= 3 },
 		`ltxvfs_storage_requests_total{op="list"}`: func(v float64) bool { return v >= 10 }, // 10 levels
 		`ltxvfs_storage_requests_total{op="read"}`: func(v float64) bool { return v >= 3 },
 		`ltxvfs_storage_read_bytes_total`:          func(v float64) bool { return v > 4096 },
