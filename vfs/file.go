@@ -308,4 +308,3 @@ func (f *file) SectorSize() int { return 0 }
 // which would stop SQLite from locking (and so from pinning a TXID per
 // transaction) and from noticing new TXIDs.
 func (f *file) DeviceCharacteristics() vfs.DeviceCharacteristic { return 0 }
-
