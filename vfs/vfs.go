@@ -10,6 +10,7 @@ import (
 
 	// Both backends, so that every replica URL scheme works in a DSN.
 	_ "github.com/ltxvfs/ltxvfs/storage/file"
+	_ "github.com/ltxvfs/ltxvfs/storage/s3"
 )
 
 // Name is the name the VFS is registered under: vfs=ltx.
