@@ -7,4 +7,13 @@ import (
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 )
 
-func TestMain(m *testing.M) { os.Exit(s3test.Run(m)) }
+func TestMain(m *testing.M) {
+	code := s3test.Run(m)
+	if bench.src != nil {
+		bench.src.db.Close()
+	}
+	for _, dir := range bench.dirs {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}

@@ -266,14 +266,21 @@ func (r *replica) pollOnce(ctx context.Context) error {
 	return nil
 }
 
-// pin and unpin track the TXIDs held by open read transactions (metrics).
+// pin and unpin track the TXIDs held by open read transactions, for the
+// metrics only: without them a transaction costs no lock here.
 func (r *replica) pin(txid ltx.TXID) {
+	if r.m == nil {
+		return
+	}
 	r.mu.Lock()
 	r.pinned[txid]++
 	r.mu.Unlock()
 }
 
 func (r *replica) unpin(txid ltx.TXID) {
+	if r.m == nil {
+		return
+	}
 	r.mu.Lock()
 	if r.pinned[txid]--; r.pinned[txid] <= 0 {
 		delete(r.pinned, txid)
