@@ -177,3 +177,74 @@ func TestVanishedTXIDIsAnError(t *testing.T) {
 		t.Errorf("bare error %q", err)
 	}
 }
+
+// The schema is the TXID's: a table created later does not exist at an
+// earlier TXID, and appears when the connection moves on.
+func TestSchemaFollowsTheTXID(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(x)`)                 // 1
+	src.exec(`CREATE TABLE u(y)`)                 // 2
+	src.exec(`INSERT INTO u VALUES (1), (2), (3)`) // 3
+	c := conn(t, src.open("txid=1"))
+	if _, err := c.ExecContext(context.Background(), `SELECT * FROM u`); err == nil || !strings.Contains(err.Error(), "no such table: u") {
+		t.Fatalf("table u at TXID 1: %v, want no such table", err)
+	}
+	if got := one[string](t, c, `PRAGMA ltx_txid = latest`); got != "3" {
+		t.Fatal(got)
+	}
+	if got := ints(t, c, `SELECT count(*) FROM u`); got[0] != 3 {
+		t.Fatalf("table u at TXID 3: %v rows, want 3", got)
+	}
+	if got := one[string](t, c, `PRAGMA ltx_txid = 2`); got != "2" {
+		t.Fatal(got)
+	}
+	if got := ints(t, c, `SELECT count(*) FROM u`); got[0] != 0 {
+		t.Fatalf("table u at TXID 2: %v rows, want 0", got)
+	}
+}
+
+// Opening at a TXID that retention made unreachable is an error that says
+// so.
+func TestOpenAtRetainedAwayTXID(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(x)`)
+	src.exec(`INSERT INTO t VALUES (1)`)
+	src.exec(`INSERT INTO t VALUES (2)`)
+	src.compact(1, 1, 3)
+	src.remove(0, [2]ltx.TXID{1, 1}, [2]ltx.TXID{2, 2}, [2]ltx.TXID{3, 3})
+	db := src.open("txid=2")
+	_, err := db.Exec(`SELECT * FROM t`)
+	if err == nil || !strings.Contains(err.Error(), "txid=2") || !strings.Contains(err.Error(), "not restorable") {
+		t.Fatalf("open at a TXID retention removed: %v", err)
+	}
+	if got := ints(t, src.open("txid=3"), `SELECT count(*) FROM t`); got[0] != 2 {
+		t.Fatalf("txid=3, from the compaction: %v rows, want 2", got)
+	}
+}
+
+// A read error in one schema of a query that joins two reaches the caller
+// with its message, though the other schema's file is unlocked after it.
+func TestReadErrorMessageAcrossAttachedSchemas(t *testing.T) {
+	src := newSource(t, 1024)
+	src.exec(`CREATE TABLE a(id INTEGER PRIMARY KEY)`)
+	src.exec(`CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT)`)
+	src.exec(`INSERT INTO b(id, v) SELECT value, 'b' FROM generate_series(1, 100)`) // 3
+	src.exec(`INSERT INTO a(id) SELECT value FROM generate_series(1, 10)`)          // 4
+	other := newSource(t, 1024)
+	other.exec(`CREATE TABLE c(id INTEGER PRIMARY KEY)`)
+	other.exec(`INSERT INTO c(id) SELECT value FROM generate_series(1, 100)`)
+
+	db := src.open("txid=3")
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`ATTACH ? AS other`, other.dsn()); err != nil {
+		t.Fatal(err)
+	}
+	ints(t, db, `SELECT count(*) FROM other.c`)
+	src.compact(1, 1, 4)
+	src.remove(0, [2]ltx.TXID{1, 1}, [2]ltx.TXID{2, 2}, [2]ltx.TXID{3, 3}, [2]ltx.TXID{4, 4})
+	var n int64
+	err := db.QueryRow(`SELECT count(*) FROM other.c JOIN main.b USING (id)`).Scan(&n)
+	if err == nil || !strings.Contains(err.Error(), "L0/0000000000000003-0000000000000003.ltx") {
+		t.Fatalf("join with a schema whose files vanished: %v, want an error naming the file", err)
+	}
+}
