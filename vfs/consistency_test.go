@@ -182,8 +182,8 @@ func TestVanishedTXIDIsAnError(t *testing.T) {
 // earlier TXID, and appears when the connection moves on.
 func TestSchemaFollowsTheTXID(t *testing.T) {
 	src := newSource(t, 4096)
-	src.exec(`CREATE TABLE t(x)`)                 // 1
-	src.exec(`CREATE TABLE u(y)`)                 // 2
+	src.exec(`CREATE TABLE t(x)`)                  // 1
+	src.exec(`CREATE TABLE u(y)`)                  // 2
 	src.exec(`INSERT INTO u VALUES (1), (2), (3)`) // 3
 	c := conn(t, src.open("txid=1"))
 	if _, err := c.ExecContext(context.Background(), `SELECT * FROM u`); err == nil || !strings.Contains(err.Error(), "no such table: u") {
