@@ -91,5 +91,10 @@ func Detach(name string) {
 	r.mu.Lock()
 	r.attached = false
 	r.mu.Unlock()
+	// The metrics go now, so the name can be attached again with the same
+	// Registerer while connections of this replica are still open.
+	if r.m != nil {
+		r.m.unregister()
+	}
 	r.release()
 }

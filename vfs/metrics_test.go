@@ -58,13 +58,18 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("oldest_pinned_txid = %v after COMMIT, want 0", v)
 	}
 
-	// Detach and close unregister everything.
-	c.Close()
-	db.Close()
+	// Detach unregisters everything, and the name can be attached again
+	// with the same registerer while a connection is still open.
 	Detach("measured")
 	if m := gather(t, reg); len(m) != 0 {
 		t.Fatalf("metrics left after Detach: %v", m)
 	}
+	if got := ints(t, c, `SELECT count(*) FROM t`); got[0] != 1000 {
+		t.Fatalf("after Detach, the open connection: %v", got)
+	}
+	attach(t, "measured", Options{Client: src.client, Registerer: reg, Poll: time.Hour})
+	c.Close()
+	db.Close()
 }
 
 // gather flattens a registry's metrics of replica "measured" to name{op} -> value.

@@ -43,7 +43,11 @@ func (f *file) Pragma(name, value string) (string, error) {
 		}
 		v := f.rep.idx.Latest()
 		if v == nil {
-			return "", fmt.Errorf("ltx_lag: replica %s not read yet", f.rep.name) // notest // open reads it
+			// Only pinned connections so far: nothing has listed the newest.
+			var err error
+			if v, err = f.rep.refresh(f.context()); err != nil {
+				return "", fmt.Errorf("ltx_lag: %w", err)
+			}
 		}
 		return strconv.FormatFloat(time.Since(v.Timestamp()).Seconds(), 'f', 3, 64), nil
 	}
