@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ltxvfs/ltxvfs/writer"
+)
+
+// replicateConfig is the YAML file of `ltx-writer replicate -config`:
+//
+//	metrics-addr: 127.0.0.1:9090   # optional
+//	databases:
+//	  - path: /data/app.db
+//	    replica: s3://bucket/app
+//	    sync-interval: 1s           # every setting below is optional
+//	    compaction-intervals: [30s, 5m, 1h]
+//	    snapshot-interval: 24h
+//	    snapshot-retention: 24h
+//	    l0-retention: 5m
+//	    checkpoint-pages: 1000
+//	    truncate-pages: 10000
+//	    checkpoint-interval: 1m
+//
+// Settings missing from a database come from the command line's flags.
+type replicateConfig struct {
+	MetricsAddr string           `yaml:"metrics-addr"`
+	Databases   []databaseConfig `yaml:"databases"`
+}
+
+// databaseConfig is one database to replicate. Pointers tell a setting
+// left out (the flag's value applies) from one given.
+type databaseConfig struct {
+	Path    string `yaml:"path"`
+	Replica string `yaml:"replica"`
+
+	SyncInterval        *duration  `yaml:"sync-interval"`
+	CompactionIntervals []duration `yaml:"compaction-intervals"`
+	SnapshotInterval    *duration  `yaml:"snapshot-interval"`
+	SnapshotRetention   *duration  `yaml:"snapshot-retention"`
+	L0Retention         *duration  `yaml:"l0-retention"`
+	CheckpointPages     *int       `yaml:"checkpoint-pages"`
+	TruncatePages       *int       `yaml:"truncate-pages"`
+	CheckpointInterval  *duration  `yaml:"checkpoint-interval"`
+}
+
+// duration is a time.Duration written as Go writes it ("30s", "5m").
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s, 5m or 1h)", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// loadConfig reads and checks a config file. Unknown keys are errors, so
+// that a misspelled setting is not silently ignored.
+func loadConfig(path string) (*replicateConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	var cfg replicateConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: empty: it needs a databases list", path)
+		}
+		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "yaml: ", ""))
+	}
+	if len(cfg.Databases) == 0 {
+		return nil, fmt.Errorf("config %s: no databases listed", path)
+	}
+	dir := filepath.Dir(path)
+	paths := map[string]bool{}
+	replicas := map[string]bool{}
+	for i := range cfg.Databases {
+		db := &cfg.Databases[i]
+		switch {
+		case db.Path == "":
+			return nil, fmt.Errorf("config %s: database %d has no path", path, i+1)
+		case db.Replica == "":
+			return nil, fmt.Errorf("config %s: database %s has no replica", path, db.Path)
+		}
+		// Relative paths are relative to the config file, as a reader of
+		// the file would expect.
+		if !filepath.IsAbs(db.Path) {
+			db.Path = filepath.Join(dir, db.Path)
+		}
+		if paths[db.Path] {
+			return nil, fmt.Errorf("config %s: database %s is listed twice", path, db.Path)
+		}
+		if replicas[db.Replica] {
+			return nil, fmt.Errorf("config %s: replica %s is given to two databases", path, db.Replica)
+		}
+		paths[db.Path], replicas[db.Replica] = true, true
+	}
+	return &cfg, nil
+}
+
+// options applies a database's settings over the flags' options.
+func (db *databaseConfig) options(base writer.Options) writer.Options {
+	o := base
+	if db.SyncInterval != nil {
+		o.SyncInterval = time.Duration(*db.SyncInterval)
+	}
+	if db.CompactionIntervals != nil {
+		o.CompactionIntervals = make([]time.Duration, len(db.CompactionIntervals))
+		for i, d := range db.CompactionIntervals {
+			o.CompactionIntervals[i] = time.Duration(d)
+		}
+	}
+	if db.SnapshotInterval != nil {
+		o.SnapshotInterval = time.Duration(*db.SnapshotInterval)
+	}
+	if db.SnapshotRetention != nil {
+		o.SnapshotRetention = time.Duration(*db.SnapshotRetention)
+	}
+	if db.L0Retention != nil {
+		o.L0Retention = time.Duration(*db.L0Retention)
+	}
+	if db.CheckpointPages != nil {
+		o.MinCheckpointPages = *db.CheckpointPages
+	}
+	if db.TruncatePages != nil {
+		o.TruncatePages = *db.TruncatePages
+	}
+	if db.CheckpointInterval != nil {
+		o.CheckpointInterval = time.Duration(*db.CheckpointInterval)
+	}
+	return o
+}
