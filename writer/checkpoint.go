@@ -170,7 +170,34 @@ func (r *Replicator) checkpointLocked(ctx context.Context, mode CheckpointMode, 
 	// The sequence write is the writer's own: it does not call for the
 	// next interval checkpoint.
 	r.ckpt.syncedSinceCheckpoint = false
-	return nil
+
+	// The read transaction began with the WAL fully backfilled, so it
+	// holds SQLite's read slot 0: no checkpoint can backfill anything while
+	// it lasts, and the application's autocheckpoint would sort the whole
+	// WAL on every commit in vain. Begin it again now that the WAL has a
+	// frame past the backfill: it then takes a slot at the end of the WAL,
+	// up to which checkpoints may go.
+	return r.renewReadLocked(ctx)
+}
+
+// renewReadLocked ends and begins the read transaction again under the
+// write lock, after copying the WAL to its end.
+func (r *Replicator) renewReadLocked(ctx context.Context) (err error) {
+	if err := r.cs.lockWrites(); err != nil {
+		if isBusy(err) {
+			return nil // the next checkpoint will do it
+		}
+		return err
+	}
+	defer func() { err = errors.Join(err, r.cs.unlockWrites()) }()
+	if err := r.syncLocked(ctx); err != nil {
+		return fmt.Errorf("sync after checkpoint: %w", err)
+	}
+	if err := r.cs.endRead(); err != nil {
+		return err
+	}
+	r.guard.held = false
+	return r.beginReadLocked(false)
 }
 
 // beginReadLocked begins the long-running read transaction and records what
