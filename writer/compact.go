@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -98,10 +99,14 @@ func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (r
 		}
 	}
 	for _, info := range infos {
-		rc, err := c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+		var rc io.ReadCloser
+		err := retry(ctx, func() (err error) {
+			rc, err = c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+			return err
+		})
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("open %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+			return nil, nil, err
 		}
 		closers = append(closers, rc)
 		rdrs = append(rdrs, &namedReader{r: rc, name: storage.FileName(info.Level, info.MinTXID, info.MaxTXID)})
@@ -145,4 +150,23 @@ func (n *namedReader) Read(p []byte) (int, error) {
 		err = fmt.Errorf("read %s: %w", n.name, err)
 	}
 	return k, err
+}
+
+// retry runs fn up to three times, backing off, while it fails with an
+// error that may pass (not a missing file, not the end of ctx): one open
+// among the many of a compaction or a restore should not fail it whole.
+func retry(ctx context.Context, fn func() error) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == 3 || ctx.Err() != nil || errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }

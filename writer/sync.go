@@ -166,6 +166,11 @@ func frameEndsAt(wal *os.File, hdr walHeader, pos walPos) bool {
 // database after scan (computed when the writer has just opened);
 // otherwise they are updated from the pages that changed.
 func (r *Replicator) writeIncrementLocked(ctx context.Context, wal *os.File, hdr walHeader, scan walScan, sums []ltx.Checksum) error {
+	if !coversGrowth(scan, r.st.commit, r.pageSize) {
+		// SQLite writes every page it adds to the database; a page missing
+		// here would be missing from the replica.
+		return r.doubtLocked(ctx, wal, hdr, true, "the WAL grows the database without holding its new pages")
+	}
 	commit := scan.commit
 	pgnos := slices.Sorted(maps.Keys(scan.pages))
 	lock := ltx.LockPgno(r.pageSize)
