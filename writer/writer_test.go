@@ -47,3 +47,52 @@ func TestReplicateAndRestore(t *testing.T) {
 		t.Fatalf("Pos = %v", r.Pos())
 	}
 }
+
+// TestShrinkAndGrow: VACUUM shrinks the database (pages above the new size
+// must not come back in a restore) and it grows again.
+func TestShrinkAndGrow(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	c := newReplica(t)
+	r := newReplicator(t, path, c, testOpts())
+	defer r.Close(ctx)
+	pages := func() int64 {
+		var n int64
+		if err := app.QueryRow(`PRAGMA page_count`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(what string) {
+		t.Helper()
+		got, res := restoreDump(t, c, writer.RestoreOptions{})
+		if got != dump(t, app) {
+			t.Fatalf("%s: restore differs from the source", what)
+		}
+		if int64(res.Pages) != pages() {
+			t.Fatalf("%s: restored %d pages, the source has %d", what, res.Pages, pages())
+		}
+	}
+	insert(t, app, 3000)
+	mustSync(t, r)
+	big := pages()
+	execSQL(t, app, `DELETE FROM t WHERE id > 100`)
+	execSQL(t, app, `VACUUM`)
+	mustSync(t, r)
+	if pages() >= big {
+		t.Fatalf("VACUUM did not shrink the database (%d pages, was %d)", pages(), big)
+	}
+	check("after VACUUM")
+	insert(t, app, 2000)
+	mustSync(t, r)
+	check("after growing again")
+	if err := r.Checkpoint(ctx, writer.CheckpointTruncate); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, app, `DELETE FROM t WHERE id % 2 = 0`)
+	execSQL(t, app, `VACUUM`)
+	mustSync(t, r)
+	check("after a truncating checkpoint and VACUUM")
+	checkContiguous(t, c, 1)
+}
