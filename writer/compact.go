@@ -77,9 +77,25 @@ func compactLevel(ctx context.Context, c storage.Client, level int) (*ltx.FileIn
 		return nil, err
 	}
 	defer closeAll()
+	hdrs, err := peekHeaders(rdrs)
+	if err != nil {
+		return nil, err
+	}
+	// A file that tracks checksums cannot follow one that does not in a
+	// compaction (its pre-apply checksum would be missing): compact the
+	// run up to the change now, the rest next time.
+	if minTXID != 1 {
+		for i := range hdrs {
+			if hdrs[i].NoChecksum() != hdrs[0].NoChecksum() {
+				rdrs, hdrs, inputs = rdrs[:i], hdrs[:i], inputs[:i]
+				break
+			}
+		}
+	}
+	maxTXID = inputs[len(inputs)-1].MaxTXID
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(compactTo(ctx, pw, rdrs))
+		pw.CloseWithError(compactTo(ctx, pw, rdrs, hdrs))
 	}()
 	info, err := c.WriteLTXFile(ctx, level, minTXID, maxTXID, pr)
 	pr.CloseWithError(errors.New("upload ended"))
@@ -114,24 +130,37 @@ func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (r
 	return rdrs, closeAll, nil
 }
 
-// compactTo runs the ltx Compactor over rdrs into w.
-func compactTo(ctx context.Context, w io.Writer, rdrs []io.Reader) error {
-	var flags uint32
+// peekHeaders reads each input's header and leaves it to be read again.
+func peekHeaders(rdrs []io.Reader) ([]ltx.Header, error) {
+	hdrs := make([]ltx.Header, len(rdrs))
 	for i, rd := range rdrs {
-		hdr, peeked, err := ltx.PeekHeader(rd)
+		nr := rd.(*namedReader)
+		hdr, peeked, err := ltx.PeekHeader(nr.r)
 		if err != nil {
-			return fmt.Errorf("read header of %s: %w", rd.(*namedReader).name, err)
+			return nil, fmt.Errorf("read header of %s: %w", nr.name, err)
 		}
-		if hdr.NoChecksum() {
-			flags |= ltx.HeaderFlagNoChecksum
-		}
-		rdrs[i] = &namedReader{r: peeked, name: rd.(*namedReader).name}
+		nr.r, hdrs[i] = peeked, hdr
+	}
+	return hdrs, nil
+}
+
+// compactTo runs the ltx Compactor over rdrs, whose headers are hdrs, into
+// w. The output carries a checksum if the last input does: the Compactor
+// gives it the last input's post-apply checksum, and the first input's
+// pre-apply checksum, which a snapshot (MinTXID 1) never has anyway.
+func compactTo(ctx context.Context, w io.Writer, rdrs []io.Reader, hdrs []ltx.Header) error {
+	first, last := hdrs[0], hdrs[len(hdrs)-1]
+	if first.MinTXID != 1 && first.NoChecksum() != last.NoChecksum() {
+		return fmt.Errorf("compact %s..%s: files with and without checksums cannot be compacted together",
+			rdrs[0].(*namedReader).name, rdrs[len(rdrs)-1].(*namedReader).name)
 	}
 	cmp, err := ltx.NewCompactor(w, rdrs)
 	if err != nil {
 		return err
 	}
-	cmp.HeaderFlags = flags
+	if last.NoChecksum() {
+		cmp.HeaderFlags = ltx.HeaderFlagNoChecksum
+	}
 	if err := cmp.Compact(ctx); err != nil {
 		return fmt.Errorf("compact %s..%s: %w", rdrs[0].(*namedReader).name, rdrs[len(rdrs)-1].(*namedReader).name, err)
 	}

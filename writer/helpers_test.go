@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -211,3 +212,5 @@ func checkpointAll(t testing.TB, path string) {
 		db.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &ckpt)
 	}
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }

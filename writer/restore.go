@@ -184,9 +184,13 @@ func decodePlan(ctx context.Context, client storage.Client, plan []*ltx.FileInfo
 		return ltx.Header{}, err
 	}
 	defer closeAll()
+	hdrs, err := peekHeaders(rdrs)
+	if err != nil {
+		return ltx.Header{}, err
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(compactTo(ctx, pw, rdrs))
+		pw.CloseWithError(compactTo(ctx, pw, rdrs, hdrs))
 	}()
 	defer pr.CloseWithError(errors.New("restore ended"))
 

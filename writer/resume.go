@@ -227,9 +227,10 @@ func (r *Replicator) snapshotL0Locked(ctx context.Context, wal *os.File, hdr wal
 	}
 	if txid > 1 {
 		header.PreApplyChecksum = r.st.post
-		if r.st.post == 0 {
-			header.Flags |= ltx.HeaderFlagNoChecksum
-		}
+	}
+	if r.opts.NoChecksum || (txid > 1 && r.st.post == 0) {
+		header.Flags |= ltx.HeaderFlagNoChecksum
+		header.PreApplyChecksum = 0
 	}
 	if hasHdr {
 		header.WALOffset, header.WALSize = walHeaderSize, scan.end.offset-walHeaderSize

@@ -82,7 +82,7 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 		MaxTXID:   txid,
 		Timestamp: ts.UnixMilli(), // the commit time of txid: restore-by-time stays honest
 	}
-	if post == 0 {
+	if r.opts.NoChecksum || post == 0 {
 		hdr.Flags |= ltx.HeaderFlagNoChecksum
 	}
 	pr, pw := io.Pipe()
@@ -102,7 +102,7 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 
 // encodeView encodes every page of view as the file described by hdr, and
 // fails before the trailer unless the pages have the checksum want (when
-// the replica tracks checksums).
+// the writer knows it, whether or not the file carries it).
 func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, want ltx.Checksum) error {
 	enc, err := ltx.NewEncoder(w)
 	if err != nil {
@@ -122,7 +122,9 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 		if got := ltx.ChecksumFlag | sum; got != want {
 			return fmt.Errorf("snapshot read a database with checksum %s, the replica has %s at TXID %s", got, want, hdr.MaxTXID)
 		}
-		enc.SetPostApplyChecksum(want)
+		if !hdr.NoChecksum() {
+			enc.SetPostApplyChecksum(want)
+		}
 	}
 	return enc.Close()
 }

@@ -29,6 +29,7 @@ import (
 //	    checkpoint-pages: 1000
 //	    truncate-pages: 10000
 //	    checkpoint-interval: 1m
+//	    no-checksum: false
 //
 // Settings missing from a database come from the command line's flags.
 type replicateConfig struct {
@@ -50,6 +51,7 @@ type databaseConfig struct {
 	CheckpointPages     *int       `yaml:"checkpoint-pages"`
 	TruncatePages       *int       `yaml:"truncate-pages"`
 	CheckpointInterval  *duration  `yaml:"checkpoint-interval"`
+	NoChecksum          *bool      `yaml:"no-checksum"`
 }
 
 // duration is a time.Duration written as Go writes it ("30s", "5m").
@@ -139,6 +141,9 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 	}
 	if db.CheckpointInterval != nil {
 		o.CheckpointInterval = time.Duration(*db.CheckpointInterval)
+	}
+	if db.NoChecksum != nil {
+		o.NoChecksum = *db.NoChecksum
 	}
 	return o
 }

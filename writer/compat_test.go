@@ -1,0 +1,130 @@
+package writer_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/writer"
+)
+
+// litestreamRestore restores the newest TXID as Litestream v0.5 does: the
+// plan's files through a Compactor with checksums off, decoded into a
+// database image.
+func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := listAllLevels(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := index.Plan(all, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rdrs []io.Reader
+	for _, f := range plan {
+		rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdrs = append(rdrs, bytes.NewReader(b))
+	}
+	var merged, img bytes.Buffer
+	cmp, err := ltx.NewCompactor(&merged, rdrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp.HeaderFlags = ltx.HeaderFlagNoChecksum
+	if err := cmp.Compact(ctx); err != nil {
+		return nil, err
+	}
+	if err := ltx.NewDecoder(&merged).DecodeDatabaseTo(&img); err != nil {
+		return nil, err
+	}
+	return img.Bytes(), nil
+}
+
+// TestNoChecksumForLitestream: with NoChecksum the replica restores the way
+// Litestream v0.5 restores (which refuses files that carry a checksum),
+// and through Restore; a replica written partly each way compacts and
+// restores too.
+func TestNoChecksumForLitestream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	app := openApp(t, path)
+	c := newReplica(t)
+
+	// Written with checksums first: Litestream's restore refuses it.
+	r1 := newReplicator(t, path, c, testOpts())
+	insert(t, app, 50)
+	mustSync(t, r1)
+	insert(t, app, 5)
+	mustSync(t, r1)
+	if _, err := litestreamRestore(t, c); err == nil {
+		t.Fatal("Litestream's restore accepted files with checksums; NoChecksum would not be needed")
+	}
+	if _, err := r1.Compact(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 5)
+	mustSync(t, r1)
+	if err := r1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := testOpts()
+	opts.NoChecksum = true
+	r2 := newReplicator(t, path, c, opts)
+	defer r2.Close(ctx)
+	for i := 0; i < 3; i++ {
+		insert(t, app, 20)
+		mustSync(t, r2)
+	}
+	// Compactions run in runs of one kind; the snapshot holds no checksum.
+	for {
+		info, err := r2.Compact(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info == nil {
+			break
+		}
+	}
+	if _, err := r2.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 3)
+	mustSync(t, r2)
+	checkContiguous(t, c, 1)
+
+	img, err := litestreamRestore(t, c)
+	if err != nil {
+		t.Fatalf("Litestream-style restore of a NoChecksum replica: %v", err)
+	}
+	out := filepath.Join(dir, "litestream.db")
+	if err := writeFile(out, img); err != nil {
+		t.Fatal(err)
+	}
+	if dumpFile(t, out) != dump(t, app) {
+		t.Fatal("Litestream-style restore differs from the source")
+	}
+	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal("Restore differs from the source")
+	}
+	if l1 := listLevel(t, c, 1); len(l1) != 3 {
+		t.Fatalf("%d L1 files, want 3: the first, then the rest of the run with checksums and the run without apart", len(l1))
+	}
+}
