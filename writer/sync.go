@@ -101,6 +101,11 @@ func (r *Replicator) syncLocked(ctx context.Context) (err error) {
 		// The last frame copied must still end where it did, with the
 		// checksum it had: else the WAL is not the one we were copying.
 		if !frameEndsAt(wal, hdr, r.st.pos) {
+			if now, err := readWALHeader(r.walPath); err != nil || now != hdr {
+				// Restarted since the header was read: the next sync
+				// looks again.
+				return nil
+			}
 			return r.doubtLocked(ctx, wal, hdr, true, "the last WAL frame copied is no longer in the WAL")
 		}
 	}
