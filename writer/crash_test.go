@@ -14,6 +14,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) != "" {
 		os.Exit(runChildWriter())
 	}
-	os.Exit(m.Run())
+	os.Exit(s3test.Run(m))
 }
 
 // crashOpts make a child writer that syncs, checkpoints, compacts and
