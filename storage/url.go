@@ -54,6 +54,9 @@ func ParseURL(raw string) (*URL, error) {
 		return nil, fmt.Errorf("%w: empty: give a directory, file:///abs/dir or s3://bucket/prefix", ErrInvalidURL)
 	}
 	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "file:") {
+		if scheme, ok := schemeLike(raw); ok {
+			return nil, fmt.Errorf("%w %q: looks like a %s URL missing a slash (want %s://...); write ./%s for a directory of that name", ErrInvalidURL, redact(raw), scheme, scheme, raw)
+		}
 		return parseBarePath(raw)
 	}
 
@@ -73,6 +76,23 @@ func ParseURL(raw string) (*URL, error) {
 	default:
 		return nil, fmt.Errorf("%w %q: unknown scheme %q (want file or s3)", ErrInvalidURL, redact(raw), u.Scheme)
 	}
+}
+
+// schemeLike reports whether raw starts like a URL scheme ("s3:", "file:"),
+// so that a typo such as s3:/bucket is refused instead of being taken for
+// a directory named "s3:". A single letter is left alone (a drive letter).
+func schemeLike(raw string) (string, bool) {
+	i := strings.IndexByte(raw, ':')
+	if i < 2 {
+		return "", false
+	}
+	for j, c := range raw[:i] {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", false
+		}
+	}
+	return raw[:i], true
 }
 
 func parseBarePath(raw string) (*URL, error) {

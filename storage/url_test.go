@@ -15,6 +15,7 @@ func TestParseURL(t *testing.T) {
 	}{
 		{"/abs/dir", URL{Scheme: "file", Path: "/abs/dir"}},
 		{"rel/dir", URL{Scheme: "file", Path: abs}},
+		{"./s3:/bucket", URL{Scheme: "file", Path: filepath.Join(filepath.Dir(abs), "..", "s3:", "bucket")}},
 		{"file:///abs/dir", URL{Scheme: "file", Path: "/abs/dir"}},
 		{"file://localhost/abs/dir/", URL{Scheme: "file", Path: "/abs/dir"}},
 		{"s3://bucket", URL{Scheme: "s3", Bucket: "bucket"}},
@@ -57,6 +58,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"s3://bucket/db?endpoint=", "endpoint is empty"},
 		{"s3://AKIA:supersecret@bucket/db", "credentials do not belong"},
 		{"s3://bu cket/%zz", "invalid"},
+		{"s3:/bucket/db", "missing a slash"},
+		{"s3:bucket", "missing a slash"},
+		{"file:relative", "absolute path"},
 	}
 	for _, tt := range tests {
 		_, err := ParseURL(tt.raw)

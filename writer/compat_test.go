@@ -56,11 +56,11 @@ func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
 	return img.Bytes(), nil
 }
 
-// TestNoChecksumForLitestream: with NoChecksum the replica restores the way
-// Litestream v0.5 restores (which refuses files that carry a checksum),
-// and through Restore; a replica written partly each way compacts and
-// restores too.
-func TestNoChecksumForLitestream(t *testing.T) {
+// TestDefaultReplicaRestoresAsLitestream: by default (no checksums) the
+// replica restores the way Litestream v0.5 restores (which refuses files
+// that carry a checksum), and through Restore; a replica written partly
+// with Checksums and partly without compacts and restores too.
+func TestDefaultReplicaRestoresAsLitestream(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.db")
@@ -68,13 +68,15 @@ func TestNoChecksumForLitestream(t *testing.T) {
 	c := newReplica(t)
 
 	// Written with checksums first: Litestream's restore refuses it.
-	r1 := newReplicator(t, path, c, testOpts())
+	withChecksums := testOpts()
+	withChecksums.Checksums = true
+	r1 := newReplicator(t, path, c, withChecksums)
 	insert(t, app, 50)
 	mustSync(t, r1)
 	insert(t, app, 5)
 	mustSync(t, r1)
 	if _, err := litestreamRestore(t, c); err == nil {
-		t.Fatal("Litestream's restore accepted files with checksums; NoChecksum would not be needed")
+		t.Fatal("Litestream's restore accepted files with checksums; the default could carry them")
 	}
 	if _, err := r1.Compact(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -85,9 +87,7 @@ func TestNoChecksumForLitestream(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := testOpts()
-	opts.NoChecksum = true
-	r2 := newReplicator(t, path, c, opts)
+	r2 := newReplicator(t, path, c, testOpts())
 	defer r2.Close(ctx)
 	for i := 0; i < 3; i++ {
 		insert(t, app, 20)
@@ -112,7 +112,7 @@ func TestNoChecksumForLitestream(t *testing.T) {
 
 	img, err := litestreamRestore(t, c)
 	if err != nil {
-		t.Fatalf("Litestream-style restore of a NoChecksum replica: %v", err)
+		t.Fatalf("Litestream-style restore of a default replica: %v", err)
 	}
 	out := filepath.Join(dir, "litestream.db")
 	if err := writeFile(out, img); err != nil {

@@ -70,12 +70,13 @@ type Options struct {
 	// (storage.Leaser); it is renewed every third of it.
 	LeaseTTL time.Duration
 
-	// NoChecksum writes files without rolling checksums, as Litestream v0.5
-	// does. Litestream's restore compacts with checksums off and refuses
-	// files that carry one, so a replica that Litestream must restore needs
-	// this; without it every file carries the database's checksum, which
-	// Restore and the VFS check.
-	NoChecksum bool
+	// Checksums makes every file carry the database's rolling checksum,
+	// which Restore checks and which lets a restarted writer tie a database
+	// to the replica without a full copy. Off by default, as in Litestream
+	// v0.5, whose restore compacts with checksums off and refuses files
+	// that carry one: a replica written with Checksums cannot be restored
+	// by Litestream.
+	Checksums bool
 
 	// MaxRetryInterval caps the backoff between failed syncs.
 	MaxRetryInterval time.Duration

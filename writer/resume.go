@@ -228,7 +228,7 @@ func (r *Replicator) snapshotL0Locked(ctx context.Context, wal *os.File, hdr wal
 	if txid > 1 {
 		header.PreApplyChecksum = r.st.post
 	}
-	if r.opts.NoChecksum || (txid > 1 && r.st.post == 0) {
+	if !r.opts.Checksums || (txid > 1 && r.st.post == 0) {
 		header.Flags |= ltx.HeaderFlagNoChecksum
 		header.PreApplyChecksum = 0
 	}

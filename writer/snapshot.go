@@ -82,7 +82,7 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 		MaxTXID:   txid,
 		Timestamp: ts.UnixMilli(), // the commit time of txid: restore-by-time stays honest
 	}
-	if r.opts.NoChecksum || post == 0 {
+	if !r.opts.Checksums || post == 0 {
 		hdr.Flags |= ltx.HeaderFlagNoChecksum
 	}
 	pr, pw := io.Pipe()

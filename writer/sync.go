@@ -194,7 +194,7 @@ func (r *Replicator) writeIncrementLocked(ctx context.Context, wal *os.File, hdr
 		WALSalt1:         hdr.salt1,
 		WALSalt2:         hdr.salt2,
 	}
-	if r.opts.NoChecksum || r.st.post == 0 {
+	if !r.opts.Checksums || r.st.post == 0 {
 		header.Flags |= ltx.HeaderFlagNoChecksum
 		header.PreApplyChecksum = 0
 	}

@@ -29,7 +29,7 @@ import (
 //	    checkpoint-pages: 1000
 //	    truncate-pages: 10000
 //	    checkpoint-interval: 1m
-//	    no-checksum: false
+//	    checksums: false
 //
 // Settings missing from a database come from the command line's flags.
 type replicateConfig struct {
@@ -51,7 +51,7 @@ type databaseConfig struct {
 	CheckpointPages     *int       `yaml:"checkpoint-pages"`
 	TruncatePages       *int       `yaml:"truncate-pages"`
 	CheckpointInterval  *duration  `yaml:"checkpoint-interval"`
-	NoChecksum          *bool      `yaml:"no-checksum"`
+	Checksums           *bool      `yaml:"checksums"`
 }
 
 // duration is a time.Duration written as Go writes it ("30s", "5m").
@@ -142,8 +142,8 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 	if db.CheckpointInterval != nil {
 		o.CheckpointInterval = time.Duration(*db.CheckpointInterval)
 	}
-	if db.NoChecksum != nil {
-		o.NoChecksum = *db.NoChecksum
+	if db.Checksums != nil {
+		o.Checksums = *db.Checksums
 	}
 	return o
 }

@@ -34,7 +34,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	checkpointPages := fs.Int("checkpoint-pages", writer.DefaultMinCheckpointPages, "WAL size, in pages, that triggers a PASSIVE checkpoint")
 	truncatePages := fs.Int("truncate-pages", writer.DefaultTruncatePages, "WAL size, in pages, that triggers an emergency TRUNCATE checkpoint (-1: never)")
 	checkpointInterval := fs.Duration("checkpoint-interval", writer.DefaultCheckpointInterval, "checkpoint a WAL with replicated changes at least this often")
-	noChecksum := fs.Bool("no-checksum", false, "write files without rolling checksums, as Litestream v0.5 does, so that Litestream can restore the replica")
+	checksums := fs.Bool("checksums", false, "write rolling checksums into every file (checked by restore; Litestream v0.5 cannot restore such a replica)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (off if empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -74,7 +74,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		MinCheckpointPages:  *checkpointPages,
 		TruncatePages:       *truncatePages,
 		CheckpointInterval:  *checkpointInterval,
-		NoChecksum:          *noChecksum,
+		Checksums:           *checksums,
 		Logger:              log,
 	}
 	dbs := []databaseConfig{{Path: *dbPath, Replica: *replicaURL}}
