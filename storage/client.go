@@ -3,9 +3,11 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/superfly/ltx"
+	"golang.org/x/sync/errgroup"
 )
 
 // SnapshotLevel is the level that holds full snapshots (MinTXID == 1).
@@ -68,4 +70,29 @@ func ListLevel(ctx context.Context, c Client, level int, seek ltx.TXID, useMetad
 		return nil, err
 	}
 	return infos, itr.Close()
+}
+
+// ListAll lists every level, 0 through SnapshotLevel, all at once (one
+// round trip however many levels), and returns the files level by level.
+func ListAll(ctx context.Context, c Client, useMetadata bool) ([]*ltx.FileInfo, error) {
+	levels := make([][]*ltx.FileInfo, SnapshotLevel+1)
+	g, gctx := errgroup.WithContext(ctx)
+	for level := range levels {
+		g.Go(func() error {
+			infos, err := ListLevel(gctx, c, level, 0, useMetadata)
+			if err != nil {
+				return fmt.Errorf("list L%d of %s: %w", level, c, err)
+			}
+			levels[level] = infos
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var all []*ltx.FileInfo
+	for _, infos := range levels {
+		all = append(all, infos...)
+	}
+	return all, nil
 }

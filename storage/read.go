@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"io"
 )
@@ -41,3 +42,19 @@ func (r *exactReader) Read(p []byte) (int, error) {
 }
 
 func (r *exactReader) Close() error { return r.rc.Close() }
+
+// ContextReader stops a long read (an upload's body, a copy) once ctx is
+// done.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/superfly/ltx"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -65,7 +64,7 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 		return nil, err
 	}
 
-	files, err := listAll(ctx, client, !opts.Time.IsZero())
+	files, err := storage.ListAll(ctx, client, !opts.Time.IsZero())
 	if err != nil {
 		return nil, err
 	}
@@ -149,30 +148,6 @@ func checkDestination(dst string, force bool) error {
 		return fmt.Errorf("restore to %s: directory %s does not exist", dst, filepath.Dir(dst))
 	}
 	return nil
-}
-
-// listAll lists every level in parallel.
-func listAll(ctx context.Context, client storage.Client, useMetadata bool) ([]*ltx.FileInfo, error) {
-	levels := make([][]*ltx.FileInfo, storage.SnapshotLevel+1)
-	g, gctx := errgroup.WithContext(ctx)
-	for level := range levels {
-		g.Go(func() error {
-			infos, err := storage.ListLevel(gctx, client, level, 0, useMetadata)
-			if err != nil {
-				return fmt.Errorf("list L%d of %s: %w", level, client, err)
-			}
-			levels[level] = infos
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var all []*ltx.FileInfo
-	for _, infos := range levels {
-		all = append(all, infos...)
-	}
-	return all, nil
 }
 
 // decodePlan compacts the plan's files into one snapshot stream and

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 const (
@@ -79,7 +81,7 @@ var errTooLarge = errors.New("file exceeds the 5 GiB limit of a single S3 PUT")
 // spool reads r to its end into memory or, past memorySpoolSize, into a temp
 // file, and returns it as a seekable body. cleanup releases it.
 func spool(ctx context.Context, r io.Reader) (body io.ReadSeeker, size int64, cleanup func(), err error) {
-	r = ctxReader{ctx, r}
+	r = storage.ContextReader(ctx, r)
 	var buf bytes.Buffer
 	n, err := io.CopyN(&buf, r, memorySpoolSize+1)
 	if errors.Is(err, io.EOF) {
@@ -114,17 +116,4 @@ func spool(ctx context.Context, r io.Reader) (body io.ReadSeeker, size int64, cl
 		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
 	}
 	return f, n + m, cleanup, nil
-}
-
-// ctxReader stops a long read when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
