@@ -1,0 +1,131 @@
+package storagetest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+var _ storage.Client = (*Mem)(nil)
+
+// Mem is a replica held in memory. Fuzz targets use it: a file on disk per
+// input would cost more than the parsing under test. Put plants any bytes
+// under any name, as a broken or hostile replica would hold them.
+type Mem struct {
+	mu    sync.Mutex
+	files map[memKey]memFile
+}
+
+type memKey struct {
+	level    int
+	min, max ltx.TXID
+}
+
+type memFile struct {
+	data    []byte
+	created time.Time
+}
+
+// NewMem returns an empty in-memory replica.
+func NewMem() *Mem { return &Mem{files: map[memKey]memFile{}} }
+
+// Put stores data as the file level/min-max, unchecked, with created as
+// its listed CreatedAt.
+func (m *Mem) Put(level int, minTXID, maxTXID ltx.TXID, data []byte, created time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[memKey{level, minTXID, maxTXID}] = memFile{data: bytes.Clone(data), created: created}
+}
+
+func (m *Mem) String() string { return "mem://" }
+
+func (m *Mem) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool) (ltx.FileIterator, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var infos []*ltx.FileInfo
+	for k, f := range m.files {
+		if k.level == level && k.min >= seek {
+			infos = append(infos, &ltx.FileInfo{Level: level, MinTXID: k.min, MaxTXID: k.max, Size: int64(len(f.data)), CreatedAt: f.created})
+		}
+	}
+	slices.SortFunc(infos, func(a, b *ltx.FileInfo) int {
+		return cmp.Or(cmp.Compare(a.MinTXID, b.MinTXID), cmp.Compare(a.MaxTXID, b.MaxTXID))
+	})
+	return ltx.NewFileInfoSliceIterator(infos), nil
+}
+
+func (m *Mem) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name := storage.FileName(level, minTXID, maxTXID)
+	m.mu.Lock()
+	f, ok := m.files[memKey{level, minTXID, maxTXID}]
+	m.mu.Unlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("open %s: %w", name, os.ErrNotExist)
+	case offset < 0 || size < 0:
+		return nil, fmt.Errorf("open %s: invalid range offset=%d size=%d", name, offset, size)
+	case offset >= int64(len(f.data)) && !(offset == 0 && size == 0):
+		return nil, fmt.Errorf("open %s: range starts at %d, past the end of the %d-byte file", name, offset, len(f.data))
+	}
+	// The stored slice is never written again (Put clones), so readers
+	// share it.
+	return storage.ExactReader(io.NopCloser(bytes.NewReader(f.data[offset:])), size, name), nil
+}
+
+func (m *Mem) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	name := storage.FileName(level, minTXID, maxTXID)
+	data, err := io.ReadAll(storage.ContextReader(ctx, r))
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	hdr, _, err := ltx.DecodeHeader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	if hdr.MinTXID != minTXID || hdr.MaxTXID != maxTXID {
+		return nil, fmt.Errorf("write %s: header holds TXIDs %s-%s", name, hdr.MinTXID, hdr.MaxTXID)
+	}
+	created := time.UnixMilli(hdr.Timestamp).UTC()
+	m.mu.Lock()
+	m.files[memKey{level, minTXID, maxTXID}] = memFile{data: data, created: created}
+	m.mu.Unlock()
+	return &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: int64(len(data)), CreatedAt: created}, nil
+}
+
+func (m *Mem) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range files {
+		delete(m.files, memKey{f.Level, f.MinTXID, f.MaxTXID})
+	}
+	return nil
+}
+
+func (m *Mem) DeleteAll(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.files)
+	return nil
+}
