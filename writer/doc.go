@@ -9,7 +9,9 @@
 // L1, L2, ... with the ltx Compactor, writes snapshots to level 9, and
 // applies retention. After a restart or a crash it resumes at the next TXID;
 // when it cannot tie the WAL to the replica it compares the database with
-// the replica and, if they differ, writes a snapshot rather than guess.
+// the replica's checksum (from the newest file, or, when files carry none,
+// from the position file <db>-ltx it keeps beside the database, see
+// SidecarSuffix) and, if they differ, writes a snapshot rather than guess.
 //
 // Restore rebuilds a database file from a replica at any retained TXID or
 // time, through the same listing and planning code the VFS uses.

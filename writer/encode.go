@@ -77,9 +77,10 @@ func (s *spool) close() {
 // pendingFile is an encoded L0 file waiting for its upload, and the state
 // change that its upload makes true.
 type pendingFile struct {
-	hdr   ltx.Header
-	body  *spool
-	apply func(*state)
+	hdr          ltx.Header
+	body         *spool
+	fileChecksum ltx.Checksum // the trailer's CRC-64 of the whole file
+	apply        func(*state)
 }
 
 // l0Encoder encodes one L0 file into a spool.
@@ -118,7 +119,7 @@ func (e *l0Encoder) finish(post ltx.Checksum) (*pendingFile, error) {
 	if err := e.enc.Close(); err != nil {
 		return nil, fmt.Errorf("encode L0 %s: %w", ltx.FormatFilename(e.hdr.MinTXID, e.hdr.MaxTXID), err)
 	}
-	p := &pendingFile{hdr: e.hdr, body: e.sp}
+	p := &pendingFile{hdr: e.hdr, body: e.sp, fileChecksum: e.enc.Trailer().FileChecksum}
 	e.sp = nil
 	return p, nil
 }

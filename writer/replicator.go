@@ -48,6 +48,7 @@ type Replicator struct {
 	mu       sync.Mutex
 	cs       *conns
 	dbFile   *os.File
+	dbPerm   os.FileMode // given to the position file (SidecarSuffix)
 	pageSize uint32
 	st       state
 	guard    walGuard
@@ -194,6 +195,10 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 		return fmt.Errorf("open database %s: %w", r.path, err)
 	}
 	r.cs, r.dbFile, r.pageSize = cs, dbFile, cs.pageSize
+	r.dbPerm = 0o600
+	if fi, err := dbFile.Stat(); err == nil {
+		r.dbPerm = fi.Mode().Perm()
+	}
 
 	// A WAL without a frame gives the replica no position to resume from.
 	if fi, err := os.Stat(r.walPath); err != nil || fi.Size() < walHeaderSize+walFrameHeaderSize+int64(r.pageSize) {

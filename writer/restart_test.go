@@ -148,20 +148,16 @@ func TestRestartSnapshotSequence(t *testing.T) {
 // TestRestartAfterApplicationClosed: with no writer running, the last
 // application connection closes, which checkpoints and deletes the WAL;
 // the application reopens and writes. The new writer cannot tie the WAL to
-// the replica, but the database file has the replica's checksum: it goes
-// on with a small file.
+// the replica, but the database file has the checksum that the position
+// file beside it (the files carry none, by default) gives for the
+// replica's newest TXID: it goes on with a small file.
 func TestRestartAfterApplicationClosed(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
 	c := newReplica(t)
 	insert(t, app, 300)
-	// Tying a database whose WAL is gone to the replica needs the
-	// replica's checksum: TODO(reliability) keep it beside the database
-	// when files carry none (the default), then drop this.
-	withChecksums := testOpts()
-	withChecksums.Checksums = true
-	r1 := newReplicator(t, path, c, withChecksums)
+	r1 := newReplicator(t, path, c, testOpts())
 	mustSync(t, r1)
 	if err := r1.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -173,12 +169,15 @@ func TestRestartAfterApplicationClosed(t *testing.T) {
 	app = openApp(t, path)
 	insert(t, app, 2)
 
-	opts, reg := withMetrics(withChecksums)
+	opts, reg := withMetrics(testOpts())
 	r2 := newReplicator(t, path, c, opts)
 	defer r2.Close(ctx)
 	mustSync(t, r2)
 	if n := metric(t, reg, "ltx_writer_l0_snapshots_total"); n != 0 {
 		t.Fatalf("%v whole-database L0 files after a clean application restart, want none", n)
+	}
+	if r2.TXID() != 2 {
+		t.Fatalf("after a clean application restart: TXID %s, want 2", r2.TXID())
 	}
 	checkContiguous(t, c, 1)
 	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {

@@ -48,6 +48,7 @@ func (r *Replicator) syncLocked(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		r.adoptSidecar(rp)
 		r.replica = rp
 		r.st.txid, r.st.post, r.st.commit, r.st.timestamp = rp.txid, rp.post, rp.commit, rp.timestamp
 		r.publishPos()

@@ -43,6 +43,7 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 	r.st.timestamp = time.UnixMilli(p.hdr.Timestamp)
 	r.st.resumed = true
 	r.ckpt.syncedSinceCheckpoint = true
+	r.saveSidecar(p)
 	r.publishPos()
 	r.setCaughtUp()
 	r.log.Debug("synced", "file", name, "commit", p.hdr.Commit, "bytes", p.body.size, "wal_offset", p.hdr.WALOffset, "wal_size", p.hdr.WALSize)
@@ -115,6 +116,9 @@ type replicaPos struct {
 	timestamp time.Time
 	last      *ltx.FileInfo // the newest L0 file, if it ends at txid
 	lastHdr   ltx.Header
+
+	newest       *ltx.FileInfo // the file that ends at txid (an L0 file if one does)
+	fileChecksum ltx.Checksum  // its trailer's CRC-64
 }
 
 // readReplicaPos finds the newest TXID in the replica and the file that
@@ -148,6 +152,7 @@ func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
 		return nil, fmt.Errorf("replica %s holds pages of %d bytes, the database %s %d: is it another database's replica?", r.client, hdr.PageSize, r.path, r.pageSize)
 	}
 	rp.txid, rp.commit, rp.timestamp = newest.MaxTXID, hdr.Commit, time.UnixMilli(hdr.Timestamp)
+	rp.newest, rp.fileChecksum = newest, trailer.FileChecksum
 	if !hdr.NoChecksum() {
 		rp.post = trailer.PostApplyChecksum
 	}
