@@ -22,6 +22,9 @@ type Seed struct {
 	Values []any
 }
 
+// New returns the seed name with the values.
+func New(name string, values ...any) Seed { return Seed{Name: name, Values: values} }
+
 // Write replaces f's checked-in corpus, testdata/fuzz/<f.Name()>, with
 // seeds, when -fuzzseed.write is given; otherwise it does nothing.
 // Entries found by the fuzzer (named by a hash) are kept.
@@ -65,6 +68,8 @@ func Marshal(values ...any) ([]byte, error) {
 			fmt.Fprintf(&b, "int(%d)\n", v)
 		case int64:
 			fmt.Fprintf(&b, "int64(%d)\n", v)
+		case uint16:
+			fmt.Fprintf(&b, "uint16(%d)\n", v)
 		case uint32:
 			fmt.Fprintf(&b, "uint32(%d)\n", v)
 		case uint64:
