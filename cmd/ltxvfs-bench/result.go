@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"time"
+)
+
+// Result is every figure of a run, as written by -json. Field names are
+// stable: scripts compare runs by them. Times are milliseconds, sizes
+// bytes, rates per second; README.md ("Benchmark") defines each figure.
+type Result struct {
+	Version   int       `json:"version"` // of this layout: 1
+	StartedAt time.Time `json:"started_at"`
+	Setup     Setup     `json:"setup"`
+
+	ColdOpen    Open       `json:"cold_open"`
+	RowidLookup Lookups    `json:"cold_lookup_rowid"`
+	IndexLookup Lookups    `json:"cold_lookup_index"`
+	Warm        Warm       `json:"warm_lookup"`
+	RangeScan   Scan       `json:"range_scan"`
+	FullScan    Scan       `json:"full_scan"`
+	TimeTravel  TimeTravel `json:"time_travel"`
+	Lag         Lag        `json:"follower_lag"`
+	PageFetch   Latency    `json:"page_fetch"`
+	Restore     Restore    `json:"restore"`
+}
+
+// Setup is what was measured, and under which conditions.
+type Setup struct {
+	DatabaseBytes int64   `json:"database_bytes"`
+	PageSize      int64   `json:"page_size"`
+	Rows          int64   `json:"rows"` // items at the latest TXID before the lag measurement
+	BuildMS       float64 `json:"build_ms"`
+	ReplicateMS   float64 `json:"replicate_ms"`
+
+	Replica        string         `json:"replica"` // "temp directory" or the URL given, without credentials
+	FilesByLevel   map[string]int `json:"files_by_level"`
+	ReplicaBytes   int64          `json:"replica_bytes"`
+	LatestTXID     uint64         `json:"latest_txid"`
+	LatestPlan     []string       `json:"latest_plan"` // levels of the files of the latest TXID's plan: "L9", "L2", "L1", "L0 x40"
+	LatencyMS      float64        `json:"latency_ms"`
+	BandwidthBytes int64          `json:"bandwidth_bytes_per_sec"` // per request; 0 = unlimited
+	CacheBytes     int64          `json:"cache_bytes"`
+	Seed           uint64         `json:"seed"`
+	Quick          bool           `json:"quick"`
+	GoVersion      string         `json:"go_version"`
+	CPUs           int            `json:"cpus"`
+}
+
+// Cost is what one operation took: wall time and what it asked of storage
+// (counted by storagetest.Counting, including requests it left running in
+// the background).
+type Cost struct {
+	MS           float64 `json:"ms"`
+	Requests     int64   `json:"requests"`
+	Lists        int64   `json:"lists"`
+	Gets         int64   `json:"gets"`
+	Bytes        int64   `json:"bytes"`
+	RoundTrips   int     `json:"round_trips"`
+	PeakInFlight int64   `json:"peak_in_flight"`
+}
+
+// Open is the cold opens made during the run (one per fresh reader at the
+// latest TXID): the median and the slowest.
+type Open struct {
+	Count      int     `json:"count"`
+	P50MS      float64 `json:"p50_ms"`
+	MaxMS      float64 `json:"max_ms"`
+	Requests   int64   `json:"requests"`    // of the median open
+	RoundTrips int     `json:"round_trips"` // of the median open
+	Bytes      int64   `json:"bytes"`       // of the median open
+	All        []Cost  `json:"all"`
+}
+
+// Lookups are cold point lookups of one kind on one fresh reader: the
+// first after the open, then Count more, each of a row not read before.
+type Lookups struct {
+	First             Cost    `json:"first"`
+	Count             int     `json:"count"`
+	RequestsPerLookup float64 `json:"requests_per_lookup"`
+	BytesPerLookup    float64 `json:"bytes_per_lookup"`
+	P50MS             float64 `json:"p50_ms"`
+	P99MS             float64 `json:"p99_ms"`
+	MaxMS             float64 `json:"max_ms"`
+	samples           []time.Duration
+}
+
+// Warm compares repeated lookups of the same rows through the ltx VFS
+// and through the default VFS on the same database in a local file.
+type Warm struct {
+	Hot                   int     `json:"hot_rows"`
+	LtxPerSec             float64 `json:"ltx_per_sec"`
+	LocalPerSec           float64 `json:"local_per_sec"`
+	LocalImmutablePerSec  float64 `json:"local_immutable_per_sec"`
+	RatioVsLocal          float64 `json:"ratio_vs_local"`           // ltx / local
+	RatioVsLocalImmutable float64 `json:"ratio_vs_local_immutable"` // ltx / local immutable=1
+	LtxP50US              float64 `json:"ltx_p50_us"`               // one lookup, median
+	LocalP50US            float64 `json:"local_p50_us"`
+	LocalImmutableP50US   float64 `json:"local_immutable_p50_us"`
+	LtxRequests           int64   `json:"ltx_requests"` // storage requests during the timed ltx runs
+	LtxLookups            int64   `json:"ltx_lookups"`
+	samples               map[string][]time.Duration
+}
+
+// Scan is a range or full scan on a fresh reader.
+type Scan struct {
+	Cost
+	Rows         int64   `json:"rows"`
+	Complete     bool    `json:"complete"`        // false: cut at -scan-timeout
+	PageBytes    int64   `json:"page_bytes"`      // database pages SQLite read through the VFS, in bytes
+	MBPerSec     float64 `json:"mb_per_sec"`      // PageBytes per second, 10^6 bytes
+	WireMBPerSec float64 `json:"wire_mb_per_sec"` // bytes from storage per second
+	CacheBytes   int64   `json:"cache_bytes"`     // page cache held at the end
+}
+
+// TimeTravel is a fresh reader pinned at an old TXID: its open and a
+// point lookup.
+type TimeTravel struct {
+	TXID      uint64 `json:"txid"`
+	PlanFiles int    `json:"plan_files"`
+	Open      Cost   `json:"open"`
+	Lookup    Cost   `json:"lookup"`
+}
+
+// Lag is commit on the primary → visible to a following reader.
+type Lag struct {
+	Commits               int     `json:"commits"`
+	SyncMS                float64 `json:"sync_interval_ms"`
+	PollMS                float64 `json:"poll_interval_ms"`
+	P50MS                 float64 `json:"p50_ms"`
+	P99MS                 float64 `json:"p99_ms"`
+	MaxMS                 float64 `json:"max_ms"`
+	CommitToUploadP50MS   float64 `json:"commit_to_upload_p50_ms"`
+	CommitToUploadP99MS   float64 `json:"commit_to_upload_p99_ms"`
+	UploadToVisibleP50MS  float64 `json:"upload_to_visible_p50_ms"`
+	UploadToVisibleP99MS  float64 `json:"upload_to_visible_p99_ms"`
+	samples, upload, seen []time.Duration
+}
+
+// Latency is a distribution of durations.
+type Latency struct {
+	Count   int     `json:"count"`
+	P50MS   float64 `json:"p50_ms"`
+	P99MS   float64 `json:"p99_ms"`
+	P999MS  float64 `json:"p999_ms"`
+	MaxMS   float64 `json:"max_ms"`
+	samples []time.Duration
+}
+
+// Restore is writer.Restore of the latest TXID through the same injected
+// latency, for comparison with reading in place.
+type Restore struct {
+	Cost
+	TXID          uint64 `json:"txid"`
+	Files         int    `json:"files"`
+	MatchesSource bool   `json:"matches_source"` // every row equals the primary's
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// percentile is the nearest-rank percentile p (0..1) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func newLatency(ds []time.Duration) Latency {
+	return Latency{
+		Count: len(ds), P50MS: ms(percentile(ds, 0.5)), P99MS: ms(percentile(ds, 0.99)),
+		P999MS: ms(percentile(ds, 0.999)), MaxMS: ms(percentile(ds, 1)), samples: ds,
+	}
+}
+
+func (r *Result) writeJSON(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write -json %s: %w", path, err)
+	}
+	return nil
+}

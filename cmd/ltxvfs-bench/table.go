@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printTable writes the figures as an aligned table, setup first.
+func printTable(w io.Writer, res *Result) {
+	s := res.Setup
+	fmt.Fprintf(w, "ltxvfs-bench  %s  %s, %d CPUs\n\n", res.StartedAt.Format("2006-01-02 15:04 UTC"), s.GoVersion, s.CPUs)
+	built := "taken with -db"
+	if s.BuildMS > 0 {
+		built = "built in " + fmtMS(s.BuildMS)
+	}
+	fmt.Fprintf(w, "database  %s, %s items, %d-byte pages (%s, replicated in %s)\n",
+		formatBytes(s.DatabaseBytes), thousands(s.Rows), s.PageSize, built, fmtMS(s.ReplicateMS))
+	fmt.Fprintf(w, "replica   %s: %d files (%s), %s, TXID %d; latest plan %s\n",
+		s.Replica, totalFiles(s.FilesByLevel), levelCounts(s.FilesByLevel), formatBytes(s.ReplicaBytes), s.LatestTXID, strings.Join(s.LatestPlan, " + "))
+	fmt.Fprintf(w, "storage   %s; page cache %s per reader\n\n", describeStorage(s), formatBytes(s.CacheBytes))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cols ...string) { fmt.Fprintln(tw, strings.TrimRight(strings.Join(cols, "\t"), "\t")) }
+	cost := func(what string, c Cost, rate string) {
+		row(what, fmtMS(c.MS), strconv.FormatInt(c.Requests, 10), strconv.Itoa(c.RoundTrips), formatBytes(c.Bytes), rate)
+	}
+	lookups := func(kind string, l Lookups) {
+		cost("first lookup by "+kind, l.First, "")
+		row(fmt.Sprintf("cold lookups by %s (%d)", kind, l.Count), fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.P50MS), fmtMS(l.P99MS)),
+			fmt.Sprintf("%.2f each", l.RequestsPerLookup), "", formatBytes(int64(l.BytesPerLookup))+" each", "")
+	}
+	scan := func(what string, sc Scan) {
+		rate := fmt.Sprintf("%.1f MB/s (wire %.1f)", sc.MBPerSec, sc.WireMBPerSec)
+		if !sc.Complete {
+			rate += ", cut at -scan-timeout"
+		}
+		cost(fmt.Sprintf("%s (%s rows)", what, thousands(sc.Rows)), sc.Cost, rate)
+	}
+
+	row("", "time", "requests", "round trips", "bytes", "rate")
+	o := res.ColdOpen
+	row(fmt.Sprintf("cold open (median of %d)", o.Count), fmt.Sprintf("%s (max %s)", fmtMS(o.P50MS), fmtMS(o.MaxMS)),
+		strconv.FormatInt(o.Requests, 10), strconv.Itoa(o.RoundTrips), formatBytes(o.Bytes), "")
+	lookups("rowid", res.RowidLookup)
+	lookups("index", res.IndexLookup)
+	wm := res.Warm
+	row(fmt.Sprintf("warm lookups (%d rows), ltx", wm.Hot), fmtMS(wm.LtxP50US/1e3), strconv.FormatInt(wm.LtxRequests, 10), "", "", fmt.Sprintf("%s/s", thousands(int64(wm.LtxPerSec))))
+	row("  same, local file", fmtMS(wm.LocalP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalPerSec)), wm.RatioVsLocal))
+	row("  same, local immutable=1", fmtMS(wm.LocalImmutableP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalImmutablePerSec)), wm.RatioVsLocalImmutable))
+	scan("range scan", res.RangeScan)
+	scan("full scan", res.FullScan)
+	tt := res.TimeTravel
+	cost(fmt.Sprintf("time travel: open at TXID %d", tt.TXID), tt.Open, fmt.Sprintf("plan of %d files", tt.PlanFiles))
+	cost("  first lookup there", tt.Lookup, "")
+	l := res.Lag
+	row(fmt.Sprintf("follower lag (%d commits)", l.Commits), fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.P50MS), fmtMS(l.P99MS)), "", "", "",
+		fmt.Sprintf("sync every %s, poll every %s", fmtMS(l.SyncMS), fmtMS(l.PollMS)))
+	row("  of which commit -> upload", fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.CommitToUploadP50MS), fmtMS(l.CommitToUploadP99MS)), "", "", "", "")
+	row("  of which upload -> visible", fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.UploadToVisibleP50MS), fmtMS(l.UploadToVisibleP99MS)), "", "", "", "")
+	p := res.PageFetch
+	row(fmt.Sprintf("page fetch (%s GETs)", thousands(int64(p.Count))), fmt.Sprintf("p50 %s, p99 %s, p999 %s", fmtMS(p.P50MS), fmtMS(p.P99MS), fmtMS(p.P999MS)), "", "", "", "")
+	r := res.Restore
+	verdict := "equals the primary"
+	if !r.MatchesSource {
+		verdict = "DIFFERS from the primary"
+	}
+	cost(fmt.Sprintf("full restore (%d files)", r.Files), r.Cost, verdict)
+	tw.Flush()
+}
+
+func describeStorage(s Setup) string {
+	if s.LatencyMS == 0 && s.BandwidthBytes == 0 {
+		return "no injected latency"
+	}
+	bw := "unlimited bandwidth"
+	if s.BandwidthBytes > 0 {
+		bw = fmt.Sprintf("%s MB/s per request", strconv.FormatFloat(float64(s.BandwidthBytes)/1e6, 'f', -1, 64))
+	}
+	return fmt.Sprintf("%s first byte, %s (injected)", fmtMS(s.LatencyMS), bw)
+}
+
+func totalFiles(by map[string]int) int {
+	n := 0
+	for _, c := range by {
+		n += c
+	}
+	return n
+}
+
+func levelCounts(by map[string]int) string {
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, by[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtMS prints milliseconds at a useful precision: 27 µs, 3.7 ms, 520 ms,
+// 7.4 s.
+func fmtMS(v float64) string {
+	d := time.Duration(v * 1e6)
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", v*1e3)
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", v)
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0f ms", v)
+	}
+	return fmt.Sprintf("%.1f s", v/1e3)
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+)
+
+// recorder wraps the readers' client and keeps when every request began
+// and ended, for what counters cannot tell: how many requests ran one after
+// another (round trips) and how long each ranged GET took. The exact counts
+// of requests and bytes come from storagetest.Counting beneath it.
+type recorder struct {
+	storage.Client
+
+	mu   sync.Mutex
+	reqs []*span
+}
+
+// span is one request: a listing ends when its iterator is exhausted or
+// closed, a GET when its body is read to the end or closed, as the
+// connection to object storage is held until then.
+type span struct {
+	op         string // "list" or "get"
+	start, end time.Time
+	bytes      int64
+}
+
+func newRecorder(c storage.Client) *recorder { return &recorder{Client: c} }
+
+func (r *recorder) begin(op string) *span {
+	s := &span{op: op, start: time.Now()}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, s)
+	r.mu.Unlock()
+	return s
+}
+
+func (r *recorder) finish(s *span) {
+	r.mu.Lock()
+	if s.end.IsZero() {
+		s.end = time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// mark is a position in the record; since returns the requests begun after
+// it.
+func (r *recorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
+// since copies the requests begun after mark; one still under way ends now.
+func (r *recorder) since(mark int) []span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	out := make([]span, 0, len(r.reqs)-mark)
+	for _, s := range r.reqs[mark:] {
+		c := *s
+		if c.end.IsZero() {
+			c.end = now
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *recorder) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
+	s := r.begin("list")
+	itr, err := r.Client.LTXFiles(ctx, level, seek, useMetadata)
+	if err != nil {
+		r.finish(s)
+		return nil, err
+	}
+	return &recordedIterator{FileIterator: itr, done: func() { r.finish(s) }}, nil
+}
+
+func (r *recorder) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
+	s := r.begin("get")
+	rc, err := r.Client.OpenLTXFile(ctx, level, minTXID, maxTXID, offset, size)
+	if err != nil {
+		r.finish(s)
+		return nil, err
+	}
+	return &recordedBody{rc: rc, r: r, s: s}, nil
+}
+
+type recordedIterator struct {
+	ltx.FileIterator
+	done func()
+}
+
+func (itr *recordedIterator) Next() bool {
+	if itr.FileIterator.Next() {
+		return true
+	}
+	itr.done()
+	return false
+}
+
+func (itr *recordedIterator) Close() error {
+	itr.done()
+	return itr.FileIterator.Close()
+}
+
+type recordedBody struct {
+	rc io.ReadCloser
+	r  *recorder
+	s  *span
+}
+
+func (b *recordedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.r.mu.Lock()
+	b.s.bytes += int64(n)
+	b.r.mu.Unlock()
+	if err != nil {
+		b.r.finish(b.s)
+	}
+	return n, err
+}
+
+func (b *recordedBody) Close() error {
+	b.r.finish(b.s)
+	return b.rc.Close()
+}
+
+// roundTrips is the length of the longest chain of requests in which each
+// began after the one before it had ended: the requests that had to wait
+// for one another, however many ran beside them. Ten listings in parallel,
+// then trailers in parallel, then one page make 3. (The greedy choice of
+// the earliest-ending request is optimal for this interval problem.)
+func roundTrips(spans []span) int {
+	sorted := slices.Clone(spans)
+	slices.SortFunc(sorted, func(a, b span) int { return a.end.Compare(b.end) })
+	n := 0
+	var last time.Time
+	for _, s := range sorted {
+		if n == 0 || !s.start.Before(last) {
+			n++
+			last = s.end
+		}
+	}
+	return n
+}
+
+// getLatencies are the durations of the GETs among spans, from the call to
+// the end of the body.
+func getLatencies(spans []span) []time.Duration {
+	var out []time.Duration
+	for _, s := range spans {
+		if s.op == "get" {
+			out = append(out, s.end.Sub(s.start))
+		}
+	}
+	return out
+}
