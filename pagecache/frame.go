@@ -1,11 +1,13 @@
 package pagecache
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 
+	"github.com/pierrec/lz4/v4"
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -58,12 +60,18 @@ func checkRef(ref Ref) error {
 // asked for, whole: a frame of another page, a short or overlong frame, or
 // a block that does not decompress to exactly one page is an error naming
 // the file and page (matching ltx.ErrInvalidFile), never wrong bytes.
+//
+// A frame in the block format (a size prefix, what ltx writes now) is
+// decompressed straight into a page-sized buffer, as ltx.DecodePageData
+// does into a 64 KiB one: a block that would decompress to more than a page
+// fails for want of room. The older frame format goes through
+// ltx.DecodePageData.
 func decodeFrame(ref Ref, b []byte) ([]byte, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("read page %d from %s at offset %d: %w: %s", ref.Pgno, ref.File.name(), ref.Offset, ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
 	}
-	hdr, data, err := ltx.DecodePageData(b)
-	if err != nil {
+	var hdr ltx.PageHeader
+	if err := hdr.UnmarshalBinary(b); err != nil {
 		return nil, fail("decode frame: %v", err)
 	}
 	if hdr.Pgno != ref.Pgno {
@@ -72,18 +80,31 @@ func decodeFrame(ref Ref, b []byte) ([]byte, error) {
 	if err := hdr.Validate(); err != nil {
 		return nil, fail("frame header: %v", err)
 	}
-	if hdr.Flags&ltx.PageHeaderFlagSize != 0 {
-		// The block must fill the frame: a longer frame means the index
-		// and the file disagree.
-		if n := ltx.PageHeaderSize + 4 + int64(binary.BigEndian.Uint32(b[ltx.PageHeaderSize:])); n != int64(len(b)) {
-			return nil, fail("the frame is %d bytes but its block ends at %d", len(b), n)
+	if hdr.Flags&ltx.PageHeaderFlagSize == 0 {
+		_, data, err := ltx.DecodePageData(b)
+		if err != nil {
+			return nil, fail("decode frame: %v", err)
 		}
+		if len(data) != int(ref.PageSize) {
+			return nil, fail("the frame decodes to %d bytes, not a %d-byte page", len(data), ref.PageSize)
+		}
+		return bytes.Clone(data), nil
 	}
-	if len(data) != int(ref.PageSize) {
-		return nil, fail("the frame decodes to %d bytes, not a %d-byte page", len(data), ref.PageSize)
+	if len(b) < ltx.PageHeaderSize+4 {
+		return nil, fail("decode frame: %d bytes, too short for a block size", len(b))
 	}
-	// DecodePageData returns a slice of a 64 KiB buffer: keep only the page.
+	// The block must fill the frame: a longer frame means the index and the
+	// file disagree.
+	if n := ltx.PageHeaderSize + 4 + int64(binary.BigEndian.Uint32(b[ltx.PageHeaderSize:])); n != int64(len(b)) {
+		return nil, fail("the frame is %d bytes but its block ends at %d", len(b), n)
+	}
 	page := make([]byte, ref.PageSize)
-	copy(page, data)
+	n, err := lz4.UncompressBlock(b[ltx.PageHeaderSize+4:], page)
+	if err != nil {
+		return nil, fail("decompress block: %v", err)
+	}
+	if n != int(ref.PageSize) {
+		return nil, fail("the frame decodes to %d bytes, not a %d-byte page", n, ref.PageSize)
+	}
 	return page, nil
 }
