@@ -224,8 +224,8 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 }
 
 func checkLevel(level int) error {
-	if level < 0 || level > storage.SnapshotLevel {
-		return fmt.Errorf("invalid level %d (want 0..%d)", level, storage.SnapshotLevel)
+	if (level < 0 || level > storage.SnapshotLevel) && level != storage.HintLevel {
+		return fmt.Errorf("invalid level %d (want 0..%d, or %d for hints)", level, storage.SnapshotLevel, storage.HintLevel)
 	}
 	return nil
 }

@@ -43,7 +43,11 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 // including temp and foreign files there; other keys under the prefix are
 // left alone, as the file backend leaves the rest of its directory.
 func (c *Client) DeleteAll(ctx context.Context) error {
+	levels := make([]int, 0, storage.SnapshotLevel+2)
 	for level := 0; level <= storage.SnapshotLevel; level++ {
+		levels = append(levels, level)
+	}
+	for _, level := range append(levels, storage.HintLevel) {
 		_, objs, err := c.levelObjects(ctx, level, "", "")
 		if err != nil {
 			return fmt.Errorf("delete all: %w", err)
