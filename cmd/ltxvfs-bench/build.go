@@ -57,7 +57,7 @@ func buildDatabase(ctx context.Context, path string, size int64, prog *progress)
 			}
 		}
 	}()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=cache_size(-262144)&_pragma=temp_store(memory)&_pragma=locking_mode(exclusive)")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=cache_size(-65536)&_pragma=locking_mode(exclusive)")
 	if err != nil {
 		return 0, err
 	}

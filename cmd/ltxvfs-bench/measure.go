@@ -124,7 +124,7 @@ func (b *bench) scan(ctx context.Context, what string, want int64, query string,
 	b.opens = append(b.opens, open)
 
 	pages0 := r.pageReads()
-	var s Scan
+	s := Scan{Rows: want}
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -140,16 +140,16 @@ func (b *bench) scan(ctx context.Context, what string, want int64, query string,
 	s.Cost, err = b.measure(func() error {
 		qctx, cancel := context.WithTimeout(ctx, b.cfg.scanTimeout)
 		defer cancel()
-		var sum int64
-		err := r.conn.QueryRowContext(qctx, query, args...).Scan(&s.Rows, &sum)
+		var n, sum int64
+		err := r.conn.QueryRowContext(qctx, query, args...).Scan(&n, &sum)
 		if err != nil && qctx.Err() != nil && ctx.Err() == nil {
 			return nil // cut at the timeout: reported as partial
 		}
 		if err != nil {
 			return err
 		}
-		if s.Rows != want || sum != want*payloadLen {
-			return fmt.Errorf("%s counted %d items of %d bytes in all: want %d items of %d bytes", what, s.Rows, sum, want, want*payloadLen)
+		if n != want || sum != want*payloadLen {
+			return fmt.Errorf("%s counted %d items of %d bytes in all: want %d items of %d bytes", what, n, sum, want, want*payloadLen)
 		}
 		s.Complete = true
 		return nil

@@ -109,7 +109,7 @@ type Warm struct {
 // Scan is a range or full scan on a fresh reader.
 type Scan struct {
 	Cost
-	Rows         int64   `json:"rows"`
+	Rows         int64   `json:"rows"`            // in the range, whether or not the scan completed
 	Complete     bool    `json:"complete"`        // false: cut at -scan-timeout
 	PageBytes    int64   `json:"page_bytes"`      // database pages SQLite read through the VFS, in bytes
 	MBPerSec     float64 `json:"mb_per_sec"`      // PageBytes per second, 10^6 bytes

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -24,8 +25,14 @@ func printTable(w io.Writer, res *Result) {
 		s.Replica, totalFiles(s.FilesByLevel), levelCounts(s.FilesByLevel), formatBytes(s.ReplicaBytes), s.LatestTXID, strings.Join(s.LatestPlan, " + "))
 	fmt.Fprintf(w, "storage   %s; page cache %s per reader\n\n", describeStorage(s), formatBytes(s.CacheBytes))
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(cols ...string) { fmt.Fprintln(tw, strings.TrimRight(strings.Join(cols, "\t"), "\t")) }
+	// Every row has every column, so that tabwriter aligns them all; the
+	// padding of empty trailing cells is trimmed afterwards.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	row := func(cols ...string) {
+		cols = append(cols, make([]string, 6-len(cols))...)
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
 	cost := func(what string, c Cost, rate string) {
 		row(what, fmtMS(c.MS), strconv.FormatInt(c.Requests, 10), strconv.Itoa(c.RoundTrips), formatBytes(c.Bytes), rate)
 	}
@@ -40,6 +47,7 @@ func printTable(w io.Writer, res *Result) {
 			rate += ", cut at -scan-timeout"
 		}
 		cost(fmt.Sprintf("%s (%s rows)", what, thousands(sc.Rows)), sc.Cost, rate)
+
 	}
 
 	row("", "time", "requests", "round trips", "bytes", "rate")
@@ -71,6 +79,12 @@ func printTable(w io.Writer, res *Result) {
 	}
 	cost(fmt.Sprintf("full restore (%d files)", r.Files), r.Cost, verdict)
 	tw.Flush()
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		io.WriteString(w, strings.TrimRight(line, " \n"))
+		if strings.HasSuffix(line, "\n") {
+			io.WriteString(w, "\n")
+		}
+	}
 }
 
 func describeStorage(s Setup) string {
