@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -49,7 +53,7 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool)
 		return nil, err
 	}
 	dir := storage.FileLevelDir(c.root, level)
-	entries, err := os.ReadDir(dir) // sorted by name, which is TXID order
+	entries, err := c.readDir(storage.FileLevelDir("", level))
 	if errors.Is(err, os.ErrNotExist) {
 		return ltx.NewFileInfoSliceIterator(nil), nil
 	} else if err != nil {
@@ -91,7 +95,7 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 	if offset < 0 || size < 0 {
 		return nil, fmt.Errorf("open %s: invalid range offset=%d size=%d", name, offset, size)
 	}
-	f, err := os.Open(name)
+	f, err := c.open(storage.FilePath("", level, minTXID, maxTXID), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err // *PathError names the file and matches os.ErrNotExist
 	}
@@ -139,11 +143,20 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	timestamp := time.UnixMilli(hdr.Timestamp).UTC()
 
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.root, 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
+	root, err := os.OpenRoot(c.root)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	defer root.Close()
+	rel := storage.FilePath("", level, minTXID, maxTXID)
+	relDir := filepath.Dir(rel)
+	if err := root.MkdirAll(relDir, 0o755); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	tmp, tmpRel, err := createTemp(root, rel)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
@@ -151,7 +164,7 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	defer func() {
 		if !committed {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			root.Remove(tmpRel)
 		}
 	}()
 
@@ -167,14 +180,14 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	// The mtime is set before the rename so that no listing ever sees the
 	// file with another timestamp.
-	if err := os.Chtimes(tmp.Name(), timestamp, timestamp); err != nil {
+	if err := root.Chtimes(tmpRel, timestamp, timestamp); err != nil {
 		return nil, fmt.Errorf("write %s: set mtime: %w", name, err)
 	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := root.Rename(tmpRel, rel); err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
 	committed = true
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(root, relDir); err != nil {
 		return nil, fmt.Errorf("write %s: fsync directory: %w", name, err)
 	}
 	return &ltx.FileInfo{
@@ -188,23 +201,32 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 
 // DeleteLTXFiles removes files; missing ones are skipped.
 func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
+	for _, info := range files {
+		if err := checkLevel(info.Level); err != nil {
+			return err
+		}
+	}
+	root, err := os.OpenRoot(c.root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no replica: nothing to delete
+	} else if err != nil {
+		return fmt.Errorf("delete from %s: %w", c.root, err)
+	}
+	defer root.Close()
 	dirs := map[string]bool{}
 	for _, info := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := checkLevel(info.Level); err != nil {
-			return err
+		rel := storage.FilePath("", info.Level, info.MinTXID, info.MaxTXID)
+		if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", filepath.Join(c.root, rel), err)
 		}
-		name := storage.FilePath(c.root, info.Level, info.MinTXID, info.MaxTXID)
-		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("delete %s: %w", name, err)
-		}
-		dirs[filepath.Dir(name)] = true
+		dirs[filepath.Dir(rel)] = true
 	}
 	for dir := range dirs {
-		if err := syncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("fsync %s: %w", dir, err)
+		if err := syncDir(root, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("fsync %s: %w", filepath.Join(c.root, dir), err)
 		}
 	}
 	return nil
@@ -217,7 +239,14 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(c.root, "ltx")
-	if err := os.RemoveAll(dir); err != nil {
+	root, err := os.OpenRoot(c.root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("delete %s: %w", dir, err)
+	}
+	defer root.Close()
+	if err := root.RemoveAll("ltx"); err != nil {
 		return fmt.Errorf("delete %s: %w", dir, err)
 	}
 	return nil
@@ -230,8 +259,55 @@ func checkLevel(level int) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// Every path below the root goes through an os.Root, so that a symbolic
+// link in the replica (a level directory, the ltx directory, a file, the
+// lease file) that points out of it is refused instead of followed: a
+// replica directory others can write to must not let them make the writer
+// read, overwrite, truncate or delete files elsewhere. The root itself may
+// be a link: it is the path the user gave.
+
+// open opens a file by its path relative to the root. Its errors name the
+// full path.
+func (c *Client) open(rel string, flag int, perm os.FileMode) (*os.File, error) {
+	root, err := os.OpenRoot(c.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, flag, perm)
+	if pe, ok := err.(*os.PathError); ok {
+		pe.Path = filepath.Join(c.root, rel)
+	}
+	return f, err
+}
+
+// readDir lists a directory by its path relative to the root, sorted by
+// name (TXID order).
+func (c *Client) readDir(rel string) ([]os.DirEntry, error) {
+	d, err := c.open(rel, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
+// createTemp creates a new temp file beside rel, as os.CreateTemp would.
+func createTemp(root *os.Root, rel string) (*os.File, string, error) {
+	for range 100 {
+		tmpRel := filepath.Join(filepath.Dir(rel), "."+filepath.Base(rel)+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		f, err := root.OpenFile(tmpRel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, os.ErrExist) {
+			return f, tmpRel, err
+		}
+	}
+	return nil, "", fmt.Errorf("create a temp file beside %s: too many name collisions", rel)
+}
+
+func syncDir(root *os.Root, rel string) error {
+	d, err := root.Open(rel)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -40,8 +40,7 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 	if err := os.MkdirAll(c.root, 0o755); err != nil {
 		return nil, fmt.Errorf("lease %s: %w", c.root, err)
 	}
-	name := filepath.Join(c.root, LeaseFileName)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := c.open(LeaseFileName, os.O_RDWR|os.O_CREATE, 0o644) // never through a link out of the root
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", c.root, err)
 	}
@@ -49,7 +48,7 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			var held leaseInfo
-			b, _ := os.ReadFile(name)
+			b, _ := io.ReadAll(io.NewSectionReader(f, 0, 1<<16))
 			if json.Unmarshal(b, &held) == nil && held.Owner != "" {
 				return nil, fmt.Errorf("%w: %s is held by %s (renewed until %s)", storage.ErrLeaseHeld, c, held.Owner, held.Expires.UTC().Format(time.RFC3339))
 			}
