@@ -464,3 +464,28 @@ func BenchmarkPageHitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestPut: a frame read elsewhere is checked and kept, and then served
+// without a request; a frame of another page is refused.
+func TestPut(t *testing.T) {
+	ctx := context.Background()
+	dir, files := newTestReplica(t, 8)
+	f := files[0]
+	counting := storagetest.NewCounting(file.New(dir))
+	c := New(counting, Options{})
+	r := f.refs[5]
+	frame := f.data[r.Offset : r.Offset+r.Size]
+	if err := c.Put(r.Key, pageSize, frame); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := c.Page(ctx, r); err != nil || !bytes.Equal(page, f.pages[5]) {
+		t.Fatalf("page put: %v", err)
+	}
+	other := f.refs[6].Key
+	if err := c.Put(other, pageSize, frame); !errors.Is(err, ltx.ErrInvalidFile) || !strings.Contains(err.Error(), "page 6 from "+f.key.name()) || c.Contains(other) {
+		t.Fatalf("frame of page 5 put as page 6: %v", err)
+	}
+	if n := counting.Counts().Opens; n != 0 {
+		t.Fatalf("%d requests", n)
+	}
+}

@@ -108,3 +108,24 @@ func decodeFrame(ref Ref, b []byte) ([]byte, error) {
 	}
 	return page, nil
 }
+
+// Put keeps the page of frame, the frame of page key.Pgno of key.File as
+// read by someone else (an index reads the first frames of a file, and the
+// hints of snapshots, along with page indexes). The frame is checked and
+// decoded as one Page reads, so a bad frame is an error naming the file
+// and page, and nothing is kept. A page held already is left as it is.
+func (c *Cache) Put(key Key, pageSize uint32, frame []byte) error {
+	if c.Contains(key) {
+		return nil
+	}
+	ref := Ref{Key: key, Offset: ltx.HeaderSize, Size: int64(len(frame)), PageSize: pageSize}
+	if err := checkRef(ref); err != nil {
+		return err
+	}
+	page, err := decodeFrame(ref, frame)
+	if err != nil {
+		return err
+	}
+	c.add(key, page)
+	return nil
+}
