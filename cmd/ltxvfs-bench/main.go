@@ -191,6 +191,10 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	if res.RangeScan, err = b.rangeScan(ctx); err != nil {
 		return nil, err
 	}
+	b.prog.step("join of %d items with their customers", min(max(int64(cfg.rangeRows)/10, 1), b.h.rows))
+	if res.Join, err = b.join(ctx); err != nil {
+		return nil, err
+	}
 	b.prog.step("full scan (at most %s)", cfg.scanTimeout)
 	if res.FullScan, err = b.fullScan(ctx); err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ func TestQuickRun(t *testing.T) {
 	if res.RowidLookup.Count != 20 || res.IndexLookup.Count != 20 {
 		t.Errorf("cold lookups: %d by rowid, %d by index, want 20 each", res.RowidLookup.Count, res.IndexLookup.Count)
 	}
-	if !res.FullScan.Complete || !res.RangeScan.Complete || res.RangeScan.Rows != 1000 || res.FullScan.Rows != s.Rows {
+	if !res.FullScan.Complete || !res.RangeScan.Complete || !res.Join.Complete || res.RangeScan.Rows != 1000 || res.Join.Rows != 100 || res.FullScan.Rows != s.Rows {
 		t.Errorf("scans: range %d rows (complete %v), full %d of %d rows (complete %v)",
 			res.RangeScan.Rows, res.RangeScan.Complete, res.FullScan.Rows, s.Rows, res.FullScan.Complete)
 	}
@@ -120,7 +120,7 @@ func TestQuickRun(t *testing.T) {
 	}
 
 	// The table and the chart.
-	for _, want := range []string{"cold open", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary"} {
+	for _, want := range []string{"cold open", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "join with customers", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}
@@ -145,6 +145,7 @@ var requiredFields = []string{
 	"cold_lookup_index.first.requests", "cold_lookup_index.first.ms", "cold_lookup_index.requests_per_lookup", "cold_lookup_index.p50_ms", "cold_lookup_index.p99_ms",
 	"warm_lookup.ltx_per_sec", "warm_lookup.local_per_sec", "warm_lookup.local_immutable_per_sec", "warm_lookup.ratio_vs_local", "warm_lookup.ratio_vs_local_immutable", "warm_lookup.ltx_requests",
 	"range_scan.ms", "range_scan.requests", "range_scan.bytes", "range_scan.mb_per_sec",
+	"cold_join.ms", "cold_join.requests", "cold_join.rows",
 	"full_scan.ms", "full_scan.requests", "full_scan.bytes", "full_scan.mb_per_sec", "full_scan.complete",
 	"time_travel.txid", "time_travel.open.ms", "time_travel.open.requests", "time_travel.lookup.requests",
 	"follower_lag.p50_ms", "follower_lag.p99_ms", "follower_lag.upload_to_visible_p50_ms", "follower_lag.upload_to_visible_p99_ms",

@@ -108,6 +108,16 @@ func (b *bench) rangeScan(ctx context.Context) (Scan, error) {
 	return b.scan(ctx, "range scan", n, `SELECT count(*), sum(length(payload)) FROM items WHERE id BETWEEN ? AND ?`, lo, lo+n-1)
 }
 
+// join reads a tenth of cfg.rangeRows consecutive items with their
+// customers on a fresh reader: a range of one table, point lookups in the
+// other.
+func (b *bench) join(ctx context.Context) (Scan, error) {
+	n := min(max(int64(b.cfg.rangeRows)/10, 1), b.h.rows)
+	lo := 1 + b.rng.Int64N(b.h.rows-n+1)
+	return b.scan(ctx, "join", n, `SELECT count(*), sum(length(i.payload)) FROM items i JOIN customers c ON c.id = i.customer_id
+		WHERE i.id BETWEEN ? AND ? AND c.region <> ''`, lo, lo+n-1)
+}
+
 // fullScan reads every item on a fresh reader.
 func (b *bench) fullScan(ctx context.Context) (Scan, error) {
 	return b.scan(ctx, "full scan", b.h.rows, `SELECT count(*), sum(length(payload)) FROM items`)

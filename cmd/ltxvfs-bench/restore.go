@@ -25,7 +25,7 @@ func (b *bench) restore(ctx context.Context) (Restore, string, error) {
 	dst := filepath.Join(b.work, "restored.db")
 	start := time.Now()
 	res, err := writer.Restore(ctx, rec, dst, writer.RestoreOptions{Progress: func(done, total int64) {
-		b.prog.update("restore: %s of %s", formatBytes(done), formatBytes(total))
+		b.prog.update("restore: %s of %s pages", thousands(done), thousands(total))
 	}})
 	took := time.Since(start)
 	if err != nil {

@@ -22,6 +22,7 @@ type Result struct {
 	IndexLookup Lookups    `json:"cold_lookup_index"`
 	Warm        Warm       `json:"warm_lookup"`
 	RangeScan   Scan       `json:"range_scan"`
+	Join        Scan       `json:"cold_join"`
 	FullScan    Scan       `json:"full_scan"`
 	TimeTravel  TimeTravel `json:"time_travel"`
 	Lag         Lag        `json:"follower_lag"`

@@ -61,6 +61,7 @@ func printTable(w io.Writer, res *Result) {
 	row("  same, local file", fmtMS(wm.LocalP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalPerSec)), wm.RatioVsLocal))
 	row("  same, local immutable=1", fmtMS(wm.LocalImmutableP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalImmutablePerSec)), wm.RatioVsLocalImmutable))
 	scan("range scan", res.RangeScan)
+	scan("join with customers", res.Join)
 	scan("full scan", res.FullScan)
 	tt := res.TimeTravel
 	cost(fmt.Sprintf("time travel: open at TXID %d", tt.TXID), tt.Open, fmt.Sprintf("plan of %d files", tt.PlanFiles))
