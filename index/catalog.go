@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/superfly/ltx"
@@ -15,24 +16,51 @@ import (
 // catalog holds the page indexes of the files fetched so far, so that a
 // poll fetches only files it has not seen, and fetches them all at once.
 type catalog struct {
-	client storage.Client
-	sem    chan struct{} // one slot per request in flight
+	client  storage.Client
+	sem     chan struct{} // one slot per request in flight
+	log     *slog.Logger
+	sink    FrameSink // nil: frames read with page indexes are dropped
+	maxHint int64     // largest hint read; 0: hints are not read
 
 	mu      sync.Mutex
 	indexes map[fileKey]*fileIndex
 	flights singleflight.Group // one fetch per file in flight
+
+	// The hint level is listed with the first listing; its files are
+	// those of the files listed then (up to hintHorizon). A file that
+	// ends later has its hint read by name, if the replica had hints.
+	hintsListed bool
+	hints       map[ltx.TXID]*ltx.FileInfo // by MaxTXID
+	hintHorizon ltx.TXID
 }
 
 func newCatalog(client storage.Client, concurrency int) *catalog {
-	return &catalog{client: client, sem: make(chan struct{}, concurrency), indexes: map[fileKey]*fileIndex{}}
+	return &catalog{client: client, sem: make(chan struct{}, concurrency), log: slog.Default(), indexes: map[fileKey]*fileIndex{}}
 }
 
 // listLevels lists every level at once: one round trip however many levels
-// hold files.
+// hold files. The first listing lists the hint level too, in the same
+// round.
 func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
 	var levels [storage.SnapshotLevel + 1][]*ltx.FileInfo
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cap(c.sem))
+	c.mu.Lock()
+	listHints := c.maxHint > 0 && c.sink != nil && !c.hintsListed
+	c.mu.Unlock()
+	var hints []*ltx.FileInfo
+	var hintsErr error
+	done := make(chan struct{})
+	if listHints {
+		// Outside the group: a hint is optional, and its listing failing
+		// must fail nothing.
+		go func() {
+			defer close(done)
+			hints, hintsErr = storage.ListLevel(gctx, c.client, storage.HintLevel, 0, false)
+		}()
+	} else {
+		close(done)
+	}
 	for level := range levels {
 		g.Go(func() error {
 			infos, err := storage.ListLevel(gctx, c.client, level, 0, useMetadata)
@@ -43,14 +71,47 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	<-done
+	if err != nil {
 		return nil, err
 	}
 	var all []*ltx.FileInfo
 	for _, infos := range levels {
 		all = append(all, infos...)
 	}
+	if listHints {
+		c.mu.Lock()
+		c.hintsListed = true
+		if hintsErr != nil {
+			c.log.Debug("list hints: reading without", "replica", c.client.String(), "err", hintsErr)
+		} else {
+			c.hints = make(map[ltx.TXID]*ltx.FileInfo, len(hints))
+			for _, h := range hints {
+				if h.MinTXID == h.MaxTXID {
+					c.hints[h.MaxTXID] = h
+				}
+			}
+			for _, info := range all {
+				c.hintHorizon = max(c.hintHorizon, info.MaxTXID)
+			}
+		}
+		c.mu.Unlock()
+	}
 	return all, nil
+}
+
+// hintFor says how to read the hint of a file.
+func (c *catalog) hintFor(info *ltx.FileInfo) hintRequest {
+	if c.maxHint <= 0 || c.sink == nil || info.Level < 1 || info.MaxTXID < 2 {
+		return hintRequest{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info.MaxTXID <= c.hintHorizon {
+		return hintRequest{listed: c.hints[info.MaxTXID], max: c.maxHint}
+	}
+	return hintRequest{probe: len(c.hints) > 0, max: c.maxHint}
 }
 
 // load returns the page indexes of files, in the same order, fetching
@@ -77,7 +138,7 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 		g.Go(func() error {
 			key := keyOf(info)
 			v, err, _ := c.flights.Do(key.String(), func() (any, error) {
-				fx, err := fetchFileIndex(gctx, c.client, c.sem, info)
+				fx, err := fetchFileIndex(gctx, c.client, c.sem, info, c.hintFor(info))
 				if err != nil {
 					return nil, err
 				}
@@ -100,6 +161,7 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 	if err := g.Wait(); err != nil {
 		return nil, 0, err
 	}
+	c.deliver(out)
 	return out, len(missing), nil
 }
 

@@ -8,8 +8,10 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/superfly/ltx"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -32,11 +34,26 @@ const (
 	// minFileSize is a header, the end-of-pages marker, an empty index (its
 	// end marker, one byte) with its size, and the trailer.
 	minFileSize = ltx.HeaderSize + ltx.PageHeaderSize + 1 + indexSizeLen + ltx.TrailerSize
-	// tailGuess is read from the end of a file in one request, in the hope
-	// that it holds the whole page index (about 7 bytes a page: ~9,000
-	// pages). A file no larger than this is read whole, header included.
+	// tailGuess is the least read from the end of a file in one request, in
+	// the hope that it holds the whole page index (about 7 bytes a page:
+	// ~9,000 pages). A file no larger than this is read whole, header
+	// included.
 	tailGuess = 64 << 10
+	// maxTailGuess bounds the tail read of a large file (see tailFor).
+	maxTailGuess = 4 << 20
+	// headBytes is read from the start of a larger file, with its header:
+	// its first frames (page 1, the schema, the roots of the tables made
+	// first) then come with the page index, in the same round trip, for
+	// well under a millisecond of transfer.
+	headBytes = 64 << 10
 )
+
+// tailFor is how much to read from the end of a file of size bytes: 1/256
+// of it, which holds the page index of pages that compress up to about 2x
+// (7-10 bytes of index a frame), and at least tailGuess. A larger index
+// costs one more read; reading more on a guess would cost more transfer
+// than a round trip saves.
+func tailFor(size int64) int64 { return min(max(size/256, tailGuess), maxTailGuess) }
 
 // fileKey identifies a listed file. A file rewritten under the same name
 // (a replica deleted and started again) differs in size or CreatedAt, and
@@ -64,6 +81,11 @@ type fileIndex struct {
 	file  *File
 	pgnos []uint32
 	sizes []uint32
+
+	// pending holds the frames read along with the index (the head of the
+	// file, its hint) until a version built with the file hands them to the
+	// frame sink; nil once handed over.
+	pending atomic.Pointer[pendingFrames]
 }
 
 // invalidf reports a file that is not a well-formed LTX file; the error
@@ -73,43 +95,56 @@ func invalidf(info *ltx.FileInfo, format string, args ...any) error {
 }
 
 // fetchFileIndex reads a file's header, trailer and page index: one request
-// for a small file, a header read and a tail read in parallel for a larger
-// one, and one more read only when the index is larger than the tail guess.
-// Everything read is treated as untrusted: an index that does not describe
-// exactly the file's page block is an error naming the file.
-func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo) (*fileIndex, error) {
+// for a small file, a head read and a tail read in parallel for a larger
+// one, and one more read only when the index is larger than the tail read.
+// The hint of the file, when asked for, is read in the same round. The
+// frames read (the whole small file, the head of a larger one, the hint's)
+// are kept on the result for the frame sink. Everything read is treated as
+// untrusted: an index that does not describe exactly the file's page block
+// is an error naming the file; a hint that does not check out is dropped.
+func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, hint hintRequest) (*fileIndex, error) {
 	size := info.Size
 	if size < minFileSize {
 		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", size, minFileSize)
 	}
 
-	var head, tail []byte
-	tailStart := max(size-tailGuess, 0)
+	var head, tail, hintData []byte
+	var hintErr error
+	tailStart := max(size-tailFor(size), 0)
+	if size <= tailGuess {
+		tailStart = 0
+	}
+	// Every read goes out at once: one round trip.
+	g, gctx := errgroup.WithContext(ctx)
+	if hint.wanted() {
+		g.Go(func() error {
+			hintData, hintErr = readHint(gctx, client, sem, info, hint)
+			return nil // a hint is optional: its failure fails nothing
+		})
+	}
 	if tailStart == 0 {
-		b, err := readRange(ctx, client, sem, info, 0, size)
-		if err != nil {
-			return nil, err
-		}
-		head, tail = b, b
+		g.Go(func() (err error) {
+			tail, err = readRange(gctx, client, sem, info, 0, size)
+			head = tail
+			return err
+		})
 	} else {
-		// Both reads go out at once: one round trip.
-		type result struct {
-			b   []byte
-			err error
-		}
-		hc := make(chan result, 1)
-		go func() {
-			b, err := readRange(ctx, client, sem, info, 0, ltx.HeaderSize)
-			hc <- result{b, err}
-		}()
-		t, terr := readRange(ctx, client, sem, info, tailStart, size-tailStart)
-		h := <-hc
-		if h.err != nil {
-			return nil, h.err
-		} else if terr != nil {
-			return nil, terr
-		}
-		head, tail = h.b, t
+		// At least the header, even where it reaches into the tail.
+		headLen := min(max(min(headBytes, tailStart), ltx.HeaderSize), size)
+		g.Go(func() (err error) {
+			head, err = readRange(gctx, client, sem, info, 0, headLen)
+			return err
+		})
+		g.Go(func() (err error) {
+			tail, err = readRange(gctx, client, sem, info, tailStart, size-tailStart)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if tailStart > 0 && int64(len(head)) >= tailStart {
+		head = append(head[:tailStart:tailStart], tail...) // the whole file
 	}
 
 	var hdr ltx.Header
@@ -200,6 +235,15 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
 		}
 	}
+
+	p := &pendingFrames{head: head}
+	if hintData != nil {
+		p.hint, hintErr = checkHint(fx.file, hintData)
+	}
+	if hintErr != nil && ctx.Err() == nil {
+		p.hintErr = hintErr
+	}
+	fx.pending.Store(p)
 	return fx, nil
 }
 

@@ -1,0 +1,93 @@
+package index
+
+import (
+	"slices"
+
+	"github.com/superfly/ltx"
+)
+
+// Frame is one page's frame (page header and compressed block) as stored in
+// an LTX file or in a hint: a page cache decodes and checks it as it does a
+// frame it reads itself.
+type Frame struct {
+	Pgno uint32
+	Data []byte
+}
+
+// FrameSink receives frames of f that an index read along with f's page
+// index: all of a small file, the first frames of a larger one, and the
+// frames of its hint. It gets only the pages that f serves in the plan f
+// was read for (no later file of the plan rewrites or drops them), so that
+// a page cache keyed by (file, page) fills with pages a query will look
+// up. It is called synchronously, from Update, At or Replan; frames are
+// only valid during the call.
+type FrameSink func(f *File, frames []Frame)
+
+// SetFrameSink hands sink the frames read along with page indexes from now
+// on, and reads the hint object (see storage.HintLevel) of each snapshot
+// and compaction file, up to maxHintBytes (0: no hints), in the same round
+// trip as its page index. Call it before the first Update.
+func (x *Index) SetFrameSink(sink FrameSink, maxHintBytes int64) {
+	x.cat.mu.Lock()
+	defer x.cat.mu.Unlock()
+	x.cat.sink, x.cat.maxHint, x.cat.log = sink, maxHintBytes, x.log
+}
+
+// pendingFrames are the frames read along with a file's page index.
+type pendingFrames struct {
+	head    []byte  // the first bytes of the file (the whole of a small one)
+	hint    []Frame // the hint's frames, checked
+	hintErr error   // why a hint that was read was dropped
+}
+
+// deliver hands the frames read with the files of a plan (fxs, in plan
+// order) to the sink, each file's once, for the pages that no later file
+// of the plan holds or cuts off by shrinking the database.
+func (c *catalog) deliver(fxs []*fileIndex) {
+	c.mu.Lock()
+	sink := c.sink
+	c.mu.Unlock()
+	for i, fx := range fxs {
+		p := fx.pending.Swap(nil)
+		if p == nil || sink == nil {
+			continue
+		}
+		if p.hintErr != nil {
+			c.log.Warn("ltx index: dropped a hint that does not check out; reading its pages from the file", "replica", c.client.String(), "err", p.hintErr)
+		}
+		later := fxs[i+1:]
+		commit := fx.file.Header.Commit
+		for _, l := range later {
+			commit = min(commit, l.file.Header.Commit)
+		}
+		var out []Frame
+		keep := func(pgno uint32, data []byte) {
+			if pgno > commit {
+				return
+			}
+			for _, l := range later {
+				if _, found := slices.BinarySearch(l.pgnos, pgno); found {
+					return
+				}
+			}
+			out = append(out, Frame{Pgno: pgno, Data: data})
+		}
+		off, headMax := int64(ltx.HeaderSize), uint32(0)
+		for j, pgno := range fx.pgnos {
+			end := off + int64(fx.sizes[j])
+			if end > int64(len(p.head)) {
+				break
+			}
+			keep(pgno, p.head[off:end])
+			off, headMax = end, pgno
+		}
+		for _, f := range p.hint {
+			if f.Pgno > headMax {
+				keep(f.Pgno, f.Data)
+			}
+		}
+		if len(out) > 0 {
+			sink(fx.file, out)
+		}
+	}
+}
