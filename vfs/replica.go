@@ -59,6 +59,7 @@ type replicaConfig struct {
 	poll       time.Duration
 	logger     *slog.Logger
 	metrics    func(*replica) *metrics
+	cold       coldTuning // cold-path switches, for benchmarks (cold.go)
 }
 
 var (
@@ -91,6 +92,7 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 	}
 	r.idx = index.New(r.client, index.Options{Logger: r.log})
 	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes})
+	r.setupCold(cfg)
 	if r.m != nil {
 		if err := r.m.register(); err != nil {
 			return nil, fmt.Errorf("register metrics of replica %s: %w", r.name, err)

@@ -73,6 +73,11 @@ func loadConfig(path string) (*replicateConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	return parseConfig(path, b)
+}
+
+// parseConfig checks the content b of the config file at path.
+func parseConfig(path string, b []byte) (*replicateConfig, error) {
 	var cfg replicateConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
