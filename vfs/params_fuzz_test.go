@@ -1,0 +1,87 @@
+package vfs
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
+)
+
+// ownedParams are the URI parameters parseParams reads.
+var ownedParams = []string{"replica", "txid", "time", "poll", "pagecache", "immutable", "nolock"}
+
+// FuzzParams feeds arbitrary URI parameters (a query string, as SQLite
+// splits a database filename's parameters) to the DSN parsing. Properties:
+// never a panic; an error names a parameter that was given and, for a
+// parameter given once, its value; a result is a valid configuration.
+func FuzzParams(f *testing.F) {
+	fuzzseed.Write(f, []fuzzseed.Seed{
+		fuzzseed.New("replica-file", "replica=%2Fabs%2Fdir"),
+		fuzzseed.New("replica-s3", "replica=s3%3A%2F%2Fbucket%2Fprefix%3Fendpoint%3Dlocalhost%3A9000&poll=250ms&pagecache=1GiB"),
+		fuzzseed.New("replica-empty", "replica="),
+		fuzzseed.New("txid-decimal", "replica=x&txid=42"),
+		fuzzseed.New("txid-hex", "txid=000000000000002a"),
+		fuzzseed.New("txid-bad", "txid=abc"),
+		fuzzseed.New("txid-zero", "txid=0"),
+		fuzzseed.New("txid-huge", "txid=18446744073709551616"),
+		fuzzseed.New("txid-twice", "txid=1&txid=2"),
+		fuzzseed.New("time-rfc3339", "time=2025-01-02T15:04:05.123%2B02:00"),
+		fuzzseed.New("time-relative", "time=-5m"),
+		fuzzseed.New("time-future", "time=%2B5m"),
+		fuzzseed.New("time-garbage", "time=yesterday"),
+		fuzzseed.New("txid-and-time", "txid=1&time=-5m"),
+		fuzzseed.New("poll-negative", "poll=-1s"),
+		fuzzseed.New("poll-zero", "poll=0"),
+		fuzzseed.New("pagecache-units", "pagecache=1.5GiB"),
+		fuzzseed.New("pagecache-negative", "pagecache=-5"),
+		fuzzseed.New("pagecache-huge", "pagecache=99999999TiB"),
+		fuzzseed.New("immutable", "immutable=1"),
+		fuzzseed.New("nolock-off", "nolock=0&mode=ro&cache=private"),
+	})
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, query string) {
+		q, _ := url.ParseQuery(query) // what parsed, as SQLite would pass it
+		p, err := parseParams(q, now)
+		if err != nil {
+			msg := err.Error()
+			for _, key := range ownedParams {
+				vs, given := q[key]
+				if !given || !strings.Contains(msg, key) {
+					continue
+				}
+				if len(vs) != 1 || strings.TrimSpace(vs[0]) == "" || strings.Contains(msg, vs[0]) || strings.Contains(msg, strconv.Quote(vs[0])) {
+					return
+				}
+			}
+			t.Fatalf("parameters %q: error names no parameter given with its value: %v", q, err)
+		}
+		if vs, ok := q["txid"]; ok && (p.txid == 0 || p.txidRaw != vs[0]) {
+			t.Fatalf("txid=%q: parsed as %d (%q)", vs[0], p.txid, p.txidRaw)
+		}
+		if vs, ok := q["time"]; ok && (!p.hasTime || p.atRaw != vs[0] || p.txid != 0) {
+			t.Fatalf("time=%q: parsed as %+v", vs[0], p)
+		}
+		if _, ok := q["poll"]; ok && p.poll <= 0 {
+			t.Fatalf("poll=%q: parsed as %s", q["poll"], p.poll)
+		}
+		if _, ok := q["pagecache"]; ok && p.cacheMax < 1 {
+			t.Fatalf("pagecache=%q: parsed as %d bytes", q["pagecache"], p.cacheMax)
+		}
+		if vs, ok := q["replica"]; ok && (!p.hasReplica || p.replica != vs[0] || strings.TrimSpace(vs[0]) == "") {
+			t.Fatalf("replica=%q: parsed as %q", vs[0], p.replica)
+		}
+		for _, key := range []string{"immutable", "nolock"} {
+			if vs, ok := q[key]; ok && len(vs) > 0 {
+				if b, err := strconv.ParseBool(vs[0]); err != nil || b {
+					t.Fatalf("%s=%s accepted", key, vs[0])
+				}
+			}
+		}
+		if p.following() != (q["txid"] == nil && q["time"] == nil) {
+			t.Fatalf("parameters %q: following = %t", q, p.following())
+		}
+	})
+}
