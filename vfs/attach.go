@@ -30,6 +30,8 @@ type Options struct {
 	// Registerer, when set, receives the replica's metrics (labelled
 	// replica=<name>). Nothing is registered anywhere without it.
 	Registerer prometheus.Registerer
+
+	cold coldTuning // benchmarks switch cold-path features off
 }
 
 // Attach binds name to a replica, so that "file:name?vfs=ltx" opens it
@@ -62,7 +64,7 @@ func Attach(name string, opts Options) error {
 	if replicas[key] != nil {
 		return fmt.Errorf("ltx vfs: attach %q: name already attached (Detach it first)", name)
 	}
-	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger}
+	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger, cold: opts.cold}
 	if opts.Registerer != nil {
 		cfg.metrics = func(r *replica) *metrics { return newMetrics(opts.Registerer, name, r) }
 	}

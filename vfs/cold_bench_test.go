@@ -1,9 +1,12 @@
 package vfs
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 	filereplica "github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
@@ -86,6 +92,9 @@ func coldReplica(b *testing.B) *coldFixture {
 			}
 			b.Logf("built the cold-path replica in %s", time.Since(start).Round(time.Second))
 		}
+		if cold.err = writeColdHint(fix.dir); cold.err != nil {
+			return
+		}
 		fi, err := os.Stat(fix.path)
 		if err != nil {
 			cold.err = err
@@ -136,6 +145,59 @@ func buildColdReplica(b *testing.B, base string, rows int) {
 	}
 }
 
+// writeColdHint writes the hint of the replica's newest snapshot, as the
+// writer does, unless it is there.
+func writeColdHint(dir string) error {
+	ctx := context.Background()
+	c := filereplica.New(dir)
+	snaps, err := storage.ListLevel(ctx, c, storage.SnapshotLevel, 0, false)
+	if err != nil || len(snaps) == 0 {
+		return fmt.Errorf("list snapshots: %v (%d)", err, len(snaps))
+	}
+	s := snaps[len(snaps)-1]
+	hints, err := storage.ListLevel(ctx, c, storage.HintLevel, 0, false)
+	if err != nil {
+		return err
+	}
+	for _, h := range hints {
+		if h.MaxTXID == s.MaxTXID {
+			return nil
+		}
+	}
+	rc, err := c.OpenLTXFile(ctx, s.Level, s.MinTXID, s.MaxTXID, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dec := ltx.NewDecoder(bufio.NewReaderSize(rc, 1<<20))
+	dec.SetRetainPageIndex(false)
+	if err := dec.DecodeHeader(); err != nil {
+		return err
+	}
+	var pages []storage.HintPage
+	for {
+		var ph ltx.PageHeader
+		data := make([]byte, dec.Header().PageSize)
+		if err := dec.DecodePage(&ph, data); err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+		if storage.IsInteriorPage(ph.Pgno, data) {
+			pages = append(pages, storage.HintPage{Pgno: ph.Pgno, Data: data})
+		}
+	}
+	if err := dec.Close(); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := storage.EncodeHint(&buf, dec.Header(), dec.Trailer().FileChecksum, pages); err != nil {
+		return err
+	}
+	_, err = c.WriteLTXFile(ctx, storage.HintLevel, s.MaxTXID, s.MaxTXID, &buf)
+	return err
+}
+
 // coldSession is one reader process opening the replica cold: a fresh
 // replica (client, index, cache) behind the slow storage.
 type coldSession struct {
@@ -147,7 +209,7 @@ type coldSession struct {
 	conn     *sql.Conn
 }
 
-func newColdSession(b *testing.B, fix *coldFixture, opts Options) *coldSession {
+func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession {
 	b.Helper()
 	slow := storagetest.NewFaulty(filereplica.New(fix.dir), storagetest.FaultyConfig{
 		List: storagetest.Behaviour{FirstByte: coldFirstByte},
@@ -156,8 +218,7 @@ func newColdSession(b *testing.B, fix *coldFixture, opts Options) *coldSession {
 	s := &coldSession{b: b, rounds: &roundsClient{Client: slow}}
 	s.counting = storagetest.NewCounting(s.rounds)
 	s.name = fmt.Sprintf("cold-%d", coldSeq.Add(1))
-	opts.Client = s.counting
-	opts.Poll = time.Hour
+	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune}
 	if err := Attach(s.name, opts); err != nil {
 		b.Fatal(err)
 	}
@@ -220,6 +281,36 @@ func (s *coldSession) query(q string, args ...any) {
 	}
 }
 
+// coldMode is a set of cold-path features, switched on or off.
+type coldMode struct {
+	name string
+	tune coldTuning
+}
+
+// coldModes are the feature sets each benchmark runs with, named in
+// LTXVFS_COLD_MODES (default: base,all): base has every cold-path feature
+// off (the VFS as it was), frames keeps the frames read with page indexes,
+// hints adds the hint objects, all adds readahead.
+func coldModes() []coldMode {
+	all := map[string]coldTuning{
+		"base":   {noFrames: true, noHints: true, noReadahead: true},
+		"frames": {noHints: true, noReadahead: true},
+		"hints":  {noReadahead: true},
+		"all":    {},
+	}
+	names := "base,all"
+	if s := os.Getenv("LTXVFS_COLD_MODES"); s != "" {
+		names = s
+	}
+	var out []coldMode
+	for _, n := range strings.Split(names, ",") {
+		if t, ok := all[n]; ok {
+			out = append(out, coldMode{n, t})
+		}
+	}
+	return out
+}
+
 // median reports the median of xs (the figures of each iteration).
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
@@ -235,22 +326,26 @@ func median(xs []float64) float64 {
 func BenchmarkColdOpen(b *testing.B) {
 	fix := coldReplica(b)
 	b.Logf("database: %.0f MB, %d rows", float64(fix.dbSize)/1e6, fix.rows)
-	var openMS, openReq, openRounds, firstMS, firstReq, firstRounds []float64
-	rng := rand.New(rand.NewPCG(5, 6))
-	for b.Loop() {
-		s := newColdSession(b, fix, Options{})
-		req, rounds, el := s.phase(s.open)
-		openMS, openReq, openRounds = append(openMS, ms(el)), append(openReq, float64(req)), append(openRounds, float64(rounds))
-		req, rounds, el = s.phase(func() { s.query(`SELECT length(payload) FROM t WHERE id = ?`, rng.IntN(fix.rows)+1) })
-		firstMS, firstReq, firstRounds = append(firstMS, ms(el)), append(firstReq, float64(req)), append(firstRounds, float64(rounds))
-		s.close()
+	for _, mode := range coldModes() {
+		b.Run(mode.name, func(b *testing.B) {
+			var openMS, openReq, openRounds, firstMS, firstReq, firstRounds []float64
+			rng := rand.New(rand.NewPCG(5, 6))
+			for b.Loop() {
+				s := newColdSession(b, fix, mode)
+				req, rounds, el := s.phase(s.open)
+				openMS, openReq, openRounds = append(openMS, ms(el)), append(openReq, float64(req)), append(openRounds, float64(rounds))
+				req, rounds, el = s.phase(func() { s.query(`SELECT length(payload) FROM t WHERE id = ?`, rng.IntN(fix.rows)+1) })
+				firstMS, firstReq, firstRounds = append(firstMS, ms(el)), append(firstReq, float64(req)), append(firstRounds, float64(rounds))
+				s.close()
+			}
+			b.ReportMetric(median(openMS), "open-ms")
+			b.ReportMetric(median(openReq), "open-requests")
+			b.ReportMetric(median(openRounds), "open-rounds")
+			b.ReportMetric(median(firstMS), "first-ms")
+			b.ReportMetric(median(firstReq), "first-requests")
+			b.ReportMetric(median(firstRounds), "first-rounds")
+		})
 	}
-	b.ReportMetric(median(openMS), "open-ms")
-	b.ReportMetric(median(openReq), "open-requests")
-	b.ReportMetric(median(openRounds), "open-rounds")
-	b.ReportMetric(median(firstMS), "first-ms")
-	b.ReportMetric(median(firstReq), "first-requests")
-	b.ReportMetric(median(firstRounds), "first-rounds")
 }
 
 // BenchmarkColdLookups opens the replica cold, then makes coldLookups
@@ -259,30 +354,32 @@ func BenchmarkColdOpen(b *testing.B) {
 func BenchmarkColdLookups(b *testing.B) {
 	const coldLookups = 200
 	fix := coldReplica(b)
-	for _, by := range []string{"rowid", "index"} {
-		b.Run(by, func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(7, 8))
-			var perLookup, msPer []float64
-			for b.Loop() {
-				s := newColdSession(b, fix, Options{})
-				s.phase(s.open)
-				req, _, el := s.phase(func() {
-					for range coldLookups {
-						id := rng.IntN(fix.rows) + 1
-						if by == "rowid" {
-							s.query(`SELECT length(payload) FROM t WHERE id = ?`, id)
-						} else {
-							s.query(`SELECT length(payload) FROM t WHERE k = ?`, coldKey(id))
+	for _, mode := range coldModes() {
+		for _, by := range []string{"rowid", "index"} {
+			b.Run(mode.name+"/"+by, func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(7, 8))
+				var perLookup, msPer []float64
+				for b.Loop() {
+					s := newColdSession(b, fix, mode)
+					s.phase(s.open)
+					req, _, el := s.phase(func() {
+						for range coldLookups {
+							id := rng.IntN(fix.rows) + 1
+							if by == "rowid" {
+								s.query(`SELECT length(payload) FROM t WHERE id = ?`, id)
+							} else {
+								s.query(`SELECT length(payload) FROM t WHERE k = ?`, coldKey(id))
+							}
 						}
-					}
-				})
-				perLookup = append(perLookup, float64(req)/coldLookups)
-				msPer = append(msPer, ms(el)/coldLookups)
-				s.close()
-			}
-			b.ReportMetric(median(perLookup), "requests/lookup")
-			b.ReportMetric(median(msPer), "ms/lookup")
-		})
+					})
+					perLookup = append(perLookup, float64(req)/coldLookups)
+					msPer = append(msPer, ms(el)/coldLookups)
+					s.close()
+				}
+				b.ReportMetric(median(perLookup), "requests/lookup")
+				b.ReportMetric(median(msPer), "ms/lookup")
+			})
+		}
 	}
 }
 
@@ -301,26 +398,28 @@ func BenchmarkColdScan(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
-	for _, mb := range sizes {
-		rows := mb * 1e6 / (coldRowBytes + 60)
-		name := fmt.Sprintf("%dMB", mb)
-		if mb == 0 || rows > fix.rows {
-			rows, name = fix.rows, "full"
-		}
-		b.Run(name, func(b *testing.B) {
-			var rate, reqs []float64
-			for b.Loop() {
-				s := newColdSession(b, fix, Options{})
-				s.phase(s.open)
-				req, _, el := s.phase(func() { s.query(`SELECT sum(length(payload)) FROM t WHERE id <= ?`, rows) })
-				bytes := float64(rows) * float64(fix.dbSize) / float64(fix.rows)
-				rate = append(rate, bytes/1e6/el.Seconds())
-				reqs = append(reqs, float64(req))
-				s.close()
+	for _, mode := range coldModes() {
+		for _, mb := range sizes {
+			rows := mb * 1e6 / (coldRowBytes + 60)
+			name := fmt.Sprintf("%dMB", mb)
+			if mb == 0 || rows > fix.rows {
+				rows, name = fix.rows, "full"
 			}
-			b.ReportMetric(median(rate), "MB/s")
-			b.ReportMetric(median(reqs), "requests")
-		})
+			b.Run(mode.name+"/"+name, func(b *testing.B) {
+				var rate, reqs []float64
+				for b.Loop() {
+					s := newColdSession(b, fix, mode)
+					s.phase(s.open)
+					req, _, el := s.phase(func() { s.query(`SELECT sum(length(payload)) FROM t WHERE id <= ?`, rows) })
+					bytes := float64(rows) * float64(fix.dbSize) / float64(fix.rows)
+					rate = append(rate, bytes/1e6/el.Seconds())
+					reqs = append(reqs, float64(req))
+					s.close()
+				}
+				b.ReportMetric(median(rate), "MB/s")
+				b.ReportMetric(median(reqs), "requests")
+			})
+		}
 	}
 }
 

@@ -1,0 +1,47 @@
+package vfs
+
+import (
+	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/pagecache"
+)
+
+// coldTuning switches the cold-path features off one by one, so that a
+// benchmark can measure each with and without in the same run. The zero
+// value, all on, is what users get.
+type coldTuning struct {
+	noFrames    bool // frames read with page indexes (and hints) are not kept
+	noHints     bool // hint objects are not read
+	noReadahead bool // sequential reads are not read ahead
+}
+
+// hintShare is the part of the cache budget that a hint object may fill:
+// a hint larger than budget/hintShare is not read.
+const hintShare = 4
+
+// setupCold makes the index hand the frames it reads along with page
+// indexes (whole small files, the first frames of larger ones, the hints
+// of snapshots and compactions) to the cache: page 1, the schema and the
+// B-tree interior pages then come with the open, in its round trips.
+func (r *replica) setupCold(cfg replicaConfig) {
+	if cfg.cold.noFrames {
+		return
+	}
+	maxHint := cfg.cacheBytes / hintShare // set to the default by newReplica
+	if cfg.cold.noHints {
+		maxHint = 0
+	}
+	r.idx.SetFrameSink(r.putFrames, maxHint)
+}
+
+// putFrames keeps frames of f in the cache. A frame that does not check out
+// is dropped with a warning: the page is then read from the file when
+// asked for, with the same checks, and fails the query only then.
+func (r *replica) putFrames(f *index.File, frames []index.Frame) {
+	key := fileKey(f)
+	for _, fr := range frames {
+		if err := r.cache.Put(pagecache.Key{File: key, Pgno: fr.Pgno}, f.Header.PageSize, fr.Data); err != nil {
+			r.log.Warn("ltx vfs: dropped a frame read with a page index", "err", err)
+			return
+		}
+	}
+}
