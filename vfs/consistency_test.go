@@ -148,8 +148,10 @@ func TestVanishedTXIDIsAnError(t *testing.T) {
 	src := newSource(t, 1024)
 	src.exec(`CREATE TABLE a(id INTEGER PRIMARY KEY)`)
 	src.exec(`CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT)`)
-	src.exec(`INSERT INTO b(id, v) SELECT value, 'b' FROM generate_series(1, 100)`) // 3
-	src.exec(`INSERT INTO a(id) SELECT value FROM generate_series(1, 10)`)          // 4
+	// 3: a file larger than what is read with its page index (its first
+	// 64 KiB), so that the query below needs pages only the file holds.
+	src.exec(`INSERT INTO b(id, v) SELECT value, randomblob(900) FROM generate_series(1, 400)`)
+	src.exec(`INSERT INTO a(id) SELECT value FROM generate_series(1, 10)`) // 4
 
 	db := src.open("txid=3")
 	db.SetMaxOpenConns(1)
@@ -228,8 +230,10 @@ func TestReadErrorMessageAcrossAttachedSchemas(t *testing.T) {
 	src := newSource(t, 1024)
 	src.exec(`CREATE TABLE a(id INTEGER PRIMARY KEY)`)
 	src.exec(`CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT)`)
-	src.exec(`INSERT INTO b(id, v) SELECT value, 'b' FROM generate_series(1, 100)`) // 3
-	src.exec(`INSERT INTO a(id) SELECT value FROM generate_series(1, 10)`)          // 4
+	// 3: a file larger than what is read with its page index (its first
+	// 64 KiB), so that the join below needs pages only the file holds.
+	src.exec(`INSERT INTO b(id, v) SELECT value, randomblob(900) FROM generate_series(1, 400)`)
+	src.exec(`INSERT INTO a(id) SELECT value FROM generate_series(1, 10)`) // 4
 	other := newSource(t, 1024)
 	other.exec(`CREATE TABLE c(id INTEGER PRIMARY KEY)`)
 	other.exec(`INSERT INTO c(id) SELECT value FROM generate_series(1, 100)`)
