@@ -45,7 +45,7 @@ func rowsFor(size int64) int64 { return max(size/rowBytes, 100) }
 // buildDatabase creates the benchmark database at path with about size
 // bytes, in one transaction of chunked INSERT ... SELECT statements with
 // the journal off (nothing to recover: a failed build is removed), the
-// index built once at the end, and leaves it in WAL mode for the writer.
+// index built once at the end.
 func buildDatabase(ctx context.Context, path string, size int64, prog *progress) (rows int64, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return 0, fmt.Errorf("build database %s: the file exists", path)
@@ -109,9 +109,11 @@ func buildDatabase(ctx context.Context, path string, size int64, prog *progress)
 	if _, err := conn.ExecContext(ctx, `PRAGMA locking_mode=normal`); err != nil {
 		return 0, err
 	}
+	// A rollback journal, so that a database kept with -db is one file that
+	// read-only opens leave alone; the writer puts its copy in WAL mode.
 	var mode string
-	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode=wal`).Scan(&mode); err != nil || mode != "wal" {
-		return 0, fmt.Errorf("build database %s: WAL mode: %q, %v", path, mode, err)
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode=delete`).Scan(&mode); err != nil || mode != "delete" {
+		return 0, fmt.Errorf("build database %s: journal mode: %q, %v", path, mode, err)
 	}
 	return rows, nil
 }

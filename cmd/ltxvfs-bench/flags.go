@@ -196,11 +196,12 @@ func quickSummary() string {
 		quickDefaults["size"], quickDefaults["l0"], quickDefaults["lookups"], quickDefaults["warm"], quickDefaults["rounds"], quickDefaults["commits"], quickDefaults["sync"])
 }
 
-// formatBytes prints a size with a binary unit: 1.00 GiB, 64.0 MiB, 512 B.
+// formatBytes prints a size with a binary unit: 1.00 GiB (from 1000 MiB),
+// 64.0 MiB, 512 B.
 func formatBytes(n int64) string {
 	f := float64(n)
 	switch {
-	case n >= 1<<30:
+	case n >= 1000<<20:
 		return fmt.Sprintf("%.2f GiB", f/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", f/(1<<20))

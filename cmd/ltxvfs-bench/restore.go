@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -40,12 +42,11 @@ func (b *bench) restore(ctx context.Context) (Restore, string, error) {
 		return out, dst, fmt.Errorf("restore rebuilt TXID %s, the writer is at %s", res.TXID, b.repl.TXID())
 	}
 	b.prog.update("restore: comparing every row with the primary")
-	want, err := hashRows(ctx, b.dbPath)
-	if err != nil {
-		return out, dst, err
-	}
-	got, err := hashRows(ctx, dst)
-	if err != nil {
+	var want, got [32]byte
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { want, err = hashRows(gctx, b.dbPath); return err })
+	g.Go(func() (err error) { got, err = hashRows(gctx, dst); return err })
+	if err := g.Wait(); err != nil {
 		return out, dst, err
 	}
 	out.MatchesSource = got == want

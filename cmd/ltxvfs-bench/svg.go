@@ -15,7 +15,7 @@ import (
 // dependency.
 const (
 	svgW       = 900
-	svgMarginL = 190
+	svgMarginL = 210
 	svgMarginR = 40
 	cdfTop     = 96
 	cdfH       = 300
@@ -59,7 +59,7 @@ func renderSVG(res *Result) string {
 	us := func(v float64) time.Duration { return time.Duration(v * 1e3) }
 	msd := func(v float64) time.Duration { return time.Duration(v * 1e6) }
 	bars := []bar{
-		{"first lookup after open", msd(res.RowidLookup.First.MS), fmt.Sprintf("%d requests", res.RowidLookup.First.Requests), svgColors[1]},
+		{"first lookup after open (rowid)", msd(res.RowidLookup.First.MS), fmt.Sprintf("%d requests", res.RowidLookup.First.Requests), svgColors[1]},
 		{"cold, by rowid (p50)", msd(res.RowidLookup.P50MS), fmt.Sprintf("%.2f requests", res.RowidLookup.RequestsPerLookup), svgColors[1]},
 		{"cold, by index (p50)", msd(res.IndexLookup.P50MS), fmt.Sprintf("%.2f requests", res.IndexLookup.RequestsPerLookup), svgColors[2]},
 		{"warm, ltx (p50)", us(res.Warm.LtxP50US), fmt.Sprintf("%s/s", thousands(int64(res.Warm.LtxPerSec))), svgColors[3]},
