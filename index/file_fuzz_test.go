@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -17,33 +18,42 @@ import (
 )
 
 // FuzzFileIndex feeds arbitrary bytes to the header, trailer and page-index
-// parsing the VFS relies on, through Update as the VFS calls it: as a whole
-// LTX file (small files are read in one request), or as the tail spliced
-// over the end of a real file larger than the tail guess (a header read and
-// a tail read, and a third read when the index reaches further back).
+// parsing the VFS relies on, through Update as the VFS calls it (with a
+// frame sink and hints): as a whole LTX file (small files are read in one
+// request), or as the tail spliced over the end of a real file larger than
+// the tail guess (a head read and a tail read, and a third read when the
+// index reaches further back); and arbitrary bytes as the file's hint.
 //
 // The file is named from its own header when that parses, so that inputs
-// get past the name check, and follows a snapshot made to end right before
-// it. Properties: Update never panics; it fails with an error naming the
-// file, or returns a version whose every page lies inside a file's page
-// block, at or below Commit.
+// get past the name check: a snapshot (L9) when it starts at TXID 1, else a
+// compaction (L1) after a snapshot made to end right before it. Properties:
+// Update never panics; it fails with an error naming the file, or returns a
+// version whose every page lies inside a file's page block, at or below
+// Commit; every frame the sink gets is of a page the version serves from
+// that file, and decodes (if it does) to the page the file holds there.
 func FuzzFileIndex(f *testing.F) {
 	fuzzseed.Write(f, fileIndexSeeds(f))
-	big := fuzzBigFile(f)
-	f.Fuzz(func(t *testing.T, data []byte, tail bool) {
+	big, _ := fuzzBigFile(f)
+	f.Fuzz(func(t *testing.T, data []byte, tail bool, hint []byte) {
 		file := data
 		if tail {
 			// The big file's header stays, so its name does too.
 			keep := len(big) - min(len(data), len(big)-ltx.HeaderSize)
 			file = append(bytes.Clone(big[:keep]), data[len(data)-(len(big)-keep):]...)
 		}
-		checkFuzzedFile(t, file)
+		checkFuzzedFile(t, file, hint)
 	})
 }
 
 var fuzzEpoch = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func checkFuzzedFile(t *testing.T, file []byte) {
+type sunkFrame struct {
+	file string
+	pgno uint32
+	data []byte
+}
+
+func checkFuzzedFile(t *testing.T, file, hint []byte) {
 	mem := storagetest.NewMem()
 	level, minTXID, maxTXID, pageSize := 0, ltx.TXID(1), ltx.TXID(1), uint32(512)
 	var hdr ltx.Header
@@ -56,12 +66,23 @@ func checkFuzzedFile(t *testing.T, file []byte) {
 	if minTXID == 1 {
 		level = storage.SnapshotLevel
 	} else {
+		level = 1
 		mem.Put(storage.SnapshotLevel, 1, minTXID-1, fuzzBase(t, pageSize, minTXID-1), fuzzEpoch)
 	}
 	mem.Put(level, minTXID, maxTXID, file, fuzzEpoch.Add(time.Second))
+	if len(hint) > 0 && maxTXID > 1 {
+		mem.Put(storage.HintLevel, maxTXID, maxTXID, hint, fuzzEpoch.Add(2*time.Second))
+	}
 	name := storage.FileName(level, minTXID, maxTXID)
 
-	v, err := New(mem, Options{Concurrency: 2}).Update(context.Background())
+	x := New(mem, Options{Concurrency: 2, Logger: slog.New(slog.DiscardHandler)})
+	var sunk []sunkFrame
+	x.SetFrameSink(func(f *File, frames []Frame) {
+		for _, fr := range frames {
+			sunk = append(sunk, sunkFrame{f.Name(), fr.Pgno, bytes.Clone(fr.Data)})
+		}
+	}, 1<<20)
+	v, err := x.Update(context.Background())
 	if err != nil {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("error does not name %s: %v", name, err)
@@ -109,6 +130,27 @@ func checkFuzzedFile(t *testing.T, file []byte) {
 	for pgno := max(c, 4096) - 64; pgno <= c && pgno > 4096; pgno++ {
 		check(pgno)
 	}
+
+	bytesOf := map[string][]byte{storage.FileName(level, minTXID, maxTXID): file}
+	for _, fr := range sunk {
+		e, ok := v.Lookup(fr.pgno)
+		if !ok || e.File.Name() != fr.file {
+			t.Fatalf("the sink got page %d of %s, which the version does not serve from it", fr.pgno, fr.file)
+		}
+		b, ok := bytesOf[fr.file]
+		if !ok {
+			continue // the base snapshot
+		}
+		hdr, got, err := ltx.DecodePageData(fr.data)
+		if err != nil || hdr.Pgno != fr.pgno {
+			continue // the cache refuses it
+		}
+		got = bytes.Clone(got)
+		fhdr, want, err := ltx.DecodePageData(b[e.Offset : e.Offset+e.Size])
+		if err == nil && fhdr.Pgno == fr.pgno && !bytes.Equal(got, want) {
+			t.Fatalf("the sink got page %d of %s with bytes the file does not hold there", fr.pgno, fr.file)
+		}
+	}
 }
 
 // fuzzBase is a one-page snapshot [1,maxTXID] without checksums, which any
@@ -131,25 +173,28 @@ func fuzzBase(tb testing.TB, pageSize uint32, maxTXID ltx.TXID) []byte {
 	return buf.Bytes()
 }
 
-// fuzzBigFile is a snapshot of 200 incompressible 512-byte pages, larger
-// than the tail guess, the same in every run.
-func fuzzBigFile(tb testing.TB) []byte {
+// fuzzBigFile is a snapshot [1,2] of 400 incompressible 512-byte pages,
+// larger than a head and a tail read together, the same in every run,
+// and its database.
+func fuzzBigFile(tb testing.TB) ([]byte, *storagetest.DB) {
 	db := storagetest.NewDB(512)
 	db.Now = func() time.Time { return fuzzEpoch }
 	rng := rand.New(rand.NewPCG(1, 2))
 	pages := map[uint32][]byte{}
-	for pgno := uint32(1); pgno <= 200; pgno++ {
+	for pgno := uint32(1); pgno <= 400; pgno++ {
 		p := make([]byte, 512)
 		for i := range p {
 			p[i] = byte(rng.Uint32())
 		}
 		pages[pgno] = p
 	}
-	b := db.Apply(tb, 200, pages)
+	db.Apply(tb, 400, pages)
+	db.Apply(tb, 400, map[uint32][]byte{400: pages[1]})
+	b := db.Snapshot(tb)
 	if len(b) <= tailGuess {
 		tb.Fatalf("the big file is %d bytes, not over the tail guess", len(b))
 	}
-	return b
+	return b, db
 }
 
 // fileIndexSeeds are real files as the writer and Litestream make them,
@@ -179,27 +224,57 @@ func fileIndexSeeds(tb testing.TB) []fuzzseed.Seed {
 	wrongMagic := bytes.Clone(l0a)
 	copy(wrongMagic, "XXXX")
 	noChecksum := fuzzBase(tb, 4096, 3)
-	big := fuzzBigFile(tb)
+	big, bigDB := fuzzBigFile(tb)
 
 	seeds := []fuzzseed.Seed{
-		fuzzseed.New("snapshot-txid1", snap1, false),
-		fuzzseed.New("l0", l0a, false),
-		fuzzseed.New("l0-grows", l0b, false),
-		fuzzseed.New("l0-shrinks", shrink, false),
-		fuzzseed.New("l1-compacted", l1, false),
-		fuzzseed.New("snapshot", snap, false),
-		fuzzseed.New("snapshot-64k-pages", wideSnap, false),
-		fuzzseed.New("no-checksum", noChecksum, false),
-		fuzzseed.New("zero-length", []byte{}, false),
-		fuzzseed.New("header-only", l0a[:ltx.HeaderSize], false),
-		fuzzseed.New("truncated-half", l0a[:len(l0a)/2], false),
-		fuzzseed.New("truncated-trailer", l0a[:len(l0a)-10], false),
-		fuzzseed.New("wrong-magic", wrongMagic, false),
-		fuzzseed.New("not-ltx", []byte("SQLite format 3\x00 this is a database, not an LTX file"), false),
-		fuzzseed.New("big-tail", big[len(big)-200:], true),
-		fuzzseed.New("big-unchanged", []byte{}, true),
-		fuzzseed.New("big-index-size", sizeField(big, uint64(len(big)-ltx.HeaderSize-200)), true),
+		fuzzseed.New("snapshot-txid1", snap1, false, []byte{}),
+		fuzzseed.New("l0", l0a, false, []byte{}),
+		fuzzseed.New("l0-grows", l0b, false, []byte{}),
+		fuzzseed.New("l0-shrinks", shrink, false, []byte{}),
+		fuzzseed.New("l1-compacted", l1, false, []byte{}),
+		fuzzseed.New("snapshot", snap, false, []byte{}),
+		fuzzseed.New("snapshot-64k-pages", wideSnap, false, []byte{}),
+		fuzzseed.New("no-checksum", noChecksum, false, []byte{}),
+		fuzzseed.New("zero-length", []byte{}, false, []byte{}),
+		fuzzseed.New("header-only", l0a[:ltx.HeaderSize], false, []byte{}),
+		fuzzseed.New("truncated-half", l0a[:len(l0a)/2], false, []byte{}),
+		fuzzseed.New("truncated-trailer", l0a[:len(l0a)-10], false, []byte{}),
+		fuzzseed.New("wrong-magic", wrongMagic, false, []byte{}),
+		fuzzseed.New("not-ltx", []byte("SQLite format 3\x00 this is a database, not an LTX file"), false, []byte{}),
+		fuzzseed.New("big-tail", big[len(big)-200:], true, []byte{}),
+		fuzzseed.New("big-unchanged", []byte{}, true, []byte{}),
+		fuzzseed.New("big-index-size", sizeField(big, uint64(len(big)-ltx.HeaderSize-200)), true, []byte{}),
 	}
+	// Hints of the snapshot and the compaction, good and damaged.
+	hintOf := func(file []byte, db *storagetest.DB, pgnos ...uint32) []byte {
+		dec := ltx.NewDecoder(bytes.NewReader(file))
+		if err := dec.Verify(); err != nil {
+			tb.Fatal(err)
+		}
+		var pages []storage.HintPage
+		for _, pgno := range pgnos {
+			pages = append(pages, storage.HintPage{Pgno: pgno, Data: db.Page(pgno)})
+		}
+		var buf bytes.Buffer
+		if err := storage.EncodeHint(&buf, dec.Header(), dec.Trailer().FileChecksum, pages); err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	snapHint := hintOf(snap, db, 1, 2)
+	l1Hint := hintOf(l1, db, 1)
+	bigHint := hintOf(big, bigDB, 1, 150, 300, 400)
+	flipped := bytes.Clone(snapHint)
+	flipped[len(flipped)/2] ^= 0x40
+	seeds = append(seeds,
+		fuzzseed.New("snapshot-hint", snap, false, snapHint),
+		fuzzseed.New("l1-hint", l1, false, l1Hint),
+		fuzzseed.New("snapshot-hint-flipped", snap, false, flipped),
+		fuzzseed.New("snapshot-hint-truncated", snap, false, snapHint[:len(snapHint)-20]),
+		fuzzseed.New("snapshot-hint-of-another-file", snap, false, l1Hint),
+		fuzzseed.New("big-hint", []byte{}, true, bigHint),
+		fuzzseed.New("big-hint-truncated", []byte{}, true, bigHint[:len(bigHint)-9]),
+	)
 	return seeds
 }
 
