@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -26,7 +27,7 @@ func TestQuickRun(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "bench.json"), filepath.Join(dir, "bench.svg")
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"-quick", "-latency", "1ms", "-dir", dir, "-json", jsonPath, "-svg", svgPath}, &stdout, &stderr)
+	code := run(t.Context(), []string{"-quick", "-latency", "1ms", "-scan-timeout", "10m", "-dir", dir, "-json", jsonPath, "-svg", svgPath}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -271,6 +272,43 @@ func TestFlags(t *testing.T) {
 	}
 	if cfg.injected || cfg.size != 100e6 {
 		t.Errorf("-replica without -latency injects latency %s, bandwidth %d (size %d)", cfg.latency, cfg.bandwid, cfg.size)
+	}
+}
+
+// TestTakeDatabase checks that -db takes only a database the harness
+// built: a foreign one is refused with a reason, not measured wrongly.
+func TestTakeDatabase(t *testing.T) {
+	dir := t.TempDir()
+	built := filepath.Join(dir, "built.db")
+	rows, err := buildDatabase(t.Context(), built, minSize, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := checkDatabase(t.Context(), built); err != nil || got != rows {
+		t.Errorf("checkDatabase of a built database: %d rows, %v; want %d rows", got, err, rows)
+	}
+	if _, err := buildDatabase(t.Context(), built, minSize, nil); err == nil {
+		t.Error("building over an existing file succeeded")
+	}
+
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite3", "file:"+foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := checkDatabase(t.Context(), foreign); err == nil || !strings.Contains(err.Error(), "lacks the harness's tables") {
+		t.Errorf("checkDatabase of a foreign database: %v", err)
+	}
+	notDB := filepath.Join(dir, "text")
+	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkDatabase(t.Context(), notDB); err == nil || !strings.Contains(err.Error(), notDB) {
+		t.Errorf("checkDatabase of a text file: %v", err)
 	}
 }
 
