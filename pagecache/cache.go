@@ -192,6 +192,20 @@ func (c *Cache) add(k Key, page []byte) {
 	}
 }
 
+// Alias holds the page held under from under to as well, without reading
+// storage: to names another file that holds the same bytes (the index
+// moved the page there because from's file vanished from storage). It
+// reports whether from was held.
+func (c *Cache) Alias(from, to Key) bool {
+	c.mu.Lock()
+	page, ok := c.lru.Peek(from)
+	c.mu.Unlock()
+	if ok {
+		c.add(to, page)
+	}
+	return ok
+}
+
 // Contains reports whether a page is held, without reading it or changing
 // its recency.
 func (c *Cache) Contains(k Key) bool {
