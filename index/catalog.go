@@ -161,7 +161,6 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 	if err := g.Wait(); err != nil {
 		return nil, 0, err
 	}
-	c.deliver(out)
 	return out, len(missing), nil
 }
 

@@ -1,8 +1,6 @@
 package index
 
 import (
-	"slices"
-
 	"github.com/superfly/ltx"
 )
 
@@ -16,11 +14,10 @@ type Frame struct {
 
 // FrameSink receives frames of f that an index read along with f's page
 // index: all of a small file, the first frames of a larger one, and the
-// frames of its hint. It gets only the pages that f serves in the plan f
-// was read for (no later file of the plan rewrites or drops them), so that
-// a page cache keyed by (file, page) fills with pages a query will look
-// up. It is called synchronously, from Update, At or Replan; frames are
-// only valid during the call.
+// frames of its hint. It gets only the pages that the version built with f
+// reads from f, so that a page cache keyed by (file, page) fills with
+// pages a query will look up. It is called synchronously, from Update, At,
+// Replan or Probe; frames are only valid during the call.
 type FrameSink func(f *File, frames []Frame)
 
 // SetFrameSink hands sink the frames read along with page indexes from now
@@ -40,14 +37,15 @@ type pendingFrames struct {
 	hintErr error   // why a hint that was read was dropped
 }
 
-// deliver hands the frames read with the files of a plan (fxs, in plan
-// order) to the sink, each file's once, for the pages that no later file
-// of the plan holds or cuts off by shrinking the database.
-func (c *catalog) deliver(fxs []*fileIndex) {
+// deliver hands the frames read with the files of a version's plan (fxs)
+// to the sink, each file's once, for the pages that v reads from that file
+// (v may keep reading a page from the file an earlier version read it
+// from: see adopt; the page cache holds it there).
+func (c *catalog) deliver(v *Version, fxs []*fileIndex) {
 	c.mu.Lock()
 	sink := c.sink
 	c.mu.Unlock()
-	for i, fx := range fxs {
+	for _, fx := range fxs {
 		p := fx.pending.Swap(nil)
 		if p == nil || sink == nil {
 			continue
@@ -55,22 +53,11 @@ func (c *catalog) deliver(fxs []*fileIndex) {
 		if p.hintErr != nil {
 			c.log.Warn("ltx index: dropped a hint that does not check out; reading its pages from the file", "replica", c.client.String(), "err", p.hintErr)
 		}
-		later := fxs[i+1:]
-		commit := fx.file.Header.Commit
-		for _, l := range later {
-			commit = min(commit, l.file.Header.Commit)
-		}
 		var out []Frame
 		keep := func(pgno uint32, data []byte) {
-			if pgno > commit {
-				return
+			if e, ok := v.Lookup(pgno); ok && e.File == fx.file {
+				out = append(out, Frame{Pgno: pgno, Data: data})
 			}
-			for _, l := range later {
-				if _, found := slices.BinarySearch(l.pgnos, pgno); found {
-					return
-				}
-			}
-			out = append(out, Frame{Pgno: pgno, Data: data})
 		}
 		off, headMax := int64(ltx.HeaderSize), uint32(0)
 		for j, pgno := range fx.pgnos {

@@ -20,20 +20,30 @@ import (
 type Options struct {
 	Logger      *slog.Logger // slog.Default() if nil
 	Concurrency int          // requests in flight while building; 32 if 0
+
+	// Moved, if set, is told of the pages that a new version reads from
+	// another file than the version it was built from, with the same bytes,
+	// because the old file vanished from storage (retention): a page cache
+	// can then keep those pages under their new file. It is called before
+	// the version is returned, never concurrently with itself.
+	Moved func([]Move)
 }
 
 // Index tracks the versions of one replica. It is safe for concurrent use.
 type Index struct {
-	client storage.Client
-	log    *slog.Logger
-	cat    *catalog
+	client  storage.Client
+	log     *slog.Logger
+	cat     *catalog
+	moved   func([]Move)
+	movedMu sync.Mutex // Moved is never called concurrently
 
 	latest   atomic.Pointer[Version]
 	updating chan struct{} // held by the one Update running
 	behind   ltx.TXID      // newest TXID of a listing behind latest, warned of (under updating)
 
 	mu     sync.Mutex
-	pinned []weak.Pointer[Version] // versions made by At and Replan, while alive
+	pinned []weak.Pointer[Version]     // versions made by At and Replan, while alive
+	probed map[probedKey]*ltx.FileInfo // see Probe
 }
 
 // New returns an index over the replica behind client. It does no I/O.
@@ -48,7 +58,9 @@ func New(client storage.Client, opts Options) *Index {
 		client:   client,
 		log:      opts.Logger,
 		cat:      newCatalog(client, opts.Concurrency),
+		moved:    opts.Moved,
 		updating: make(chan struct{}, 1),
+		probed:   map[probedKey]*ltx.FileInfo{},
 	}
 }
 
@@ -86,6 +98,7 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
+	infos = x.asProbed(infos, true)
 	plan, err := Plan(infos, 0)
 	if err != nil {
 		return nil, fmt.Errorf("plan the latest version of %s: %w", x.client, err)
@@ -99,7 +112,7 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 		}
 		return cur, nil
 	}
-	next, fetched, incremental, err := x.build(ctx, plan, cur)
+	next, fetched, incremental, err := x.build(ctx, infos, plan, cur)
 	if err != nil {
 		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
 	}
@@ -124,14 +137,14 @@ func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	if v := x.pinnedAt(txid); v != nil {
 		return v, nil
 	}
-	return x.buildAt(ctx, txid)
+	return x.buildAt(ctx, txid, x.Latest())
 }
 
 // Replan builds v's TXID again from a fresh listing and plan: the way out
 // when a file of v has vanished (retention), which must never be answered
 // with a wrong page.
 func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
-	nv, err := x.buildAt(ctx, v.TXID())
+	nv, err := x.buildAt(ctx, v.TXID(), v)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +154,12 @@ func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
 	return nv, nil
 }
 
-// buildAt lists the replica and builds a version at txid from a fresh plan.
-func (x *Index) buildAt(ctx context.Context, txid ltx.TXID) (*Version, error) {
-	v, err := x.tryBuildAt(ctx, txid)
+// buildAt lists the replica and builds a version at txid from a fresh plan,
+// reading from prev's files where they serve the same pages (see adopt).
+func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
+	v, err := x.tryBuildAt(ctx, txid, prev)
 	if errors.Is(err, os.ErrNotExist) {
-		v, err = x.tryBuildAt(ctx, txid) // retention raced with the listing
+		v, err = x.tryBuildAt(ctx, txid, prev) // retention raced with the listing
 	}
 	if err != nil {
 		return nil, err
@@ -163,47 +177,109 @@ func (x *Index) buildAt(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	return v, nil
 }
 
-func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID) (*Version, error) {
+func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
 	infos, err := x.cat.listLevels(ctx, false)
 	if err != nil {
 		return nil, err
 	}
+	infos = x.asProbed(infos, false)
 	plan, err := Plan(infos, txid)
 	if err != nil {
 		return nil, fmt.Errorf("plan version of %s at txid %s: %w", x.client, txid, err)
 	}
-	v, _, _, err := x.build(ctx, plan, nil)
+	fxs, fetched, err := x.load(ctx, plan)
 	if err != nil {
 		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
 	}
+	v, fxs, err := x.fresh(ctx, plan, fxs, fetched)
+	if err != nil {
+		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
+	}
+	if prev != nil {
+		var moves []Move
+		v = v.adopt(prev, relate(prev, v, nil), newListing(infos), &moves)
+		x.report(moves)
+	}
+	x.cat.deliver(v, fxs)
 	return v, nil
 }
 
 // build fetches the page indexes of a plan's files not known yet, and
 // builds its version: by extending cur when the plan continues it, else
-// afresh. It reports how many files it fetched.
-func (x *Index) build(ctx context.Context, plan []*ltx.FileInfo, cur *Version) (v *Version, fetched int, incremental bool, err error) {
-	fxs, fetched, err := x.cat.load(ctx, plan)
+// afresh, reading from cur's files wherever they serve the same pages and
+// are still listed. It reports how many files it fetched.
+func (x *Index) build(ctx context.Context, infos, plan []*ltx.FileInfo, cur *Version) (v *Version, fetched int, incremental bool, err error) {
+	listed := newListing(infos)
+	fxs, fetched, err := x.load(ctx, plan)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	var moves []Move
+	defer func() {
+		if err == nil {
+			x.report(moves)
+			x.cat.deliver(v, fxs)
+		}
+	}()
+	if cur != nil {
+		if v := cur.extend(fxs, listed, &moves); v != nil {
+			if v.vanished(listed) {
+				// Retention removed files v still reads from and no late
+				// file took their pages over: rebuild the same TXID and
+				// keep every entry whose file is still there.
+				if fresh, _, err := x.fresh(ctx, plan, fxs, len(plan)); err == nil {
+					v = fresh.adopt(v, relate(v, fresh, nil), listed, &moves)
+				} else {
+					// Keep v: a read of a vanished file replans (Replan).
+					x.log.Debug("could not rebuild a version whose files vanished", "replica", x.client.String(), "err", err)
+				}
+			}
+			return v, fetched, true, nil
+		}
+	}
+	v, fxs, err = x.fresh(ctx, plan, fxs, fetched)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	if cur != nil {
-		if v := cur.extend(fxs); v != nil {
-			return v, fetched, true, nil
-		}
+		// A gap, or a plan that starts again from a snapshot: keep cur's
+		// entries for the pages that did not change in between.
+		v = v.adopt(cur, relate(cur, v, x.bridge(ctx, infos, cur, v)), listed, &moves)
 	}
-	v, err = buildVersion(fxs)
+	return v, fetched, false, nil
+}
+
+// load returns the page indexes of a plan's files, fetching those not
+// known yet, and how many it fetched.
+func (x *Index) load(ctx context.Context, plan []*ltx.FileInfo) ([]*fileIndex, int, error) {
+	return x.cat.load(ctx, plan)
+}
+
+// fresh builds a plan's version from nothing; fetched is how many of fxs
+// were just fetched. It returns the page indexes it built from.
+func (x *Index) fresh(ctx context.Context, plan []*ltx.FileInfo, fxs []*fileIndex, fetched int) (*Version, []*fileIndex, error) {
+	v, err := buildVersion(fxs)
 	if err != nil && fetched < len(plan) {
 		// A known file may have been deleted and written again under the
 		// same name, size and time (a replica started over): fetch every
 		// file of the plan again before calling the replica inconsistent.
 		x.cat.forget(plan)
-		if fxs, fetched, err = x.cat.load(ctx, plan); err != nil {
-			return nil, 0, false, err
+		if fxs, _, err = x.cat.load(ctx, plan); err != nil {
+			return nil, nil, err
 		}
 		v, err = buildVersion(fxs)
 	}
-	return v, fetched, false, err
+	return v, fxs, err
+}
+
+// report tells Options.Moved of moves.
+func (x *Index) report(moves []Move) {
+	if x.moved == nil || len(moves) == 0 {
+		return
+	}
+	x.movedMu.Lock()
+	defer x.movedMu.Unlock()
+	x.moved(moves)
 }
 
 // pinnedAt returns the version at txid most recently built by At or Replan,

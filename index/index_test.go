@@ -16,10 +16,13 @@ import (
 // TestUpdateFollowsHistory follows a random history of growth, rewrites,
 // shrinks and regrowth, with compactions and snapshots arriving late, and
 // checks every version page by page when it is made and again at the end
-// (versions never change), and At for every TXID the files still rebuild.
+// (versions never change), and At for every TXID the files still rebuild;
+// then retention removes the L0 files the compactions and the snapshot
+// cover, and the pages move to those.
 func TestUpdateFollowsHistory(t *testing.T) {
 	r := newTestReplica(t)
-	x := New(r.client, Options{})
+	var moves []Move
+	x := New(r.client, Options{Moved: func(m []Move) { moves = append(moves, m...) }})
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	r.grow(40)
@@ -66,14 +69,12 @@ func TestUpdateFollowsHistory(t *testing.T) {
 		r.check(v)
 	}
 
-	// The late files were applied: pages moved to the compactions and to
-	// the snapshot, which retention keeps longer.
-	levels := map[int]bool{}
+	// The late files did not move pages that their L0 files still hold
+	// (the page cache holds them under those files).
 	for _, f := range x.Latest().Files() {
-		levels[f.Info.Level] = true
-	}
-	if !levels[1] || !levels[storage.SnapshotLevel] {
-		t.Errorf("latest version reads from levels %v; want the L1 compactions and the snapshot among them", levels)
+		if f.Info.Level != 0 {
+			t.Errorf("latest version reads from %s while the L0 files it compacts are still there", f.Name())
+		}
 	}
 
 	for txid := ltx.TXID(1); txid <= r.db.TXID(); txid++ {
@@ -86,14 +87,46 @@ func TestUpdateFollowsHistory(t *testing.T) {
 		}
 		r.check(v)
 	}
+
+	// Retention: the pages move to the compactions and to the snapshot,
+	// each move reported, and the version is exact.
+	for txid := ltx.TXID(1); txid <= lastCompacted; txid++ {
+		r.remove(0, txid, txid)
+	}
+	moves = nil
+	before := x.Latest()
+	v := mustUpdate(t, x)
+	r.check(v)
+	levels := map[int]bool{}
+	for _, f := range v.Files() {
+		levels[f.Info.Level] = true
+		if f.Info.Level == 0 && f.Info.MaxTXID <= lastCompacted {
+			t.Fatalf("latest version reads from %s, which retention removed", f.Name())
+		}
+	}
+	if !levels[1] || !levels[storage.SnapshotLevel] {
+		t.Errorf("latest version reads from levels %v; want the L1 compactions and the snapshot among them", levels)
+	}
+	if len(moves) == 0 {
+		t.Fatal("no move reported")
+	}
+	for _, m := range moves {
+		was, _ := before.Lookup(m.Pgno)
+		now, _ := v.Lookup(m.Pgno)
+		if m.From != was || m.To != now || m.From.File.Info.MaxTXID > lastCompacted {
+			t.Fatalf("move of page %d from %s to %s; the page was in %s, is in %s", m.Pgno, m.From.File.Name(), m.To.File.Name(), was.File.Name(), now.File.Name())
+		}
+	}
 }
 
 // TestLateCompactionDoesNotRollBack: an L1 that ends before the L0 files
-// already applied arrives; no page goes back to its older version, and the
-// pages it holds in their current version move to it.
+// already applied arrives; no page goes back to its older version, and no
+// page moves while its L0 file is there; once retention removes them, the
+// pages the L1 holds in their current version move to it.
 func TestLateCompactionDoesNotRollBack(t *testing.T) {
 	r := newTestReplica(t)
-	x := New(r.client, Options{})
+	var moves []Move
+	x := New(r.client, Options{Moved: func(m []Move) { moves = append(moves, m...) }})
 	r.grow(10)
 	for range 9 {
 		r.apply(10, 2, 3) // TXIDs 2..10
@@ -109,24 +142,39 @@ func TestLateCompactionDoesNotRollBack(t *testing.T) {
 	r.compact(1, 2, 12) // L1 [2,12], after 13..16 were applied
 	v := mustUpdate(t, x)
 	if v == v16 {
-		t.Fatal("the late L1 was not applied")
+		t.Fatal("the late L1 was not taken into the plan")
 	}
 	r.check(v)
 	if !sameLookups(v16, before) {
 		t.Fatal("the pinned version changed")
 	}
+	if !sameLookups(v, before) {
+		t.Fatal("pages moved to the late L1 while their L0 files are there")
+	}
 	e2, _ := v.Lookup(2)
 	if e2.File.Info.MaxTXID != 16 {
+		t.Fatalf("page 2 comes from %s, want the L0 file of TXID 16", e2.File.Name())
+	}
+
+	// Nothing new: the same version, no new allocation for readers to pin.
+	if again := mustUpdate(t, x); again != v {
+		t.Fatal("an Update with no new file made a new version")
+	}
+
+	for txid := ltx.TXID(2); txid <= 12; txid++ {
+		r.remove(0, txid, txid)
+	}
+	v = mustUpdate(t, x)
+	r.check(v)
+	if e2, _ := v.Lookup(2); e2.File.Info.MaxTXID != 16 {
 		t.Fatalf("page 2 comes from %s, want the L0 file of TXID 16", e2.File.Name())
 	}
 	e4, _ := v.Lookup(4)
 	if e4.File.Info.Level != 1 {
 		t.Fatalf("page 4 comes from %s, want the L1 that holds the same version", e4.File.Name())
 	}
-
-	// Nothing new: the same version, no new allocation for readers to pin.
-	if again := mustUpdate(t, x); again != v {
-		t.Fatal("an Update with no new file made a new version")
+	if len(moves) != 2 || moves[0].Pgno != 3 || moves[1].Pgno != 4 || moves[1].From != before[4] || moves[1].To != e4 {
+		t.Fatalf("moves %v; want pages 3 and 4, from their L0 files to the L1", moves)
 	}
 }
 

@@ -134,18 +134,9 @@ func (b *mapBuilder) truncate(commit uint32) {
 	}
 }
 
-// lookup returns the slot of pgno and its file, if any.
-func (b *mapBuilder) lookup(pgno uint32) (*File, bool) {
-	i := int(pgno >> chunkShift)
-	if i >= len(b.chunks) || b.chunks[i] == nil {
-		return nil, false
-	}
-	c := b.chunks[i]
-	s := c.slots[pgno&chunkMask]
-	if s.size == 0 {
-		return nil, false
-	}
-	return c.files[s.file], true
+// entry returns the entry of pgno, if any.
+func (b *mapBuilder) entry(pgno uint32) (Entry, bool) {
+	return pageMap{chunks: b.chunks}.get(pgno)
 }
 
 // build compacts the file tables of the chunks it changed and returns the

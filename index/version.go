@@ -89,18 +89,22 @@ func buildVersion(plan []*fileIndex) (*Version, error) {
 	for _, fx := range plan {
 		applyNewer(b, fx)
 	}
-	return finish(b, plan[0].file.Header.PageSize, plan[len(plan)-1].file, plan), nil
+	return finish(b, plan[0].file.Header.PageSize, plan[len(plan)-1].file, files(plan)), nil
 }
 
 // extend builds the version that follows v from a plan that continues it:
 // the files of plan that v did not apply, files that end after v's TXID
 // applied as newer files, files that end at or before it (a compaction or
-// snapshot that arrived late) only where they hold the same page version v
-// already serves. It returns nil when the plan does not continue v (a gap
-// after retention, a new snapshot after v, a replica started again); the
-// caller then builds from the plan afresh. It returns v itself when the plan
-// holds nothing new.
-func (v *Version) extend(plan []*fileIndex) *Version {
+// snapshot that arrived late) only where v reads from a file that vanished
+// from the listing (see applyLate). It returns nil when the plan does not
+// continue v (a gap after retention, a new snapshot after v, a replica
+// started again); the caller then builds from the plan afresh. It returns
+// v itself when the plan holds nothing new.
+//
+// Pages of v that still exist are never repointed: the page cache holds
+// them under their file, and the same bytes under a compacted file's name
+// would be a miss.
+func (v *Version) extend(plan []*fileIndex, listed listing, moves *[]Move) *Version {
 	applied := map[fileKey]bool{}
 	for _, f := range v.plan {
 		applied[keyOf(&f.Info)] = true
@@ -148,12 +152,12 @@ func (v *Version) extend(plan []*fileIndex) *Version {
 
 	b := newMapBuilder(v.pages)
 	for _, fx := range late {
-		applyLate(b, fx)
+		applyLate(b, fx, listed, moves)
 	}
 	for _, fx := range newer {
 		applyNewer(b, fx)
 	}
-	return finish(b, v.pageSize, last, plan)
+	return finish(b, v.pageSize, last, files(plan))
 }
 
 // applyNewer applies a file whose MaxTXID is above every file applied so
@@ -172,32 +176,41 @@ func applyNewer(b *mapBuilder, fx *fileIndex) {
 // already. The map is then exact, so the file can only repoint pages: where
 // the entry's file reaches no further than this one, the file holds the
 // same page version (the newest write at or below the entry's MaxTXID lies
-// in this file's range), so the entry moves to it, usually a compacted file
-// that retention keeps longer. A page without an entry was never written or
-// died in a shrink, and stays so; an entry from a newer file wins (rule 3).
-func applyLate(b *mapBuilder, fx *fileIndex) {
+// in this file's range). It repoints only entries whose file vanished from
+// the listing (retention), and records each such move; an entry whose file
+// still exists keeps its file, and so its place in the page cache. A page
+// without an entry was never written or died in a shrink, and stays so; an
+// entry from a newer file wins (rule 3).
+func applyLate(b *mapBuilder, fx *fileIndex, listed listing, moves *[]Move) {
 	off := int64(ltx.HeaderSize)
 	for i, pgno := range fx.pgnos {
-		if f, ok := b.lookup(pgno); ok && f != fx.file && f.Info.MaxTXID <= fx.file.Info.MaxTXID {
-			b.set(pgno, fx.file, off, fx.sizes[i])
+		if e, ok := b.entry(pgno); ok && e.File != fx.file && e.File.Info.MaxTXID <= fx.file.Info.MaxTXID && !listed.has(e.File) {
+			to := Entry{File: fx.file, Offset: off, Size: int64(fx.sizes[i])}
+			b.set(pgno, to.File, to.Offset, fx.sizes[i])
+			*moves = append(*moves, Move{Pgno: pgno, From: e, To: to})
 		}
 		off += int64(fx.sizes[i])
 	}
 }
 
-func finish(b *mapBuilder, pageSize uint32, last *File, plan []*fileIndex) *Version {
-	v := &Version{
+func finish(b *mapBuilder, pageSize uint32, last *File, plan []*File) *Version {
+	return &Version{
 		txid:     last.Info.MaxTXID,
 		pageSize: pageSize,
 		commit:   last.Header.Commit,
 		last:     last,
 		pages:    b.build(),
-		plan:     make([]*File, len(plan)),
+		plan:     plan,
 	}
-	for i, fx := range plan {
-		v.plan[i] = fx.file
+}
+
+// files returns the files of fetched page indexes, in the same order.
+func files(fxs []*fileIndex) []*File {
+	out := make([]*File, len(fxs))
+	for i, fx := range fxs {
+		out[i] = fx.file
 	}
-	return v
+	return out
 }
 
 func checkPageSizes(pageSize uint32, fxs []*fileIndex) error {

@@ -123,7 +123,7 @@ func BenchmarkExtend(b *testing.B) {
 		if a == c {
 			pgnos = pgnos[:2]
 		}
-		next := v.extend([]*fileIndex{snap, syntheticFile(4096, txid, txid, pages, pgnos)})
+		next := v.extend([]*fileIndex{snap, syntheticFile(4096, txid, txid, pages, pgnos)}, nil, nil)
 		if next == nil || next.txid != txid {
 			b.Fatal("did not extend")
 		}
