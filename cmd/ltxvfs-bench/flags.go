@@ -36,6 +36,7 @@ type config struct {
 	seed        uint64
 
 	jsonPath, svgPath string
+	baselinePath      string
 	quick             bool
 	verbose           bool
 }
@@ -121,6 +122,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the rows picked for lookups and of the commit times")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write the figures as JSON to this file")
 	fs.StringVar(&cfg.svgPath, "svg", "", "draw the latency distributions and the cold/warm comparison as SVG to this file")
+	fs.StringVar(&cfg.baselinePath, "baseline", "", "compare the headline figures with this earlier -json: before, now, ratio")
 	fs.BoolVar(&cfg.quick, "quick", false, "a small run for CI: "+quickSummary())
 	fs.BoolVar(&cfg.verbose, "v", false, "log the writer's and the VFS's info messages")
 	fs.Usage = func() {

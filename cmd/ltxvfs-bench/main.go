@@ -47,6 +47,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	var baseline *Result
+	if cfg.baselinePath != "" {
+		if baseline, err = readBaseline(cfg.baselinePath); err != nil {
+			fmt.Fprintf(stderr, "ltxvfs-bench: %v\n", err)
+			return 2
+		}
+	}
 	level := slog.LevelWarn
 	if cfg.verbose {
 		level = slog.LevelInfo
@@ -64,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printTable(stdout, res)
+	if baseline != nil {
+		printComparison(stdout, baseline, res, cfg.baselinePath)
+	}
 	if cfg.jsonPath != "" {
 		if err := res.writeJSON(cfg.jsonPath); err != nil {
 			fmt.Fprintf(stderr, "ltxvfs-bench: %v\n", err)
@@ -104,6 +114,7 @@ type bench struct {
 
 	attached int             // readers attached so far, for unique names
 	opens    []Cost          // every cold open at the latest TXID
+	openHeap int64           // Go heap grown by the first reader's open and first lookup
 	fetches  []time.Duration // every GET of the measured reads
 }
 
@@ -204,6 +215,7 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	res.ColdOpen = summarizeOpens(b.opens)
+	b.heapFigures(res)
 	res.PageFetch = newLatency(b.fetches)
 
 	b.prog.step("full restore")
@@ -216,6 +228,7 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	res.ColdOpen = summarizeOpens(b.opens)
+	b.heapFigures(res)
 
 	b.prog.step("follower lag: %d commits, writer syncing every %s, follower polling every %s", cfg.commits, cfg.sync, cfg.poll)
 	if res.Lag, err = b.followerLag(ctx); err != nil {
@@ -311,6 +324,15 @@ func summarizeOpens(opens []Cost) Open {
 	return Open{
 		Count: len(opens), P50MS: mid.MS, MaxMS: sorted[len(sorted)-1].MS,
 		Requests: mid.Requests, RoundTrips: mid.RoundTrips, Bytes: mid.Bytes, All: opens,
+	}
+}
+
+// heapFigures records what the first reader's open cost in memory: its
+// index, its connection and the few pages it cached.
+func (b *bench) heapFigures(res *Result) {
+	res.ColdOpen.HeapBytes = b.openHeap
+	if pages := res.Setup.DatabaseBytes / max(res.Setup.PageSize, 1); pages > 0 {
+		res.ColdOpen.HeapBytesPerPage = round3(float64(b.openHeap) / float64(pages))
 	}
 }
 

@@ -235,6 +235,7 @@ func TestFlags(t *testing.T) {
 		"argument":     {"extra"},
 		"smallest":     {"-size", "1000"},
 		"scan-timeout": {"-scan-timeout", "0s"},
+		"baseline":     {"-baseline", "/nonexistent/run.json"},
 	}
 	for name, args := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -253,7 +254,7 @@ func TestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d", code)
 	}
-	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync"} {
+	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync", "-baseline"} {
 		if !strings.Contains(stdout.String(), flag+" ") && !strings.Contains(stdout.String(), flag+"\n") {
 			t.Errorf("-h does not document %s", flag)
 		}

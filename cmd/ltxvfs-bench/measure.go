@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -70,6 +71,7 @@ func (b *bench) pickIDs(n int, rows int64) []int64 {
 // coldLookups opens a fresh reader and makes the first lookup after the
 // open, then cfg.lookups more of rows not read before.
 func (b *bench) coldLookups(ctx context.Context, kind lookupKind) (Lookups, error) {
+	heap := heapAlloc()
 	r, open, err := b.openReader(ctx, noPoll, "")
 	if err != nil {
 		return Lookups{}, err
@@ -81,6 +83,9 @@ func (b *bench) coldLookups(ctx context.Context, kind lookupKind) (Lookups, erro
 	res.First, err = b.measure(func() error { return lookup(ctx, r.conn, kind, ids[0]) })
 	if err != nil {
 		return res, err
+	}
+	if b.openHeap == 0 {
+		b.openHeap = max(int64(heapAlloc())-int64(heap), 1)
 	}
 	var requests, bytes int64
 	for i, id := range ids[1:] {
@@ -327,4 +332,12 @@ func round3(f float64) float64 {
 		return 0
 	}
 	return float64(int64(f*1000+0.5)) / 1000
+}
+
+// heapAlloc is the Go heap in use after a collection.
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -75,6 +75,11 @@ type Open struct {
 	RoundTrips int     `json:"round_trips"` // of the median open
 	Bytes      int64   `json:"bytes"`       // of the median open
 	All        []Cost  `json:"all"`
+	// HeapBytes is how much the Go heap grew from before the first
+	// reader's open to after its first lookup (after a collection each
+	// time): its index, its SQLite connection and the pages it fetched.
+	HeapBytes        int64   `json:"heap_bytes"`
+	HeapBytesPerPage float64 `json:"heap_bytes_per_page"` // HeapBytes / database pages
 }
 
 // Lookups are cold point lookups of one kind on one fresh reader: the

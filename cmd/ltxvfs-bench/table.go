@@ -53,7 +53,8 @@ func printTable(w io.Writer, res *Result) {
 	row("", "time", "requests", "round trips", "bytes", "rate")
 	o := res.ColdOpen
 	row(fmt.Sprintf("cold open (median of %d)", o.Count), fmt.Sprintf("%s (max %s)", fmtMS(o.P50MS), fmtMS(o.MaxMS)),
-		strconv.FormatInt(o.Requests, 10), strconv.Itoa(o.RoundTrips), formatBytes(o.Bytes), "")
+		strconv.FormatInt(o.Requests, 10), strconv.Itoa(o.RoundTrips), formatBytes(o.Bytes),
+		fmt.Sprintf("heap +%s (%.0f B per page)", formatBytes(o.HeapBytes), o.HeapBytesPerPage))
 	lookups("rowid", res.RowidLookup)
 	lookups("index", res.IndexLookup)
 	wm := res.Warm
