@@ -171,7 +171,7 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	}
 	primary.SetMaxOpenConns(1)
 	b.h = &history{primary: primary, rows: rows, rng: b.rng}
-	if b.repl, err = newWriter(b.dbPath, b.wfaulty, cfg.sync, b.work, writerOptions(b.log)); err != nil {
+	if b.repl, err = newWriter(b.dbPath, b.wfaulty, cfg.sync, b.work, writer.Options{Logger: b.log}); err != nil {
 		return nil, err
 	}
 	b.h.repl = b.repl
@@ -335,8 +335,6 @@ func (b *bench) heapFigures(res *Result) {
 		res.ColdOpen.HeapBytesPerPage = round3(float64(b.openHeap) / float64(pages))
 	}
 }
-
-func writerOptions(log *slog.Logger) writer.Options { return writer.Options{Logger: log} }
 
 // close stops the writer and the primary, and removes a -replica's files
 // unless -keep.
