@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -30,6 +31,8 @@ type file struct {
 	pinned    *index.Version // the connection's pin when not following
 	lock      vfs.LockLevel
 	tx        *index.Version // the version of the open read transaction
+	txTXID    atomic.Uint64  // tx's TXID while a transaction is open, for the metrics
+	tracked   bool           // known to rep.files (from the first transaction on)
 
 	page1At *index.Version // page1 is page 1 as patched for this version
 	page1   []byte
@@ -123,15 +126,15 @@ func (f *file) Close() error {
 		return nil
 	}
 	f.closed = true
-	if f.tx != nil {
-		f.rep.unpin(f.tx.TXID())
-		f.tx = nil
+	f.tx = nil
+	if f.tracked {
+		f.rep.removeFile(f)
 	}
 	if f.following {
 		f.following = false
 		f.rep.unfollow()
 	}
-	keptErrs.Delete(f.errKey())
+	forgetErr(f.errKey())
 	f.rep.release()
 	return nil
 }
@@ -139,6 +142,14 @@ func (f *file) Close() error {
 // ReadAt serves SQLite's reads: whole pages, and parts of page 1 (the
 // header) before and at the start of each transaction.
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if f.page1At != nil && f.page1At == f.tx && off+int64(len(p)) <= int64(len(f.page1)) {
+		// The header, read at the start of each transaction for the change
+		// counter: page 1 as patched for this version.
+		if m := f.rep.m; m != nil {
+			m.pageReads.Inc()
+		}
+		return copy(p, f.page1[off:]), nil
+	}
 	ctx := f.context()
 	n := 0
 	for n < len(p) {
@@ -231,7 +242,9 @@ func (f *file) failed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return sqlite3.INTERRUPT
 	}
-	keptErrs.Store(f.errKey(), err)
+	if _, loaded := keptErrs.Swap(f.errKey(), err); !loaded {
+		keptCount.Add(1)
+	}
 	return err
 }
 
@@ -243,6 +256,19 @@ func (f *file) failed(ctx context.Context, err error) error {
 // transaction (Lock) forgets it.
 var keptErrs sync.Map // *sqlite3.Conn (or *file before SetDB) -> error
 
+// keptCount is the number of errors in keptErrs: while it is 0, as it is
+// when nothing failed, a transaction does not touch the map.
+var keptCount atomic.Int64
+
+func forgetErr(key any) {
+	if keptCount.Load() == 0 {
+		return
+	}
+	if _, loaded := keptErrs.LoadAndDelete(key); loaded {
+		keptCount.Add(-1)
+	}
+}
+
 func (f *file) errKey() any {
 	if f.conn != nil {
 		return f.conn
@@ -251,6 +277,9 @@ func (f *file) errKey() any {
 }
 
 func (f *file) keptErr() error {
+	if keptCount.Load() == 0 {
+		return nil
+	}
 	if err, ok := keptErrs.Load(f.errKey()); ok {
 		return vfs.SystemError(err.(error), sqlite3.ErrorCode(0))
 	}
@@ -269,8 +298,12 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 			return sqlite3.IOERR_LOCK // notest // a version exists from open on
 		}
 		f.tx = v
-		f.rep.pin(v.TXID())
-		keptErrs.Delete(f.errKey())
+		f.txTXID.Store(uint64(v.TXID()))
+		if !f.tracked {
+			f.rep.addFile(f)
+			f.tracked = true
+		}
+		forgetErr(f.errKey())
 	}
 	f.lock = lock
 	return nil
@@ -279,8 +312,8 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 // Unlock releases the transaction's version at NONE.
 func (f *file) Unlock(lock vfs.LockLevel) error {
 	if lock == vfs.LOCK_NONE && f.tx != nil {
-		f.rep.unpin(f.tx.TXID())
 		f.tx = nil
+		f.txTXID.Store(0)
 	}
 	f.lock = min(f.lock, lock)
 	return f.keptErr()

@@ -16,10 +16,6 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-// pollTimeout bounds one poll of the levels, so a hung request cannot stall
-// following forever.
-const pollTimeout = 30 * time.Second
-
 // replica is the state shared by every connection of this process to one
 // replica: one client, one index, one page cache and, while at least one
 // connection follows the newest TXID, one poller.
@@ -47,7 +43,7 @@ type replica struct {
 	followers int
 	stopPoll  context.CancelFunc
 	pollDone  chan struct{}
-	pinned    map[ltx.TXID]int // TXIDs held by open read transactions
+	files     map[*file]struct{} // open files, for oldestPinned
 }
 
 // replicaConfig is what makes a replica: from Attach's Options or from the
@@ -74,7 +70,7 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 		client: cfg.client,
 		log:    cfg.logger,
 		poll:   cfg.poll,
-		pinned: map[ltx.TXID]int{},
+		files:  map[*file]struct{}{},
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -90,8 +86,8 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 		r.m = cfg.metrics(r)
 		r.client = &meteredClient{Client: r.client, m: r.m}
 	}
-	r.idx = index.New(r.client, index.Options{Logger: r.log})
 	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes})
+	r.idx = index.New(r.client, index.Options{Logger: r.log, Moved: r.moved})
 	r.setupCold(cfg)
 	if r.m != nil {
 		if err := r.m.register(); err != nil {
@@ -233,69 +229,29 @@ func (r *replica) unfollow() {
 	}
 }
 
-func (r *replica) pollLoop(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(r.poll)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := r.pollOnce(ctx)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return
-		case err != nil && !failing:
-			r.log.Warn("ltx vfs: poll failed; readers keep the last version until it succeeds", "err", err)
-			failing = true
-		case err == nil && failing:
-			r.log.Info("ltx vfs: poll succeeds again")
-			failing = false
-		}
-	}
-}
-
-func (r *replica) pollOnce(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
-	defer cancel()
-	if _, err := r.idx.Update(ctx); err != nil {
-		return err
-	}
-	r.lastPoll.Store(time.Now().UnixNano())
-	return nil
-}
-
-// pin and unpin track the TXIDs held by open read transactions, for the
-// metrics only: without them a transaction costs no lock here.
-func (r *replica) pin(txid ltx.TXID) {
-	if r.m == nil {
-		return
-	}
+// addFile and removeFile track the open files, whose transactions' TXIDs
+// the metrics report (see oldestPinned).
+func (r *replica) addFile(f *file) {
 	r.mu.Lock()
-	r.pinned[txid]++
+	r.files[f] = struct{}{}
 	r.mu.Unlock()
 }
 
-func (r *replica) unpin(txid ltx.TXID) {
-	if r.m == nil {
-		return
-	}
+func (r *replica) removeFile(f *file) {
 	r.mu.Lock()
-	if r.pinned[txid]--; r.pinned[txid] <= 0 {
-		delete(r.pinned, txid)
-	}
+	delete(r.files, f)
 	r.mu.Unlock()
 }
 
+// oldestPinned is the oldest TXID an open read transaction holds, 0 if none.
+// It is asked for at a scrape: a transaction only stores its TXID (an
+// atomic store, no lock) and the walk over the files happens here.
 func (r *replica) oldestPinned() ltx.TXID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var oldest ltx.TXID
-	for txid := range r.pinned {
-		if oldest == 0 || txid < oldest {
+	for f := range r.files {
+		if txid := ltx.TXID(f.txTXID.Load()); txid != 0 && (oldest == 0 || txid < oldest) {
 			oldest = txid
 		}
 	}
@@ -317,6 +273,15 @@ func (r *replica) replan(ctx context.Context, v *index.Version) (*index.Version,
 	}
 	r.log.Info("ltx vfs: a file vanished from storage; rebuilt the index from a fresh listing", "txid", v.TXID())
 	return nv, nil
+}
+
+// moved keeps in the cache, under their new file, the pages that a new
+// version reads from another file than before because the old one vanished
+// (retention): the same bytes, so a follower's cache stays warm.
+func (r *replica) moved(moves []index.Move) {
+	for _, m := range moves {
+		r.cache.Alias(pagecache.Key{File: fileKey(m.From.File), Pgno: m.Pgno}, pagecache.Key{File: fileKey(m.To.File), Pgno: m.Pgno})
+	}
 }
 
 // errNoReplica: a database opened without replica= and not attached.

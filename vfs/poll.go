@@ -1,0 +1,95 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+const (
+	// pollTimeout bounds one poll, so a hung request cannot stall
+	// following forever.
+	pollTimeout = 30 * time.Second
+
+	// listEvery: one poll in listEvery lists every level (index.Update);
+	// the others probe for the next L0 file (index.Probe), one request.
+	// Compactions, snapshots, retention and gaps, which only a listing
+	// shows, are so noticed within listEvery poll intervals; a new TXID
+	// within one.
+	listEvery = 10
+
+	// maxProbes bounds the files one poll takes in by probing, one round
+	// trip each: a follower further behind lists, and reads the page
+	// indexes of what it missed in parallel.
+	maxProbes = 8
+)
+
+// errBehind: probing found maxProbes new files in a row.
+var errBehind = errors.New("more new files than a poll probes for")
+
+// pollLoop follows the replica while at least one connection follows the
+// newest TXID. A poll probes for the file the writer makes next, and takes
+// in the files that follow it at once (a writer syncing quickly is followed
+// without waiting a poll interval per file); every listEvery polls, and
+// after a probe that could not tell, it lists the levels instead.
+func (r *replica) pollLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(r.poll)
+	defer t.Stop()
+	failing := false
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var err error
+		if n%listEvery != 0 {
+			if err = r.probe(ctx); err != nil && ctx.Err() == nil {
+				r.log.Debug("ltx vfs: probe could not tell; listing", "err", err)
+				err = r.pollOnce(ctx)
+			}
+		} else {
+			err = r.pollOnce(ctx)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			r.log.Warn("ltx vfs: poll failed; readers keep the last version until it succeeds", "err", err)
+			failing = true
+		case err == nil && failing:
+			r.log.Info("ltx vfs: poll succeeds again")
+			failing = false
+		}
+	}
+}
+
+// pollOnce lists every level and brings the index up to date with them.
+func (r *replica) pollOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	if _, err := r.idx.Update(ctx); err != nil {
+		return err
+	}
+	r.lastPoll.Store(time.Now().UnixNano())
+	return nil
+}
+
+// probe takes in the L0 files that follow the latest version, one request
+// each, until one is not there yet.
+func (r *replica) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	for range maxProbes {
+		_, found, err := r.idx.Probe(ctx)
+		if err != nil {
+			return err
+		}
+		if !found {
+			r.lastPoll.Store(time.Now().UnixNano())
+			return nil
+		}
+	}
+	return errBehind
+}

@@ -1,0 +1,84 @@
+package vfs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+)
+
+// A poll that probes takes in new TXIDs with one request each and no
+// listing, and the new rows' pages come with the probed file: reading them
+// costs no request.
+func TestProbeTakesInNewTXIDs(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)`)
+	src.exec(`INSERT INTO t(id, v) SELECT value, 'x' FROM generate_series(1, 500)`)
+	counting := storagetest.NewCounting(src.client)
+	name := "probe-" + t.Name()
+	if err := Attach(name, Options{Client: counting, Poll: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Detach(name) })
+	c := conn(t, openDB(t, "file:"+name+"?vfs=ltx"))
+	if got := ints(t, c, `SELECT count(*) FROM t`); got[0] != 500 {
+		t.Fatal(got)
+	}
+	registryMu.Lock()
+	r := replicas[attachKey(name)]
+	registryMu.Unlock()
+
+	counting.Reset()
+	if err := r.probe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := counting.Counts(); c.Lists != 0 || c.Opens != 1 {
+		t.Fatalf("probe with nothing new: %d lists, %d reads; want 0, 1", c.Lists, c.Opens)
+	}
+
+	src.exec(`INSERT INTO t(id, v) VALUES (501, 'new')`)
+	src.exec(`INSERT INTO t(id, v) VALUES (502, 'newer')`)
+	counting.Reset()
+	if err := r.probe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := counting.Counts(); c.Lists != 0 || c.Opens != 3 {
+		t.Fatalf("probe of two new TXIDs: %d lists, %d reads; want 0, 3 (two files and the miss after them)", c.Lists, c.Opens)
+	}
+	counting.Reset()
+	if got := one[string](t, c, `SELECT group_concat(v) FROM t WHERE id > 500`); got != "new,newer" {
+		t.Fatalf("new rows after a probe: %q", got)
+	}
+	if n := counting.Counts().Requests(); n != 0 {
+		t.Fatalf("reading the new rows made %d requests; their pages came with the probed files", n)
+	}
+}
+
+// The poller follows a writer that commits while a reader reads: every
+// commit becomes visible, in order, through probes and listings.
+func TestPollerFollowsCommits(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY)`)
+	db := src.open("poll=2ms")
+	c := conn(t, db)
+	var seen int64
+	for i := int64(1); i <= 3*listEvery; i++ {
+		src.exec(`INSERT INTO t(id) VALUES (?)`, i)
+		if i%7 == 0 {
+			src.compact(1, src.pages.TXID()-5, src.pages.TXID())
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for seen < i {
+			n := ints(t, c, `SELECT count(*) FROM t`)[0]
+			if n < seen {
+				t.Fatalf("count went back from %d to %d", seen, n)
+			}
+			seen = n
+			if seen < i && time.Now().After(deadline) {
+				t.Fatalf("commit %d not visible after 30s (count %d)", i, seen)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
