@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"math"
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/singleflight"
 
@@ -45,9 +43,10 @@ type Options struct {
 // Stats are counters since the cache was made.
 type Stats struct {
 	Hits, Misses     int64 // page lookups
-	Requests, Bytes  int64 // storage reads made to fill misses
+	Requests, Bytes  int64 // storage reads made to fill misses, prefetches and reads ahead
 	Evictions        int64
 	Pages, UsedBytes int64 // held now
+	ReadaheadErrors  int64 // reads ahead that failed (the pages are read when asked for)
 }
 
 // entryOverhead is what the cache spends on an entry besides the page
@@ -64,12 +63,18 @@ type Cache struct {
 	client   storage.Client
 	maxBytes int64
 
-	mu    sync.Mutex
-	lru   *simplelru.LRU[Key, []byte]
-	used  int64 // bytes charged for the pages held, under mu
-	evict int64 // evictions, under mu
+	mu       sync.Mutex
+	pages    *segments             // under mu
+	inflight map[Key]chan struct{} // pages being read by a prefetch, under mu
 
 	flights singleflight.Group // one fetch per page in flight
+
+	// Reads ahead (PrefetchAsync) run under bg until Close.
+	bg      context.Context
+	stop    context.CancelFunc
+	async   sync.WaitGroup
+	asyncN  chan struct{} // one slot per read ahead in flight
+	aborted atomic.Int64  // reads ahead that failed
 
 	hits, misses    atomic.Int64
 	requests, bytes atomic.Int64
@@ -80,17 +85,14 @@ func New(client storage.Client, opts Options) *Cache {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 64 << 20
 	}
-	c := &Cache{client: client, maxBytes: opts.MaxBytes}
-	// Entries are bounded by bytes, not by count: the count limit is never
-	// reached, and add evicts by bytes itself.
-	lru, err := simplelru.NewLRU(math.MaxInt, func(_ Key, page []byte) {
-		c.used -= cost(page)
-		c.evict++
-	})
-	if err != nil {
-		panic(err) // notest: the size is positive
+	c := &Cache{
+		client:   client,
+		maxBytes: opts.MaxBytes,
+		pages:    newSegments(opts.MaxBytes),
+		inflight: map[Key]chan struct{}{},
+		asyncN:   make(chan struct{}, asyncConcurrency),
 	}
-	c.lru = lru
+	c.bg, c.stop = context.WithCancel(context.Background())
 	return c
 }
 
@@ -105,13 +107,29 @@ func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 // A caller whose ctx ends returns ctx.Err() at once; the read it shares
 // goes on for the others. Errors are not cached: the next call reads again.
 // A file that no longer exists gives an error matching os.ErrNotExist.
+//
+// A page being read ahead (PrefetchAsync) is waited for rather than read
+// again.
 func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 	c.mu.Lock()
-	page, ok := c.lru.Get(ref.Key)
+	page, ok := c.pages.get(ref.Key)
+	wait := c.inflight[ref.Key]
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
 		return page, nil
+	}
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			c.misses.Add(1)
+			return nil, ctx.Err()
+		}
+		if page, ok := c.get(ref.Key); ok {
+			c.hits.Add(1)
+			return page, nil
+		}
 	}
 	c.misses.Add(1)
 	return c.fetchShared(ctx, ref)
@@ -171,25 +189,18 @@ func flightKey(k Key) string {
 func (c *Cache) get(k Key) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Get(k)
+	return c.pages.get(k)
 }
 
-// add keeps a page, evicting the least recently used pages until the
-// budget holds. A page larger than the whole budget is not kept.
-func (c *Cache) add(k Key, page []byte) {
-	if cost(page) > c.maxBytes {
-		return
-	}
+// add keeps a page read for the first time (on probation, see segments),
+// evicting until the budget holds. A page larger than the whole budget is
+// not kept.
+func (c *Cache) add(k Key, page []byte) { c.keep(k, page, false) }
+
+func (c *Cache) keep(k Key, page []byte, protected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lru.Contains(k) {
-		return // pages are immutable: the one held is the same
-	}
-	c.lru.Add(k, page)
-	c.used += cost(page)
-	for c.used > c.maxBytes {
-		c.lru.RemoveOldest()
-	}
+	c.pages.add(k, page, protected)
 }
 
 // Alias holds the page held under from under to as well, without reading
@@ -198,10 +209,10 @@ func (c *Cache) add(k Key, page []byte) {
 // reports whether from was held.
 func (c *Cache) Alias(from, to Key) bool {
 	c.mu.Lock()
-	page, ok := c.lru.Peek(from)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	page, ok := c.pages.peek(from)
 	if ok {
-		c.add(to, page)
+		c.pages.add(to, page, c.pages.protected.Contains(from))
 	}
 	return ok
 }
@@ -211,13 +222,13 @@ func (c *Cache) Alias(from, to Key) bool {
 func (c *Cache) Contains(k Key) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Contains(k)
+	return c.pages.contains(k)
 }
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
-	pages, used, evictions := int64(c.lru.Len()), c.used, c.evict
+	pages, used, evictions := int64(c.pages.len()), c.pages.used, c.pages.evictions
 	c.mu.Unlock()
 	return Stats{
 		Hits:      c.hits.Load(),
@@ -227,5 +238,7 @@ func (c *Cache) Stats() Stats {
 		Evictions: evictions,
 		Pages:     pages,
 		UsedBytes: used,
+
+		ReadaheadErrors: c.aborted.Load(),
 	}
 }

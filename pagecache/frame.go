@@ -113,7 +113,9 @@ func decodeFrame(ref Ref, b []byte) ([]byte, error) {
 // read by someone else (an index reads the first frames of a file, and the
 // hints of snapshots, along with page indexes). The frame is checked and
 // decoded as one Page reads, so a bad frame is an error naming the file
-// and page, and nothing is kept. A page held already is left as it is.
+// and page, and nothing is kept. A page held already is left as it is. The
+// page is kept as a hot one (see segments): what is handed over is page 1,
+// the schema, B-tree interior pages and pages just written.
 func (c *Cache) Put(key Key, pageSize uint32, frame []byte) error {
 	if c.Contains(key) {
 		return nil
@@ -126,6 +128,6 @@ func (c *Cache) Put(key Key, pageSize uint32, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	c.add(key, page)
+	c.keep(key, page, true)
 	return nil
 }

@@ -19,6 +19,13 @@ const (
 	maxRun = 4 << 20
 	// prefetchConcurrency bounds the reads of one Prefetch in flight.
 	prefetchConcurrency = 8
+
+	// asyncRun bounds one read ahead: object storage serves each request at
+	// its own pace (~100 MB/s), so a window read in 1 MiB requests in
+	// parallel arrives in about one round trip plus 10 ms.
+	asyncRun = 1 << 20
+	// asyncConcurrency bounds the reads ahead in flight per cache.
+	asyncConcurrency = 16
 )
 
 // Prefetch reads the pages of refs that are not held yet and keeps them:
@@ -26,11 +33,93 @@ const (
 // request, and the requests go out in parallel. It returns the first error
 // (naming the file and page); the pages read before it are kept.
 func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
+	want, err := c.wanted(refs)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchConcurrency)
+	for run := range runs(want, maxRun) {
+		g.Go(func() error { return c.readRun(gctx, run) })
+	}
+	return g.Wait()
+}
+
+// PrefetchAsync starts reading, in the background, the pages of refs that
+// are neither held nor being read, as Prefetch does but in smaller parallel
+// requests, and returns at once. Page waits for a page being read this way
+// rather than reading it again. The reads are bounded by the cache (at
+// most asyncConcurrency in flight) and end at Close; a read that fails
+// keeps nothing and fails nothing: the page is read when asked for.
+func (c *Cache) PrefetchAsync(refs []Ref) {
+	if c.bg.Err() != nil {
+		return
+	}
+	want, err := c.wanted(refs)
+	if err != nil || len(want) == 0 {
+		return
+	}
+	c.mu.Lock()
+	var mine []Ref // not claimed meanwhile by another read ahead
+	for _, ref := range want {
+		if _, ok := c.inflight[ref.Key]; !ok && !c.pages.contains(ref.Key) {
+			mine = append(mine, ref)
+		}
+	}
+	var batches [][]Ref
+	var dones []chan struct{}
+	for run := range runs(mine, asyncRun) {
+		done := make(chan struct{})
+		for _, ref := range run {
+			c.inflight[ref.Key] = done
+		}
+		batches, dones = append(batches, run), append(dones, done)
+	}
+	c.async.Add(len(batches))
+	c.mu.Unlock()
+	for i, run := range batches {
+		go c.readAhead(run, dones[i])
+	}
+}
+
+func (c *Cache) readAhead(run []Ref, done chan struct{}) {
+	defer c.async.Done()
+	defer func() {
+		c.mu.Lock()
+		for _, ref := range run {
+			if c.inflight[ref.Key] == done {
+				delete(c.inflight, ref.Key)
+			}
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case c.asyncN <- struct{}{}:
+	case <-c.bg.Done():
+		return
+	}
+	defer func() { <-c.asyncN }()
+	if err := c.readRun(c.bg, run); err != nil {
+		c.aborted.Add(1)
+	}
+}
+
+// Close stops the reads ahead under way and waits for them to end. The
+// cache still serves pages after Close, without reading ahead.
+func (c *Cache) Close() {
+	c.stop()
+	c.async.Wait()
+}
+
+// wanted returns the refs not held yet, once each, sorted by file and
+// offset, after checking them.
+func (c *Cache) wanted(refs []Ref) ([]Ref, error) {
 	var want []Ref
 	seen := make(map[Key]bool, len(refs))
 	c.mu.Lock()
 	for _, ref := range refs {
-		if !seen[ref.Key] && !c.lru.Contains(ref.Key) {
+		if !seen[ref.Key] && !c.pages.contains(ref.Key) {
 			seen[ref.Key] = true
 			want = append(want, ref)
 		}
@@ -38,7 +127,7 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 	c.mu.Unlock()
 	for _, ref := range want {
 		if err := checkRef(ref); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	slices.SortFunc(want, func(a, b Ref) int {
@@ -47,25 +136,19 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 			cmp.Compare(a.File.MaxTXID, b.File.MaxTXID), cmp.Compare(a.File.Checksum, b.File.Checksum),
 			cmp.Compare(a.Offset, b.Offset))
 	})
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(prefetchConcurrency)
-	for run := range runs(want) {
-		g.Go(func() error { return c.readRun(gctx, run) })
-	}
-	return g.Wait()
+	return want, nil
 }
 
 // runs splits refs (sorted by file, then offset) into groups that one read
-// covers.
-func runs(refs []Ref) func(yield func([]Ref) bool) {
+// of at most limit bytes covers.
+func runs(refs []Ref, limit int64) func(yield func([]Ref) bool) {
 	return func(yield func([]Ref) bool) {
 		for len(refs) > 0 {
 			n := 1
 			for n < len(refs) {
 				prev, next := refs[n-1], refs[n]
 				end := prev.Offset + prev.Size
-				if next.File != prev.File || next.Offset < end || next.Offset-end > maxGap || next.Offset+next.Size-refs[0].Offset > maxRun {
+				if next.File != prev.File || next.Offset < end || next.Offset-end > maxGap || next.Offset+next.Size-refs[0].Offset > limit {
 					break
 				}
 				n++

@@ -3,9 +3,15 @@ package pagecache
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"slices"
+	"sync"
 	"testing"
 
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
@@ -75,7 +81,7 @@ func TestRuns(t *testing.T) {
 		ref(fb, 150, maxRun),        // past maxRun from the run's start
 	}
 	var got [][]int64
-	for run := range runs(refs) {
+	for run := range runs(refs, maxRun) {
 		var offs []int64
 		for _, r := range run {
 			offs = append(offs, r.Offset)
@@ -86,4 +92,129 @@ func TestRuns(t *testing.T) {
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("runs %v, want %v", got, want)
 	}
+}
+
+// TestScanKeepsHotPages: pages read once (a scan, reads ahead) cycle
+// through probation and leave the pages read twice, and those Put, held.
+func TestScanKeepsHotPages(t *testing.T) {
+	ctx := context.Background()
+	dir, files := newTestReplica(t, 200)
+	f := files[0]
+	budget := int64(20 * (pageSize + entryOverhead))
+	c := New(file.New(dir), Options{MaxBytes: budget})
+	for pgno := uint32(4); pgno <= 8; pgno++ { // read twice: hot
+		for range 2 {
+			if _, err := c.Page(ctx, f.refs[pgno]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := f.refs[9]
+	if err := c.Put(r.Key, pageSize, f.data[r.Offset:r.Offset+r.Size]); err != nil {
+		t.Fatal(err)
+	}
+	for pgno := uint32(10); pgno <= 200; pgno++ { // a scan
+		page, err := c.Page(ctx, f.refs[pgno])
+		if err != nil || !bytes.Equal(page, f.pages[pgno]) {
+			t.Fatalf("page %d: %v", pgno, err)
+		}
+		checkBudget(t, c, budget)
+	}
+	for pgno := uint32(4); pgno <= 9; pgno++ {
+		if !c.Contains(f.refs[pgno].Key) {
+			t.Fatalf("hot page %d was pushed out by a scan", pgno)
+		}
+	}
+}
+
+// TestPrefetchAsync: pages read ahead are read once, in parallel, and a
+// caller asking for one while it is on its way waits for it.
+func TestPrefetchAsync(t *testing.T) {
+	ctx := context.Background()
+	dir, files := newTestReplica(t, 40)
+	f := files[0]
+	counting := storagetest.NewCounting(file.New(dir))
+	gated := newGated(counting)
+	c := New(gated, Options{})
+	defer c.Close()
+	var refs []Ref
+	for pgno := uint32(2); pgno <= 40; pgno++ {
+		refs = append(refs, f.refs[pgno])
+	}
+	c.PrefetchAsync(refs)
+	c.PrefetchAsync(refs) // claimed already: no second read
+	got := make(chan []byte)
+	go func() {
+		page, err := c.Page(ctx, f.refs[30])
+		if err != nil {
+			t.Error(err)
+		}
+		got <- page
+	}()
+	waitFor(t, "the caller to wait for the read ahead", func() bool { return c.Stats().Misses == 0 && len(got) == 0 })
+	gated.open()
+	if page := <-got; !bytes.Equal(page, f.pages[30]) {
+		t.Fatal("wrong bytes")
+	}
+	waitFor(t, "the reads ahead to end", func() bool { return c.Stats().Pages == 39 })
+	for _, ref := range refs {
+		if page, err := c.Page(ctx, ref); err != nil || !bytes.Equal(page, f.pages[ref.Pgno]) {
+			t.Fatalf("page %d: %v", ref.Pgno, err)
+		}
+	}
+	if n := counting.Counts().Opens; n != 1 {
+		t.Fatalf("%d reads for 39 adjacent small pages read ahead twice, want 1", n)
+	}
+}
+
+// TestPrefetchAsyncFailsNothing: a read ahead that fails keeps nothing, and
+// the caller that wanted the page reads it itself.
+func TestPrefetchAsyncFailsNothing(t *testing.T) {
+	ctx := context.Background()
+	dir, files := newTestReplica(t, 10)
+	f := files[0]
+	failing := &failFirst{Client: file.New(dir)}
+	c := New(failing, Options{})
+	defer c.Close()
+	c.PrefetchAsync([]Ref{f.refs[3], f.refs[4]})
+	waitFor(t, "the read ahead to fail", func() bool { return c.Stats().ReadaheadErrors == 1 })
+	if page, err := c.Page(ctx, f.refs[3]); err != nil || !bytes.Equal(page, f.pages[3]) {
+		t.Fatalf("page after a failed read ahead: %v", err)
+	}
+}
+
+// TestCloseEndsReadsAhead: Close stops reads ahead that wait on storage,
+// and later reads ahead do nothing.
+func TestCloseEndsReadsAhead(t *testing.T) {
+	dir, files := newTestReplica(t, 10)
+	f := files[0]
+	counting := storagetest.NewCounting(file.New(dir))
+	gated := newGated(counting) // never opened
+	c := New(gated, Options{})
+	c.PrefetchAsync([]Ref{f.refs[3]})
+	c.PrefetchAsync([]Ref{f.refs[7]})
+	c.Close() // returns: the reads waiting on the gate end with the cache
+	c.PrefetchAsync([]Ref{f.refs[5]})
+	if n := counting.Counts().Opens; n != 0 {
+		t.Fatalf("%d reads reached storage", n)
+	}
+	gated.open()
+	if page, err := c.Page(context.Background(), f.refs[3]); err != nil || !bytes.Equal(page, f.pages[3]) {
+		t.Fatalf("page after Close: %v", err)
+	}
+}
+
+// failFirst fails its first ranged read.
+type failFirst struct {
+	storage.Client
+	once sync.Once
+}
+
+func (c *failFirst) OpenLTXFile(ctx context.Context, level int, min, max ltx.TXID, off, size int64) (io.ReadCloser, error) {
+	var fail bool
+	c.once.Do(func() { fail = true })
+	if fail {
+		return nil, errors.New("injected failure")
+	}
+	return c.Client.OpenLTXFile(ctx, level, min, max, off, size)
 }

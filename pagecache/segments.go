@@ -1,0 +1,95 @@
+package pagecache
+
+import (
+	"math"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// probationShare: the probation segment keeps at least 1/probationShare of
+// the budget for itself before the protected segment gives up pages.
+const probationShare = 4
+
+// segments holds pages in two byte-bounded LRU segments (golang-lru/v2), a
+// segmented LRU: a page read for the first time, by a miss or by readahead,
+// enters on probation; a page read again moves to the protected segment,
+// as do pages known to be hot when they arrive (B-tree interior pages from
+// hints, the first pages of files). When the budget is full, the oldest
+// page on probation goes first, unless probation holds less than its share
+// of the budget; then the oldest protected page goes. So a scan that reads
+// each page once cycles through probation and never pushes out the pages
+// point lookups keep using.
+//
+// It is not safe for concurrent use (Cache.mu guards it).
+type segments struct {
+	max                  int64
+	probation, protected *simplelru.LRU[Key, []byte]
+	probationUsed, used  int64
+	evictions            int64
+}
+
+func newSegments(max int64) *segments {
+	// Bounded by bytes, not by count: the count limit is never reached.
+	probation, err := simplelru.NewLRU[Key, []byte](math.MaxInt, nil)
+	if err != nil {
+		panic(err) // notest: the size is positive
+	}
+	protected, err := simplelru.NewLRU[Key, []byte](math.MaxInt, nil)
+	if err != nil {
+		panic(err) // notest: the size is positive
+	}
+	return &segments{max: max, probation: probation, protected: protected}
+}
+
+// get returns a page, making it the most recent of the protected segment.
+func (s *segments) get(k Key) ([]byte, bool) {
+	if page, ok := s.protected.Get(k); ok {
+		return page, true
+	}
+	page, ok := s.probation.Peek(k)
+	if !ok {
+		return nil, false
+	}
+	s.probation.Remove(k)
+	s.probationUsed -= cost(page)
+	s.protected.Add(k, page)
+	return page, true
+}
+
+// peek returns a page without changing its recency.
+func (s *segments) peek(k Key) ([]byte, bool) {
+	if page, ok := s.protected.Peek(k); ok {
+		return page, true
+	}
+	return s.probation.Peek(k)
+}
+
+func (s *segments) contains(k Key) bool { return s.protected.Contains(k) || s.probation.Contains(k) }
+
+func (s *segments) len() int { return s.protected.Len() + s.probation.Len() }
+
+// add keeps a page on probation, or protected, and evicts until the budget
+// holds. A page held already stays where it is: pages are immutable.
+func (s *segments) add(k Key, page []byte, protected bool) {
+	if cost(page) > s.max || s.contains(k) {
+		return
+	}
+	if protected {
+		s.protected.Add(k, page)
+	} else {
+		s.probation.Add(k, page)
+		s.probationUsed += cost(page)
+	}
+	s.used += cost(page)
+	for s.used > s.max {
+		var old []byte
+		if s.probation.Len() > 0 && (s.probationUsed > s.max/probationShare || s.protected.Len() == 0) {
+			_, old, _ = s.probation.RemoveOldest()
+			s.probationUsed -= cost(old)
+		} else {
+			_, old, _ = s.protected.RemoveOldest()
+		}
+		s.used -= cost(old)
+		s.evictions++
+	}
+}
