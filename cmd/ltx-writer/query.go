@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	_ "github.com/ncruces/go-sqlite3/driver"
+	sqlite3driver "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
 	_ "github.com/ltxvfs/ltxvfs/vfs"
@@ -76,7 +76,26 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // queryAll runs query and returns its columns and every row.
 func queryAll(ctx context.Context, db *sql.DB, query string) ([]string, [][]any, error) {
-	rs, err := db.QueryContext(ctx, query)
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer c.Close()
+	// SQL without a statement (empty, or only a comment) makes the driver's
+	// QueryContext dereference a nil statement: refuse it first.
+	if err := c.Raw(func(dc any) error {
+		stmt, _, err := dc.(sqlite3driver.Conn).Raw().Prepare(query)
+		if stmt == nil && err == nil {
+			return usagef("no SQL statement in %q", query)
+		}
+		if stmt != nil {
+			stmt.Close()
+		}
+		return nil // a compile error is QueryContext's to report
+	}); err != nil {
+		return nil, nil, err
+	}
+	rs, err := c.QueryContext(ctx, query)
 	if err != nil {
 		return nil, nil, err
 	}
