@@ -14,6 +14,12 @@ type coldTuning struct {
 	noReadahead bool // sequential reads are not read ahead
 }
 
+// coldState is a replica's cold-path settings.
+type coldState struct {
+	tune   coldTuning
+	budget int64 // the cache budget
+}
+
 // hintShare is the part of the cache budget that a hint object may fill:
 // a hint larger than budget/hintShare is not read.
 const hintShare = 4
@@ -23,6 +29,7 @@ const hintShare = 4
 // of snapshots and compactions) to the cache: page 1, the schema and the
 // B-tree interior pages then come with the open, in its round trips.
 func (r *replica) setupCold(cfg replicaConfig) {
+	r.cold = coldState{tune: cfg.cold, budget: cfg.cacheBytes}
 	if cfg.cold.noFrames {
 		return
 	}
@@ -32,6 +39,9 @@ func (r *replica) setupCold(cfg replicaConfig) {
 	}
 	r.idx.SetFrameSink(r.putFrames, maxHint)
 }
+
+// closeCold ends the reads ahead of a replica no connection uses any more.
+func (r *replica) closeCold() { r.cache.Close() }
 
 // putFrames keeps frames of f in the cache. A frame that does not check out
 // is dropped with a warning: the page is then read from the file when

@@ -36,7 +36,8 @@ type file struct {
 
 	page1At *index.Version // page1 is page 1 as patched for this version
 	page1   []byte
-	zero    []byte // a page of zeros: the lock page, holes
+	zero    []byte    // a page of zeros: the lock page, holes
+	ra      readahead // this connection's reads, to read ahead (readahead.go)
 	closed  bool
 }
 
@@ -212,6 +213,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		}
 		return f.zero, nil
 	}
+	f.ra.observe(f.rep, v, pgno)
 	data, err := f.rep.cache.Page(ctx, pagecache.Ref{
 		Key:      pagecache.Key{File: fileKey(e.File), Pgno: pgno},
 		Offset:   e.Offset,

@@ -27,7 +27,8 @@ type replica struct {
 	cache  *pagecache.Cache
 	log    *slog.Logger
 	poll   time.Duration
-	m      *metrics // nil without a Registerer
+	m      *metrics  // nil without a Registerer
+	cold   coldState // readahead and frames (cold.go)
 
 	updateMu sync.Mutex   // one synchronous Update at a time (opens)
 	lastPoll atomic.Int64 // unix nanoseconds of the last successful Update
@@ -158,6 +159,7 @@ func (r *replica) release() {
 	if r.m != nil {
 		r.m.unregister()
 	}
+	r.closeCold()
 }
 
 func attachKey(name string) string { return "name:" + name }

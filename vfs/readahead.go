@@ -1,0 +1,87 @@
+package vfs
+
+import (
+	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/pagecache"
+)
+
+// Reading ahead. SQLite asks for one page at a time, and a scan of a table
+// (or of an index) in key order asks for its leaf pages mostly in
+// ascending page order: a table filled in key order lies so in the file,
+// broken now and then by a page of another B-tree. Behind object storage
+// that is one round trip a page, a fraction of a megabyte a second. So each
+// connection watches its reads; after a few in ascending order, it reads
+// the pages that follow in the background, in parallel ranged reads
+// (pagecache.PrefetchAsync), and doubles how far ahead it reads while the
+// run goes on, up to a share of the cache budget, so that what is read
+// ahead is never pushed out before SQLite asks for it. Those pages enter
+// the cache on probation (see the pagecache's segments): a scan never
+// pushes out the pages point lookups keep using. A read elsewhere that
+// misses the cache ends the run.
+const (
+	raMinRun  = 4        // ascending reads in a row before reading ahead
+	raMaxStep = 8        // a read at most this many pages after the last continues a run
+	raFirst   = 64 << 10 // bytes read ahead at first
+	raShare   = 8        // what is read ahead at once is at most budget/raShare
+)
+
+// readahead is one connection's view of its reads.
+type readahead struct {
+	v      *index.Version // the version of the run
+	last   uint32         // the last page of the run
+	run    int            // ascending reads in a row
+	ahead  uint32         // pages up to here are held or on their way
+	window uint32         // pages to read ahead next
+}
+
+// observe notes a read of page pgno of v and reads ahead when it continues
+// a run.
+func (ra *readahead) observe(r *replica, v *index.Version, pgno uint32) {
+	if r.cold.tune.noReadahead || pgno < 2 {
+		return
+	}
+	if ra.v != v {
+		*ra = readahead{v: v, last: pgno}
+		return
+	}
+	switch {
+	case pgno > ra.last && pgno-ra.last <= raMaxStep:
+		ra.run++
+		ra.last = pgno
+	case pgno == ra.last:
+		return
+	default:
+		// Not the next page: an interior page the scan climbs back to (held,
+		// since it was read on the way down) leaves the run alone; a read
+		// that misses ends it.
+		if e, ok := v.Lookup(pgno); ok && r.cache.Contains(pagecache.Key{File: fileKey(e.File), Pgno: pgno}) {
+			return
+		}
+		*ra = readahead{v: v, last: pgno}
+		return
+	}
+	if ra.run < raMinRun {
+		return
+	}
+	ps := v.PageSize()
+	if ra.window == 0 {
+		ra.window, ra.ahead = max(raFirst/ps, 4), pgno
+	}
+	ra.ahead = max(ra.ahead, pgno)
+	if ra.ahead-pgno > ra.window/2 {
+		return // enough is on its way
+	}
+	from, to := ra.ahead+1, min(ra.ahead+ra.window, v.Commit())
+	if from > to {
+		return
+	}
+	refs := make([]pagecache.Ref, 0, to-from+1)
+	for p := from; p <= to; p++ {
+		if e, ok := v.Lookup(p); ok {
+			refs = append(refs, pagecache.Ref{Key: pagecache.Key{File: fileKey(e.File), Pgno: p}, Offset: e.Offset, Size: e.Size, PageSize: ps})
+		}
+	}
+	r.cache.PrefetchAsync(refs)
+	ra.ahead = to
+	ra.window = min(ra.window*2, max(uint32(r.cold.budget/raShare/int64(ps)), 4))
+}
