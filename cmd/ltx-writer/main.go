@@ -97,14 +97,21 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; a bad flag is a usage error (the flag package has
-// printed the usage already).
+// parseFlags parses args; a bad flag is a usage error of one line, as
+// every user error is (the usage is printed for -h only).
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return err
 		}
-		return usageError{err.Error()}
+		return usageError{fmt.Sprintf("%v (run ltx-writer %s -h for the flags)", err, fs.Name())}
 	}
 	return nil
 }
