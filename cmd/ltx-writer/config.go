@@ -85,7 +85,11 @@ func parseConfig(path string, b []byte) (*replicateConfig, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: empty: it needs a databases list", path)
 		}
-		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "yaml: ", ""))
+		msg := strings.ReplaceAll(err.Error(), "yaml: ", "")
+		if te, ok := err.(*yaml.TypeError); ok {
+			msg = strings.Join(te.Errors, "; ") // one line, as every user error
+		}
+		return nil, fmt.Errorf("config %s: %s", path, msg)
 	}
 	if len(cfg.Databases) == 0 {
 		return nil, fmt.Errorf("config %s: no databases listed", path)
@@ -113,8 +117,35 @@ func parseConfig(path string, b []byte) (*replicateConfig, error) {
 			return nil, fmt.Errorf("config %s: replica %s is given to two databases", path, db.Replica)
 		}
 		paths[db.Path], replicas[db.Replica] = true, true
+		if err := db.check(); err != nil {
+			return nil, fmt.Errorf("config %s: database %s: %w", path, db.Path, err)
+		}
 	}
 	return &cfg, nil
+}
+
+// check refuses the settings the command line refuses too, so that a
+// typo such as a negative sync-interval does not silently turn off
+// replicating.
+func (db *databaseConfig) check() error {
+	switch {
+	case db.SyncInterval != nil && *db.SyncInterval <= 0:
+		return fmt.Errorf("sync-interval %s: must be positive", time.Duration(*db.SyncInterval))
+	case len(db.CompactionIntervals) > 8:
+		return fmt.Errorf("compaction-intervals: %d levels given, at most 8", len(db.CompactionIntervals))
+	case db.L0Retention != nil && *db.L0Retention < 0:
+		return fmt.Errorf("l0-retention %s: must not be negative", time.Duration(*db.L0Retention))
+	case db.CheckpointPages != nil && *db.CheckpointPages <= 0:
+		return fmt.Errorf("checkpoint-pages %d: must be positive", *db.CheckpointPages)
+	case db.TruncatePages != nil && (*db.TruncatePages == 0 || *db.TruncatePages < -1):
+		return fmt.Errorf("truncate-pages %d: must be positive, or -1 for never", *db.TruncatePages)
+	}
+	for _, d := range db.CompactionIntervals {
+		if d <= 0 {
+			return fmt.Errorf("compaction-intervals: %s is not a positive duration", time.Duration(d))
+		}
+	}
+	return nil
 }
 
 // options applies a database's settings over the flags' options.

@@ -54,6 +54,10 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usagef("-checkpoint-pages %d: must be positive", *checkpointPages)
 	case *truncatePages == 0 || *truncatePages < -1:
 		return usagef("-truncate-pages %d: must be positive, or -1 for never", *truncatePages)
+	case *truncatePages > 0 && *truncatePages < *checkpointPages:
+		return usagef("-truncate-pages %d: must not be below -checkpoint-pages %d", *truncatePages, *checkpointPages)
+	case *l0Retention < 0:
+		return usagef("-l0-retention %s: must not be negative", *l0Retention)
 	}
 	intervals, err := parseIntervals(*compaction)
 	if err != nil {
