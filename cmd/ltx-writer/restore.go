@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -62,6 +64,15 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr)
 	}
 	if err != nil {
+		// The TXID or time as the user gave it: the error spells TXIDs in hex.
+		if errors.Is(err, index.ErrTXIDNotFound) || errors.Is(err, index.ErrTXIDUnavailable) {
+			switch {
+			case *txidFlag != "":
+				err = fmt.Errorf("-txid %s: %w", *txidFlag, err)
+			case *timeFlag != "":
+				err = fmt.Errorf("-time %s: %w", *timeFlag, err)
+			}
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s to %s: TXID %s (%d), committed %s, %d pages of %d bytes, from %d files\n",
