@@ -45,7 +45,9 @@ func (ra *readahead) observe(r *replica, v *index.Version, pgno uint32) {
 		return
 	}
 	switch {
-	case pgno > ra.last && pgno-ra.last <= raMaxStep:
+	case pgno > ra.last && (pgno-ra.last <= raMaxStep || pgno <= ra.ahead):
+		// The next page, a few pages on (past pages of other B-trees), or
+		// further on but within what is read ahead.
 		ra.run++
 		ra.last = pgno
 	case pgno == ra.last:
