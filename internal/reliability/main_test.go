@@ -21,7 +21,7 @@ import (
 // -reliability-seed replays a run whose seed a failure logged.
 var (
 	crashIterations = flag.Int("crash-iterations", 10, "writer processes killed with SIGKILL in TestCrashLoop")
-	followDuration  = flag.Duration("follow-duration", 4*time.Second, "how long the bank-transfer load runs in TestFollowConsistency")
+	followDuration  = flag.Duration("follow-duration", 5*time.Second, "how long the bank-transfer load runs in TestFollowConsistency")
 	faultDuration   = flag.Duration("fault-duration", 3*time.Second, "how long readers and the writer run under faults in the fault tests")
 	seedFlag        = flag.Uint64("reliability-seed", 0, "seed of the random choices (0: from the clock, logged)")
 )
