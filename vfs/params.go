@@ -109,7 +109,64 @@ func parseParams(q url.Values, now time.Time) (params, error) {
 			}
 		}
 	}
+	// A misspelled parameter of ours would be ignored, as SQLite ignores
+	// the parameters it does not know: txdi=4 would read the latest TXID,
+	// not TXID 4. Refuse the near misses.
+	for key, vs := range q {
+		if otherParams[key] {
+			continue
+		}
+		for _, ours := range ownParams {
+			if key != ours && nearMiss(key, ours) {
+				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, strings.Join(vs, ","), ours)
+			}
+		}
+	}
 	return p, nil
+}
+
+// ownParams are the parameters the VFS reads; otherParams those of SQLite
+// and the driver, which are left alone even when they look like ours.
+var (
+	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache"}
+	otherParams = map[string]bool{"vfs": true, "mode": true, "cache": true, "psow": true, "nolock": true, "immutable": true, "modeof": true, "_pragma": true, "_txlock": true, "_timefmt": true}
+)
+
+// nearMiss reports whether key looks like a misspelling of ours: the same
+// letters in another case, or one edit (two for a long name) away, an edit
+// being a letter inserted, dropped, replaced or swapped with its neighbour.
+func nearMiss(key, ours string) bool {
+	if strings.EqualFold(key, ours) {
+		return true
+	}
+	a, b := []rune(strings.ToLower(key)), []rune(ours)
+	limit := 1
+	if len(b) > 5 {
+		limit = 2
+	}
+	if d := len(a) - len(b); d > limit || -d > limit {
+		return false
+	}
+	// Optimal string alignment distance, three rows.
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)] <= limit
 }
 
 var sizeUnits = []struct {
