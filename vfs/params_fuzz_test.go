@@ -10,13 +10,11 @@ import (
 	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
 )
 
-// ownedParams are the URI parameters parseParams reads.
-var ownedParams = []string{"replica", "txid", "time", "poll", "pagecache", "immutable", "nolock"}
-
 // FuzzParams feeds arbitrary URI parameters (a query string, as SQLite
 // splits a database filename's parameters) to the DSN parsing. Properties:
 // never a panic; an error names a parameter that was given and, for a
-// parameter given once, its value; a result is a valid configuration.
+// parameter given once, its value; a result is a valid configuration, and
+// no parameter that looks like one of ours (txdi=, TXID=) was ignored.
 func FuzzParams(f *testing.F) {
 	fuzzseed.Write(f, []fuzzseed.Seed{
 		fuzzseed.New("replica-file", "replica=%2Fabs%2Fdir"),
@@ -40,6 +38,9 @@ func FuzzParams(f *testing.F) {
 		fuzzseed.New("pagecache-huge", "pagecache=99999999TiB"),
 		fuzzseed.New("immutable", "immutable=1"),
 		fuzzseed.New("nolock-off", "nolock=0&mode=ro&cache=private"),
+		fuzzseed.New("typo", "replica=x&txdi=4"),
+		fuzzseed.New("typo-case", "replica=x&TXID=4"),
+		fuzzseed.New("sqlite-params", "vfs=ltx&mode=ro&cache=shared&psow=1&_pragma=busy_timeout(5000)&_txlock=deferred&_timefmt=auto&modeof=x"),
 	})
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, query string) {
@@ -47,9 +48,8 @@ func FuzzParams(f *testing.F) {
 		p, err := parseParams(q, now)
 		if err != nil {
 			msg := err.Error()
-			for _, key := range ownedParams {
-				vs, given := q[key]
-				if !given || !strings.Contains(msg, key) {
+			for key, vs := range q {
+				if !strings.Contains(msg, key) {
 					continue
 				}
 				if len(vs) != 1 || strings.TrimSpace(vs[0]) == "" || strings.Contains(msg, vs[0]) || strings.Contains(msg, strconv.Quote(vs[0])) {
@@ -77,6 +77,13 @@ func FuzzParams(f *testing.F) {
 			if vs, ok := q[key]; ok && len(vs) > 0 {
 				if b, err := strconv.ParseBool(vs[0]); err != nil || b {
 					t.Fatalf("%s=%s accepted", key, vs[0])
+				}
+			}
+		}
+		for key := range q {
+			for _, ours := range ownParams {
+				if key != ours && strings.EqualFold(key, ours) {
+					t.Fatalf("parameter %s= accepted beside %s=", key, ours)
 				}
 			}
 		}
