@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/vfs"
 )
 
@@ -136,7 +137,13 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		fs.SetOutput(io.Discard)
 	}
 
-	if err := fs.Parse(args); err != nil {
+	// The flag package calls Usage itself on -h and on every mistake: the
+	// usage is printed below, once, and for -h only.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.Usage()
 			return nil, err
@@ -155,6 +162,12 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 					return nil, fmt.Errorf("quick default -%s=%s: %w", name, v, err)
 				}
 			}
+		}
+	}
+	if cfg.replica != "" {
+		// Checked now, not after building the database (minutes for 1 GiB).
+		if _, err := storage.ParseURL(cfg.replica); err != nil {
+			return nil, usagef("-replica: %v", err)
 		}
 	}
 	if cfg.replica != "" && !set["latency"] && !set["bandwidth"] {
