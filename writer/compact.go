@@ -24,10 +24,12 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	}
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
-	info, err := compactLevel(ctx, r.client, level)
+	hint := r.newHint()
+	info, err := compactLevel(ctx, r.client, level, hint)
 	if err != nil || info == nil {
 		return info, err
 	}
+	r.writeHint(ctx, level, hint)
 	r.m.compaction(level)
 	r.m.uploadedBytes.Add(float64(info.Size))
 	if level == 1 {
@@ -38,8 +40,8 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 }
 
 // compactLevel compacts into level the run of level-1 files that follows
-// the newest file of level.
-func compactLevel(ctx context.Context, c storage.Client, level int) (*ltx.FileInfo, error) {
+// the newest file of level, handing the output's pages to hint.
+func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPages) (*ltx.FileInfo, error) {
 	dst, err := storage.ListLevel(ctx, c, level, 0, false)
 	if err != nil {
 		return nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
@@ -95,7 +97,10 @@ func compactLevel(ctx context.Context, c storage.Client, level int) (*ltx.FileIn
 	maxTXID = inputs[len(inputs)-1].MaxTXID
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(compactTo(ctx, pw, rdrs, hdrs))
+		w, finish := hint.tee(pw)
+		err := compactTo(ctx, w, rdrs, hdrs)
+		finish(err)
+		pw.CloseWithError(err)
 	}()
 	info, err := c.WriteLTXFile(ctx, level, minTXID, maxTXID, pr)
 	pr.CloseWithError(errors.New("upload ended"))

@@ -78,6 +78,12 @@ type Options struct {
 	// by Litestream.
 	Checksums bool
 
+	// NoHints stops the hint objects (storage.HintLevel) written beside
+	// each snapshot and compaction: copies of the file's B-tree interior
+	// pages, which readers (the ltx VFS) fetch in one request at open
+	// instead of one request per page. Litestream never lists them.
+	NoHints bool
+
 	// MaxRetryInterval caps the backoff between failed syncs.
 	MaxRetryInterval time.Duration
 

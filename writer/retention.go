@@ -98,6 +98,13 @@ func (r *Replicator) EnforceRetention(ctx context.Context) error {
 		}
 	}
 
+	// Hints whose file is gone.
+	if stale, err := r.staleHints(ctx, levels, del); err != nil {
+		r.log.Warn("retention: list hints", "err", err)
+	} else {
+		del = append(del, stale...)
+	}
+
 	if len(del) == 0 {
 		return nil
 	}

@@ -86,14 +86,16 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 		hdr.Flags |= ltx.HeaderFlagNoChecksum
 	}
 	pr, pw := io.Pipe()
+	hint := r.newHint()
 	go func() {
-		pw.CloseWithError(encodeView(ctx, pw, hdr, view, post))
+		pw.CloseWithError(encodeView(ctx, pw, hdr, view, post, hint))
 	}()
 	info, err := r.client.WriteLTXFile(ctx, storage.SnapshotLevel, 1, txid, pr)
 	pr.CloseWithError(errors.New("upload ended"))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s at TXID %s: %w", r.path, txid, err)
 	}
+	r.writeHint(ctx, storage.SnapshotLevel, hint)
 	r.m.snapshots.Inc()
 	r.m.uploadedBytes.Add(float64(info.Size))
 	r.log.Info("snapshot written", "file", storage.FileName(storage.SnapshotLevel, 1, txid), "bytes", info.Size)
@@ -102,8 +104,9 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 
 // encodeView encodes every page of view as the file described by hdr, and
 // fails before the trailer unless the pages have the checksum want (when
-// the writer knows it, whether or not the file carries it).
-func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, want ltx.Checksum) error {
+// the writer knows it, whether or not the file carries it). It hands the
+// pages to hint on the way.
+func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, want ltx.Checksum, hint *hintPages) error {
 	enc, err := ltx.NewEncoder(w)
 	if err != nil {
 		return err
@@ -114,6 +117,7 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 	var sum ltx.Checksum
 	if err := view.forEach(ctx, func(pgno uint32, data []byte) error {
 		sum ^= ltx.ChecksumPage(pgno, data)
+		hint.add(pgno, data)
 		return enc.EncodePage(ltx.PageHeader{Pgno: pgno}, data)
 	}); err != nil {
 		return err
@@ -126,7 +130,11 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 			enc.SetPostApplyChecksum(want)
 		}
 	}
-	return enc.Close()
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	hint.written(enc.Header(), enc.Trailer().FileChecksum)
+	return nil
 }
 
 // newestSnapshotTime is when the newest snapshot was written (zero if
