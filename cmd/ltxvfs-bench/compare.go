@@ -65,7 +65,8 @@ func readBaseline(path string) (*Result, error) {
 }
 
 // printComparison writes the headline figures of a run beside a
-// baseline's: before, now, and now ÷ before, marked when better.
+// baseline's: before, now, and now ÷ before, marked better or worse when
+// they moved by more than 5%.
 func printComparison(w io.Writer, before, now *Result, path string) {
 	fmt.Fprintf(w, "\ncompared with %s (run %s):\n\n", path, before.StartedAt.Format("2006-01-02 15:04 UTC"))
 	if before.Setup.DatabaseBytes != now.Setup.DatabaseBytes || before.Setup.LatencyMS != now.Setup.LatencyMS || before.Setup.BandwidthBytes != now.Setup.BandwidthBytes {
@@ -85,8 +86,12 @@ func printComparison(w io.Writer, before, now *Result, path string) {
 		ratio, mark := "", ""
 		if b > 0 {
 			ratio = strconv.FormatFloat(n/b, 'f', 2, 64) + "x"
-			if better := (n > b) == f.higher; n != b && better {
-				mark = "better"
+			// Changes within 5% are noise on a shared machine.
+			if r := n / b; r > 1.05 || r < 1/1.05 {
+				mark = "worse"
+				if (n > b) == f.higher {
+					mark = "better"
+				}
 			}
 		}
 		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t\n", width, f.name+" ("+f.unit+")", num(b), num(n), ratio, mark)
