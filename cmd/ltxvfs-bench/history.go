@@ -24,11 +24,11 @@ type history struct {
 	repl    *writer.Replicator
 	rng     *rand.Rand
 
-	rows   int64              // items now (ids 1..rows)
-	rowsAt map[ltx.TXID]int64 // items at each TXID
-	old    ltx.TXID           // the time-travel target, before the snapshot
-	plan   []*ltx.FileInfo    // the latest TXID's plan
-	levels map[int][]*ltx.FileInfo
+	rows   int64                   // items now (ids 1..rows)
+	rowsAt map[ltx.TXID]int64      // items at each TXID
+	old    ltx.TXID                // the time-travel target, before the snapshot
+	plan   []*ltx.FileInfo         // the latest TXID's plan
+	levels map[int][]*ltx.FileInfo // by level, hints at storage.HintLevel
 }
 
 // replicate writes the replica's history with the writer, with explicit
@@ -173,6 +173,15 @@ func (h *history) describe(ctx context.Context) error {
 			all = append(all, infos...)
 		}
 	}
+	// Hint objects (the B-tree interior pages of a snapshot or compaction,
+	// written beside it) are counted, never planned with.
+	hints, err := storage.ListLevel(ctx, client, storage.HintLevel, 0, false)
+	if err != nil {
+		return fmt.Errorf("list the hints of %s: %w", client, err)
+	}
+	if len(hints) > 0 {
+		h.levels[storage.HintLevel] = hints
+	}
 	plan, err := index.Plan(all, 0)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", client, err)
@@ -187,8 +196,10 @@ func (h *history) describe(ctx context.Context) error {
 // planOf plans a TXID of the replica as listed by describe.
 func (h *history) planOf(txid ltx.TXID) ([]*ltx.FileInfo, error) {
 	var all []*ltx.FileInfo
-	for _, infos := range h.levels {
-		all = append(all, infos...)
+	for level, infos := range h.levels {
+		if level <= storage.SnapshotLevel {
+			all = append(all, infos...)
+		}
 	}
 	return index.Plan(all, txid)
 }

@@ -249,7 +249,7 @@ func (b *bench) openReplica(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	for level := 0; level <= storage.SnapshotLevel; level++ {
+	for _, level := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, storage.SnapshotLevel, storage.HintLevel} {
 		infos, err := storage.ListLevel(ctx, c, level, 0, false)
 		if err != nil {
 			return fmt.Errorf("-replica %s: list L%d: %w", c, level, err)
@@ -277,7 +277,11 @@ func (b *bench) describeSetup(ctx context.Context, res *Result) error {
 	s.LatestTXID = uint64(b.repl.TXID())
 	s.FilesByLevel = map[string]int{}
 	for level, infos := range b.h.levels {
-		s.FilesByLevel[fmt.Sprintf("L%d", level)] = len(infos)
+		name := fmt.Sprintf("L%d", level)
+		if level == storage.HintLevel {
+			name = "hints"
+		}
+		s.FilesByLevel[name] = len(infos)
 		for _, info := range infos {
 			s.ReplicaBytes += info.Size
 		}

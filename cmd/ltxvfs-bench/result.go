@@ -38,8 +38,8 @@ type Setup struct {
 	BuildMS       float64 `json:"build_ms"`
 	ReplicateMS   float64 `json:"replicate_ms"`
 
-	Replica        string         `json:"replica"` // "temp directory" or the URL given, without credentials
-	FilesByLevel   map[string]int `json:"files_by_level"`
+	Replica        string         `json:"replica"`        // "temp directory" or the URL given, without credentials
+	FilesByLevel   map[string]int `json:"files_by_level"` // "L0".."L9", and "hints": hint objects beside snapshots and compactions
 	ReplicaBytes   int64          `json:"replica_bytes"`
 	LatestTXID     uint64         `json:"latest_txid"`
 	LatestPlan     []string       `json:"latest_plan"` // levels of the files of the latest TXID's plan: "L9", "L2", "L1", "L0 x40"
