@@ -373,6 +373,7 @@ func BenchmarkColdLookups(b *testing.B) {
 						}
 					})
 					perLookup = append(perLookup, float64(req)/coldLookups)
+					b.Logf("iteration: %.3f requests/lookup", float64(req)/coldLookups)
 					msPer = append(msPer, ms(el)/coldLookups)
 					s.close()
 				}
