@@ -1,0 +1,210 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/storage"
+	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
+)
+
+// TestConditionalWrites checks what the lease is built on, on the test
+// server (versitygw): a PUT with If-None-Match: * fails with 412 when the
+// object exists, and a PUT with If-Match fails with 412 when the ETag is
+// not the object's.
+func TestConditionalWrites(t *testing.T) {
+	ctx := context.Background()
+	r := s3test.Shared(t).NewReplica(t)
+	key := r.Prefix + "/conditional"
+	put := func(body string, ifNoneMatch, ifMatch *string) (string, error) {
+		out, err := r.SDK.PutObject(ctx, &awss3.PutObjectInput{
+			Bucket: aws.String(r.Bucket), Key: aws.String(key), Body: bytes.NewReader([]byte(body)),
+			IfNoneMatch: ifNoneMatch, IfMatch: ifMatch,
+		})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.ETag), nil
+	}
+	etag, err := put("first", aws.String("*"), nil)
+	if err != nil {
+		t.Fatalf("create with If-None-Match: *: %v", err)
+	}
+	if _, err := put("second", aws.String("*"), nil); err == nil || !strings.Contains(err.Error(), "412") {
+		t.Fatalf("create over an existing object with If-None-Match: * = %v, want a 412", err)
+	}
+	etag2, err := put("third", nil, aws.String(etag))
+	if err != nil {
+		t.Fatalf("replace with the right If-Match: %v", err)
+	}
+	if _, err := put("fourth", nil, aws.String(etag)); err == nil || !strings.Contains(err.Error(), "412") {
+		t.Fatalf("replace with a stale If-Match = %v, want a 412", err)
+	}
+	if etag2 == etag {
+		t.Fatal("the ETag did not change with the content")
+	}
+}
+
+// TestLease: a second writer is refused, naming the holder; renewals keep
+// the lease; a released lease is free at once; a holder that stops
+// renewing (crashed) loses the lease when it lapses, the next writer takes
+// it over, and the old holder then learns it lost it.
+func TestLease(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	r := srv.NewReplica(t)
+	other := srv.Client(t, r.URL) // another writer's client on the same replica
+
+	a, err := r.Client.AcquireLease(ctx, "writer A", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.AcquireLease(ctx, "writer B", time.Second)
+	if !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "writer A") {
+		t.Fatalf("second writer: %v, want ErrLeaseHeld naming writer A", err)
+	}
+	if err := a.Renew(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := other.AcquireLease(ctx, "writer B", time.Second)
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if err := a.Renew(ctx, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+		t.Fatalf("renewing a released lease: %v, want ErrLeaseHeld", err)
+	}
+
+	// B crashes: it never renews nor releases. Until the lease lapses,
+	// A is refused; then A takes it over.
+	if _, err := r.Client.AcquireLease(ctx, "writer A", time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+		t.Fatalf("while B's lease runs: %v, want ErrLeaseHeld", err)
+	}
+	var a2 storage.Lease
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a2, err = r.Client.AcquireLease(ctx, "writer A", time.Second)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrLeaseHeld) || time.Now().After(deadline) {
+			t.Fatalf("taking over a lapsed lease: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := b.Renew(ctx, time.Second); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "writer A") {
+		t.Fatalf("the crashed holder renewing after the takeover: %v, want ErrLeaseHeld naming writer A", err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatalf("releasing a lost lease: %v", err)
+	}
+	if err := a2.Renew(ctx, time.Second); err != nil {
+		t.Fatalf("the lost lease's release touched the new holder's: %v", err)
+	}
+}
+
+// TestLeaseRace: of many writers trying at once, exactly one gets the
+// lease, on a fresh replica and when taking over a released one.
+func TestLeaseRace(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	r := srv.NewReplica(t)
+	clients := make([]*ltxs3.Client, 8)
+	for i := range clients {
+		clients[i] = srv.Client(t, r.URL)
+	}
+	race := func() storage.Lease {
+		var mu sync.Mutex
+		var won []storage.Lease
+		var wg sync.WaitGroup
+		for i, c := range clients {
+			wg.Go(func() {
+				l, err := c.AcquireLease(ctx, "racer", 30*time.Second)
+				if err != nil {
+					if !errors.Is(err, storage.ErrLeaseHeld) {
+						t.Errorf("racer %d: %v", i, err)
+					}
+					return
+				}
+				mu.Lock()
+				won = append(won, l)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if len(won) != 1 {
+			t.Fatalf("%d writers got the lease at once, want 1", len(won))
+		}
+		return won[0]
+	}
+	l := race()
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	race()
+}
+
+// TestLeaseEmptyPrefix: a replica at the bucket's root keeps its lease at
+// a key that does not start with a slash.
+func TestLeaseEmptyPrefix(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	bucket := srv.NewBucket(t)
+	c := srv.Client(t, srv.URL(bucket, ""))
+	l, err := c.AcquireLease(ctx, "root writer", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if _, err := srv.SDK(t).HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(ltxs3.LeaseObjectName)}); err != nil {
+		t.Fatalf("lease object at the bucket's root: %v", err)
+	}
+}
+
+// TestLeaseUnsupported: a server that refuses conditional writes (501), or
+// that ignores them, grants no lease; the error matches
+// errors.ErrUnsupported, so the writer falls back to checking for other
+// writers' files before each upload.
+func TestLeaseUnsupported(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		handle func(n int, w http.ResponseWriter, r *http.Request)
+	}{
+		{"refuses", func(n int, w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Match") != "" {
+				s3Error(w, http.StatusNotImplemented, "NotImplemented")
+				return
+			}
+			w.Header().Set("ETag", `"e"`)
+		}},
+		{"ignores", func(n int, w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("ETag", fmt.Sprintf(`"e%d"`, n))
+			if r.Method == http.MethodGet {
+				io.WriteString(w, `{"owner":"x","ttl_ms":1000,"nonce":"n"}`)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := fakeClient(t, "db", 1, tt.handle)
+			_, err := c.AcquireLease(context.Background(), "writer", time.Second)
+			if !errors.Is(err, errors.ErrUnsupported) {
+				t.Fatalf("AcquireLease = %v, want an error matching errors.ErrUnsupported", err)
+			}
+		})
+	}
+}
