@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +15,8 @@ import (
 
 // TestS3 replicates into a real S3 server (versitygw on loopback): L0
 // files, a compaction and a snapshot are written, a second writer is
-// caught by the file it finds at its next TXID (S3 grants no lease here),
-// and the replica restores at the newest TXID and by time, through the
-// object metadata timestamps.
+// refused by the lease, and the replica restores at the newest TXID and by
+// time, through the object metadata timestamps.
 func TestS3(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
@@ -59,14 +59,71 @@ func TestS3(t *testing.T) {
 		}
 	}
 
-	// Another database's writer on the same replica: the first one stops.
+	// Another database's writer on the same replica is refused: S3 grants
+	// a lease (a conditional PUT of <prefix>/.ltx-writer.lease), naming
+	// the holder.
 	other := filepath.Join(t.TempDir(), "other.db")
 	insert(t, openApp(t, other), 3)
 	r2 := newReplicator(t, other, srv.Client(t, rep.URL), testOpts())
 	defer r2.Close(ctx)
-	mustSync(t, r2)
+	if err := r2.Sync(ctx); !errors.Is(err, writer.ErrReplicaConflict) || !strings.Contains(err.Error(), r.Path()) {
+		t.Fatalf("second writer on S3: got %v, want ErrReplicaConflict naming the first", err)
+	}
 	insert(t, app, 1)
-	if err := r.Sync(ctx); !errors.Is(err, writer.ErrReplicaConflict) {
-		t.Fatalf("first writer after a second wrote to S3: got %v, want ErrReplicaConflict", err)
+	mustSync(t, r)
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, rep.Client, 1)
+	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal("restore from S3 differs from the source after a second writer was refused")
+	}
+}
+
+// TestS3LeaseTakeover: a writer that crashed holding the S3 lease (it
+// never released it) keeps others out until the lease lapses; then the
+// next writer takes it over and goes on at the next TXID.
+func TestS3LeaseTakeover(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	rep := srv.NewReplica(t)
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 50)
+	opts := testOpts()
+	opts.LeaseTTL = time.Second
+	r1 := newReplicator(t, path, rep.Client, opts)
+	mustSync(t, r1)
+	txid := r1.TXID()
+	// The crash: r1 stops here, its lease never renewed nor released
+	// (Start would renew it; Close would release it).
+	defer r1.Close(ctx)
+	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, "another writer", time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+		t.Fatalf("lease while the first writer holds it: %v, want ErrLeaseHeld", err)
+	}
+
+	insert(t, app, 5)
+	var r2 *writer.Replicator
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r2 = newReplicator(t, path, srv.Client(t, rep.URL), opts)
+		err := r2.Open(ctx)
+		if err == nil {
+			break
+		}
+		r2.Close(ctx)
+		if !errors.Is(err, writer.ErrReplicaConflict) || time.Now().After(deadline) {
+			t.Fatalf("taking over the crashed writer's lease: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer r2.Close(ctx)
+	mustSync(t, r2)
+	if r2.TXID() != txid+1 {
+		t.Fatalf("after the takeover: TXID %s, want %s", r2.TXID(), txid+1)
+	}
+	checkContiguous(t, rep.Client, 1)
+	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal("restore differs from the source after the takeover")
 	}
 }
