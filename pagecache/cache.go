@@ -38,6 +38,11 @@ type Ref struct {
 // Options tune a Cache.
 type Options struct {
 	MaxBytes int64 // budget for decoded pages; 64 MiB if 0
+
+	// Disk, when set, is a second tier: a miss looks there before storage,
+	// and a page read from storage for a miss is written there too (pages
+	// read ahead for scans are not). The cache closes it.
+	Disk *Disk
 }
 
 // Stats are counters since the cache was made.
@@ -62,6 +67,7 @@ const entryOverhead = 192
 type Cache struct {
 	client   storage.Client
 	maxBytes int64
+	disk     *Disk // nil without a disk tier
 
 	mu       sync.Mutex
 	pages    *segments             // under mu
@@ -88,6 +94,7 @@ func New(client storage.Client, opts Options) *Cache {
 	c := &Cache{
 		client:   client,
 		maxBytes: opts.MaxBytes,
+		disk:     opts.Disk,
 		pages:    newSegments(opts.MaxBytes),
 		inflight: map[Key]chan struct{}{},
 		asyncN:   make(chan struct{}, asyncConcurrency),
@@ -149,11 +156,20 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
 			if page, ok := c.get(ref.Key); ok {
 				return page, nil
 			}
+			if c.disk != nil {
+				if page, ok := c.disk.get(ref.Key, ref.PageSize); ok {
+					c.add(ref.Key, page)
+					return page, nil
+				}
+			}
 			page, err := c.fetch(ctx, ref)
 			if err != nil {
 				return nil, err
 			}
 			c.add(ref.Key, page)
+			if c.disk != nil {
+				c.disk.put(ref.Key, page)
+			}
 			return page, nil
 		})
 		select {

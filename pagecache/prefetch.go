@@ -105,11 +105,15 @@ func (c *Cache) readAhead(run []Ref, done chan struct{}) {
 	}
 }
 
-// Close stops the reads ahead under way and waits for them to end. The
-// cache still serves pages after Close, without reading ahead.
+// Close stops the reads ahead under way and waits for them to end, and
+// closes the disk tier. The cache still serves pages after Close, without
+// reading ahead.
 func (c *Cache) Close() {
 	c.stop()
 	c.async.Wait()
+	if c.disk != nil {
+		c.disk.Close()
+	}
 }
 
 // wanted returns the refs not held yet, once each, sorted by file and
