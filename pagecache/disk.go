@@ -46,8 +46,8 @@ type Disk struct {
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed when run returns
 	closed  sync.Once
-	hits   int64
-	misses int64
+	hits    int64
+	misses  int64
 }
 
 type diskEntry struct {
