@@ -103,6 +103,14 @@ func New(client storage.Client, opts Options) *Cache {
 	return c
 }
 
+// SetDisk gives the cache a disk tier (see Options.Disk). Call it before
+// the cache is used.
+func (c *Cache) SetDisk(d *Disk) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disk = d
+}
+
 func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 
 // Page returns the decoded page for ref, from memory or with one ranged read

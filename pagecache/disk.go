@@ -167,8 +167,8 @@ func (d *Disk) put(k Key, page []byte) {
 	}
 }
 
-// Close stops writing pages, dropping those still queued, and waits for
-// the write under way. Pages are still read after Close.
+// Close writes the pages queued and stops. Pages are still read after
+// Close; pages put after it are dropped.
 func (d *Disk) Close() {
 	d.closed.Do(func() { close(d.done) })
 	<-d.stopped
@@ -182,7 +182,14 @@ func (d *Disk) run() {
 	for {
 		select {
 		case <-d.done:
-			return
+			for { // what was queued before Close is written
+				select {
+				case w := <-d.queue:
+					d.write(w.key, w.page)
+				default:
+					return
+				}
+			}
 		case w := <-d.queue:
 			d.write(w.key, w.page)
 		}

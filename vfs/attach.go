@@ -31,6 +31,15 @@ type Options struct {
 	// replica=<name>). Nothing is registered anywhere without it.
 	Registerer prometheus.Registerer
 
+	// DiskCacheDir, when set, keeps the pages read from storage in files
+	// under this directory as well, up to DiskCacheBytes
+	// (pagecache.DefaultDiskBytes, 1 GiB, if 0), so that a process started
+	// again finds them there instead of in storage. Every page file is
+	// checked (its key, length and CRC) when read: a damaged or torn one is
+	// dropped, never served. Use one directory per replica.
+	DiskCacheDir   string
+	DiskCacheBytes int64
+
 	cold coldTuning // benchmarks switch cold-path features off
 }
 
@@ -54,8 +63,8 @@ func Attach(name string, opts Options) error {
 			return fmt.Errorf("ltx vfs: attach %q: %w", name, err)
 		}
 	}
-	if opts.CacheBytes < 0 || opts.Poll < 0 {
-		return fmt.Errorf("ltx vfs: attach %q: negative CacheBytes or Poll", name)
+	if opts.CacheBytes < 0 || opts.Poll < 0 || opts.DiskCacheBytes < 0 {
+		return fmt.Errorf("ltx vfs: attach %q: negative CacheBytes, Poll or DiskCacheBytes", name)
 	}
 
 	registryMu.Lock()
@@ -64,7 +73,7 @@ func Attach(name string, opts Options) error {
 	if replicas[key] != nil {
 		return fmt.Errorf("ltx vfs: attach %q: name already attached (Detach it first)", name)
 	}
-	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger, cold: opts.cold}
+	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger, cold: opts.cold.withDisk(opts.DiskCacheDir, opts.DiskCacheBytes)}
 	if opts.Registerer != nil {
 		cfg.metrics = func(r *replica) *metrics { return newMetrics(opts.Registerer, name, r) }
 	}

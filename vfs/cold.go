@@ -5,13 +5,22 @@ import (
 	"github.com/ltxvfs/ltxvfs/pagecache"
 )
 
-// coldTuning switches the cold-path features off one by one, so that a
-// benchmark can measure each with and without in the same run. The zero
-// value, all on, is what users get.
+// coldTuning configures the cold path of a replica: the disk tier, and
+// switches that turn features off one by one, so that a benchmark can
+// measure each with and without in the same run (the zero value, all on,
+// is what users get).
 type coldTuning struct {
+	diskDir   string // the disk tier's directory ("": none)
+	diskBytes int64  // its bound (0: pagecache.DefaultDiskBytes)
+
 	noFrames    bool // frames read with page indexes (and hints) are not kept
 	noHints     bool // hint objects are not read
 	noReadahead bool // sequential reads are not read ahead
+}
+
+func (t coldTuning) withDisk(dir string, bytes int64) coldTuning {
+	t.diskDir, t.diskBytes = dir, bytes
+	return t
 }
 
 // coldState is a replica's cold-path settings.
@@ -24,20 +33,29 @@ type coldState struct {
 // a hint larger than budget/hintShare is not read.
 const hintShare = 4
 
-// setupCold makes the index hand the frames it reads along with page
-// indexes (whole small files, the first frames of larger ones, the hints
-// of snapshots and compactions) to the cache: page 1, the schema and the
-// B-tree interior pages then come with the open, in its round trips.
-func (r *replica) setupCold(cfg replicaConfig) {
+// setupCold gives the cache its disk tier, if any, and makes the index hand
+// the frames it reads along with page indexes (whole small files, the
+// first frames of larger ones, the hints of snapshots and compactions) to
+// the cache: page 1, the schema and the B-tree interior pages then come
+// with the open, in its round trips.
+func (r *replica) setupCold(cfg replicaConfig) error {
 	r.cold = coldState{tune: cfg.cold, budget: cfg.cacheBytes}
+	if cfg.cold.diskDir != "" {
+		d, err := pagecache.OpenDisk(cfg.cold.diskDir, cfg.cold.diskBytes)
+		if err != nil {
+			return err
+		}
+		r.cache.SetDisk(d)
+	}
 	if cfg.cold.noFrames {
-		return
+		return nil
 	}
 	maxHint := cfg.cacheBytes / hintShare // set to the default by newReplica
 	if cfg.cold.noHints {
 		maxHint = 0
 	}
 	r.idx.SetFrameSink(r.putFrames, maxHint)
+	return nil
 }
 
 // closeCold ends the reads ahead of a replica no connection uses any more.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,5 +188,72 @@ func TestReadaheadEndsWithTheReplica(t *testing.T) {
 			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDiskCacheSurvivesARestart: with a disk tier, a process that opens the
+// replica again reads the pages an earlier one read from disk, not from
+// storage.
+func TestDiskCacheSurvivesARestart(t *testing.T) {
+	src := coldSource(t)
+	tier := t.TempDir()
+	ids := []int{5, 333, 4444, 15000, 19999}
+	run := func() int64 {
+		counting := storagetest.NewCounting(src.client)
+		name := fmt.Sprintf("cold-disk-%d", coldSeq.Add(1))
+		if err := Attach(name, Options{Client: counting, Poll: time.Hour, DiskCacheDir: tier, DiskCacheBytes: 1 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		defer Detach(name)
+		db, err := sql.Open("sqlite3", "file:"+name+"?vfs=ltx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		c := conn(t, db)
+		defer c.Close()
+		counting.Reset()
+		for _, id := range ids {
+			var got, want []byte
+			if err := c.QueryRowContext(context.Background(), `SELECT v FROM t WHERE id = ?`, id).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if err := src.db.QueryRow(`SELECT v FROM t WHERE id = ?`, id).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("row %d differs from the primary", id)
+			}
+		}
+		return counting.Counts().Opens
+	}
+	if first := run(); first == 0 {
+		t.Fatalf("first process: no read for %d cold lookups: the test tests nothing", len(ids))
+	}
+	if again := run(); again != 0 {
+		t.Fatalf("a process started again read %d pages from storage, want 0 (all on disk)", again)
+	}
+}
+
+func TestDiskCacheParams(t *testing.T) {
+	p, err := parseParams(url.Values{"diskcache": {"/var/cache/ltx"}, "diskcache_size": {"2GiB"}}, time.Now())
+	if err != nil || p.diskDir != "/var/cache/ltx" || p.diskBytes != 2<<30 {
+		t.Fatalf("%+v, %v", p, err)
+	}
+	for q, want := range map[string]string{
+		"diskcache=":                       "diskcache= is empty",
+		"diskcache_size=1GiB":              "without diskcache=DIR",
+		"diskcache=/x&diskcache_size=":     "diskcache_size=",
+		"diskcache=/x&diskcache_size=lots": "diskcache_size=lots",
+	} {
+		v, _ := url.ParseQuery(q)
+		if _, err := parseParams(v, time.Now()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", q, err, want)
+		}
+	}
+	if err := Attach("cold-disk-bad", Options{URL: "/nonexistent", DiskCacheDir: "/proc/version/x"}); err == nil {
+		Detach("cold-disk-bad")
+		t.Fatal("a disk cache directory that cannot be made was accepted")
 	}
 }

@@ -30,6 +30,9 @@ type params struct {
 	hasTime  bool
 	poll     time.Duration // 0: not given
 	cacheMax int64         // 0: not given
+
+	diskDir   string // diskcache=: the disk tier's directory ("": none)
+	diskBytes int64  // diskcache_size=: its bound (0: not given)
 }
 
 // following reports whether the connection follows the newest TXID.
@@ -102,6 +105,26 @@ func parseParams(q url.Values, now time.Time) (params, error) {
 		}
 		p.cacheMax = n
 	}
+	if v, ok, err = one("diskcache"); err != nil {
+		return p, err
+	} else if ok {
+		if strings.TrimSpace(v) == "" {
+			return p, fmt.Errorf("diskcache= is empty: give a directory (URL-escaped) where pages are kept across restarts")
+		}
+		p.diskDir = v
+	}
+	if v, ok, err = one("diskcache_size"); err != nil {
+		return p, err
+	} else if ok {
+		n, err := ParseSize(v)
+		if err != nil {
+			return p, fmt.Errorf("diskcache_size=%s: %w", v, err)
+		}
+		if p.diskDir == "" {
+			return p, fmt.Errorf("diskcache_size=%s without diskcache=DIR: give the directory too", v)
+		}
+		p.diskBytes = n
+	}
 	for _, key := range []string{"immutable", "nolock"} {
 		if v, ok := q[key]; ok && len(v) > 0 {
 			if b, err := strconv.ParseBool(v[0]); err != nil || b {
@@ -128,7 +151,7 @@ func parseParams(q url.Values, now time.Time) (params, error) {
 // ownParams are the parameters the VFS reads; otherParams those of SQLite
 // and the driver, which are left alone even when they look like ours.
 var (
-	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache"}
+	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache", "diskcache", "diskcache_size"}
 	otherParams = map[string]bool{"vfs": true, "mode": true, "cache": true, "psow": true, "nolock": true, "immutable": true, "modeof": true, "_pragma": true, "_txlock": true, "_timefmt": true}
 )
 

@@ -89,7 +89,9 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 	}
 	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes})
 	r.idx = index.New(r.client, index.Options{Logger: r.log, Moved: r.moved})
-	r.setupCold(cfg)
+	if err := r.setupCold(cfg); err != nil {
+		return nil, err
+	}
 	if r.m != nil {
 		if err := r.m.register(); err != nil {
 			return nil, fmt.Errorf("register metrics of replica %s: %w", r.name, err)
@@ -119,7 +121,7 @@ func acquireURL(ctx context.Context, raw string, p params) (*replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReplica(replicaConfig{key: key, name: u.String(), client: client, cacheBytes: p.cacheMax, poll: p.poll})
+	r, err := newReplica(replicaConfig{key: key, name: u.String(), client: client, cacheBytes: p.cacheMax, poll: p.poll, cold: coldTuning{}.withDisk(p.diskDir, p.diskBytes)})
 	if err != nil {
 		return nil, err
 	}
