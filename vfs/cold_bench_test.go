@@ -211,6 +211,12 @@ type coldSession struct {
 
 func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession {
 	b.Helper()
+	return newColdSessionDisk(b, fix, mode, "")
+}
+
+// newColdSessionDisk is newColdSession with a disk tier in tier, if given.
+func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier string) *coldSession {
+	b.Helper()
 	slow := storagetest.NewFaulty(filereplica.New(fix.dir), storagetest.FaultyConfig{
 		List: storagetest.Behaviour{FirstByte: coldFirstByte},
 		Open: storagetest.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
@@ -218,7 +224,7 @@ func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession 
 	s := &coldSession{b: b, rounds: &roundsClient{Client: slow}}
 	s.counting = storagetest.NewCounting(s.rounds)
 	s.name = fmt.Sprintf("cold-%d", coldSeq.Add(1))
-	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune}
+	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune, DiskCacheDir: tier}
 	if err := Attach(s.name, opts); err != nil {
 		b.Fatal(err)
 	}
@@ -425,3 +431,50 @@ func BenchmarkColdScan(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkColdRestart: a reader makes coldLookups point queries, exits,
+// and starts again to make the same queries: the second run's open and
+// lookups, with and without the disk tier.
+func BenchmarkColdRestart(b *testing.B) {
+	const lookups = 200
+	fix := coldReplica(b)
+	for _, disk := range []bool{false, true} {
+		name := "memory"
+		if disk {
+			name = "disk"
+		}
+		b.Run(name, func(b *testing.B) {
+			var openMS, openReq, perLookup, msPer []float64
+			for b.Loop() {
+				tier := ""
+				if disk {
+					tier = b.TempDir()
+				}
+				rng := rand.New(rand.NewPCG(9, 10))
+				ids := make([]int, lookups)
+				for i := range ids {
+					ids[i] = rng.IntN(fix.rows) + 1
+				}
+				run := func() (int64, time.Duration, int64, time.Duration) {
+					s := newColdSessionDisk(b, fix, coldMode{name: "all"}, tier)
+					defer s.close()
+					oreq, _, oel := s.phase(s.open)
+					req, _, el := s.phase(func() {
+						for _, id := range ids {
+							s.query(`SELECT length(payload) FROM t WHERE id = ?`, id)
+						}
+					})
+					return oreq, oel, req, el
+				}
+				run()
+				oreq, oel, req, el := run()
+				openMS, openReq = append(openMS, ms(oel)), append(openReq, float64(oreq))
+				perLookup, msPer = append(perLookup, float64(req)/lookups), append(msPer, ms(el)/lookups)
+			}
+			b.ReportMetric(median(openMS), "restart-open-ms")
+			b.ReportMetric(median(openReq), "restart-open-requests")
+			b.ReportMetric(median(perLookup), "requests/lookup")
+			b.ReportMetric(median(msPer), "ms/lookup")
+		})
+	}
+}
