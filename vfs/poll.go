@@ -11,12 +11,16 @@ const (
 	// following forever.
 	pollTimeout = 30 * time.Second
 
-	// listEvery: one poll in listEvery lists every level (index.Update);
-	// the others probe for the next L0 file (index.Probe), one request.
-	// Compactions, snapshots, retention and gaps, which only a listing
-	// shows, are so noticed within listEvery poll intervals; a new TXID
-	// within one.
-	listEvery = 10
+	// A poll lists every level (index.Update) when the last listing is
+	// listEvery poll intervals old, and at least minListGap; the others
+	// probe for the next L0 file (index.Probe), one request. Compactions,
+	// snapshots, retention and gaps, which only a listing shows, are so
+	// noticed within max(listEvery intervals, minListGap); a new TXID within
+	// one interval. (Nothing depends on noticing those quickly: a
+	// compaction's L0 files stay for minutes, and a read of a file that
+	// retention removed rebuilds the version at once.)
+	listEvery  = 10
+	minListGap = 10 * time.Second
 
 	// maxProbes bounds the files one poll takes in by probing, one round
 	// trip each: a follower further behind lists, and reads the page
@@ -30,27 +34,33 @@ var errBehind = errors.New("more new files than a poll probes for")
 // pollLoop follows the replica while at least one connection follows the
 // newest TXID. A poll probes for the file the writer makes next, and takes
 // in the files that follow it at once (a writer syncing quickly is followed
-// without waiting a poll interval per file); every listEvery polls, and
-// after a probe that could not tell, it lists the levels instead.
+// without waiting a poll interval per file); every so often (see
+// listEvery), and after a probe that could not tell, it lists the levels
+// instead.
 func (r *replica) pollLoop(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(r.poll)
 	defer t.Stop()
+	gap := r.listGap
+	if gap <= 0 {
+		gap = max(listEvery*r.poll, minListGap)
+	}
+	listed := time.Now() // the opener listed
 	failing := false
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		var err error
-		if n%listEvery != 0 {
+		if time.Since(listed) < gap {
 			if err = r.probe(ctx); err != nil && ctx.Err() == nil {
 				r.log.Debug("ltx vfs: probe could not tell; listing", "err", err)
-				err = r.pollOnce(ctx)
+				listed, err = time.Now(), r.pollOnce(ctx)
 			}
 		} else {
-			err = r.pollOnce(ctx)
+			listed, err = time.Now(), r.pollOnce(ctx)
 		}
 		switch {
 		case err != nil && ctx.Err() != nil:

@@ -60,10 +60,15 @@ func TestProbeTakesInNewTXIDs(t *testing.T) {
 func TestPollerFollowsCommits(t *testing.T) {
 	src := newSource(t, 4096)
 	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY)`)
-	db := src.open("poll=2ms")
-	c := conn(t, db)
+	name := "poller-" + t.Name()
+	// A listing every few polls, so that both ways of polling take part.
+	if err := attachListing(name, Options{Client: src.client, Poll: 2 * time.Millisecond}, 7*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Detach(name) })
+	c := conn(t, openDB(t, "file:"+name+"?vfs=ltx"))
 	var seen int64
-	for i := int64(1); i <= 3*listEvery; i++ {
+	for i := int64(1); i <= 30; i++ {
 		src.exec(`INSERT INTO t(id) VALUES (?)`, i)
 		if i%7 == 0 {
 			src.compact(1, src.pages.TXID()-5, src.pages.TXID())
@@ -81,4 +86,16 @@ func TestPollerFollowsCommits(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// attachListing is Attach with the poller listing every level once the last
+// listing is listGap old (0: the default).
+func attachListing(name string, opts Options, listGap time.Duration) error {
+	if err := Attach(name, opts); err != nil {
+		return err
+	}
+	registryMu.Lock()
+	replicas[attachKey(name)].listGap = listGap
+	registryMu.Unlock()
+	return nil
 }

@@ -27,8 +27,12 @@ type replica struct {
 	cache  *pagecache.Cache
 	log    *slog.Logger
 	poll   time.Duration
-	m      *metrics  // nil without a Registerer
-	cold   coldState // readahead and frames (cold.go)
+	// listGap is how old the last listing of the levels may get before a
+	// poll lists them again (see listEvery) if not 0; benchmarks set it
+	// tiny to compare with listing at each poll.
+	listGap time.Duration
+	m       *metrics  // nil without a Registerer
+	cold    coldState // readahead and frames (cold.go)
 
 	updateMu sync.Mutex   // one synchronous Update at a time (opens)
 	lastPoll atomic.Int64 // unix nanoseconds of the last successful Update
