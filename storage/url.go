@@ -55,7 +55,7 @@ func ParseURL(raw string) (*URL, error) {
 	}
 	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "file:") {
 		if scheme, ok := schemeLike(raw); ok {
-			return nil, fmt.Errorf("%w %q: looks like a %s URL missing a slash (want %s://...); write ./%s for a directory of that name", ErrInvalidURL, redact(raw), scheme, scheme, raw)
+			return nil, fmt.Errorf("%w %q: looks like a %s URL missing a slash (want %s://...); write ./%s for a directory of that name", ErrInvalidURL, redact(raw), scheme, scheme, redact(raw))
 		}
 		return parseBarePath(raw)
 	}
@@ -141,7 +141,7 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 			}
 			ep, err := url.Parse(v)
 			if err != nil || ep.Host == "" {
-				return nil, fmt.Errorf("%w %q: endpoint %q is not a host or http(s) URL", ErrInvalidURL, redact(raw), values[0])
+				return nil, fmt.Errorf("%w %q: endpoint is not a host or http(s) URL", ErrInvalidURL, redact(raw))
 			}
 			out.Endpoint = v
 		case "region":
@@ -163,19 +163,89 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 	return out, nil
 }
 
-// redact removes user information from a URL-looking string, so that no
-// secret given by mistake ends up in an error or a log line.
+// Redact returns raw, a replica URL or any text that may hold one, with
+// the user information of every URL in it replaced by xxxxx: the replica
+// URL's own (s3://key:secret@bucket) and an endpoint's, plain or
+// percent-encoded (endpoint=http%3A%2F%2Fkey%3Asecret%40host). Errors and
+// logs that quote a URL as given quote it through Redact, so that a secret
+// put in a URL by mistake is never shown.
+func Redact(raw string) string { return redact(raw) }
+
 func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if i := strings.Index(raw, "@"); i >= 0 && strings.Contains(raw[:i], "://") {
-			j := strings.Index(raw, "://") + 3
-			return raw[:j] + "xxxxx" + raw[i:]
+	var b strings.Builder
+	rest := raw
+	for first := true; ; first = false {
+		i, n := schemeSep(rest)
+		if first && strings.HasPrefix(rest, "//") {
+			i, n = 0, 2 // a URL without a scheme: "//user:pw@host"
 		}
-		return raw
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:i+n])
+		rest = rest[i+n:]
+		// The authority runs to the query, or in a query (an endpoint) to
+		// the next parameter; a secret may hold a raw slash, so a slash
+		// does not end it here.
+		stops := []string{"?", "#", "%3F", "%3f", "%23", "%26"}
+		if strings.Contains(b.String(), "?") {
+			stops = append(stops, "&")
+		}
+		end := len(rest)
+		for _, stop := range stops {
+			if k := strings.Index(rest, stop); k >= 0 && k < end {
+				end = k
+			}
+		}
+		auth := rest[:end]
+		at := max(strings.LastIndex(auth, "@"), lastIndexFold(auth, "%40"))
+		if at >= 0 {
+			b.WriteString("xxxxx")
+			rest = rest[at:] // from the @ on
+		}
 	}
-	u.User = url.User("xxxxx")
-	return u.String()
+}
+
+// schemeSep finds what comes before an authority: the next "://", plain or
+// percent-encoded, or "endpoint=" when its value has no scheme (the parser
+// takes host:port and user@host:port there too). It returns its index and
+// length, or -1.
+func schemeSep(s string) (int, int) {
+	best, n := -1, 0
+	for _, sep := range []string{"://", "%3A%2F%2F", "endpoint="} {
+		i := indexFold(s, strings.ToUpper(sep))
+		if i < 0 || (best >= 0 && i >= best) {
+			continue
+		}
+		if sep == "endpoint=" {
+			v := s[i+len(sep):]
+			if k := strings.IndexAny(v, "&#"); k >= 0 {
+				v = v[:k]
+			}
+			if strings.Contains(v, "://") || indexFold(v, "%3A%2F%2F") >= 0 {
+				continue // its "://" comes next
+			}
+		}
+		best, n = i, len(sep)
+	}
+	return best, n
+}
+
+// indexFold and lastIndexFold find sub, upper-case ASCII, in s in any
+// case; byte offsets stay those of s, whatever else s holds.
+func indexFold(s, sub string) int { return strings.Index(upperASCII(s), sub) }
+
+func lastIndexFold(s, sub string) int { return strings.LastIndex(upperASCII(s), sub) }
+
+func upperASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // unwrapURLError drops url.Error's own quoting of the input, which may hold
