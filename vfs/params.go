@@ -10,6 +10,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // Defaults for what neither the DSN nor Options set.
@@ -141,7 +142,7 @@ func parseParams(q url.Values, now time.Time) (params, error) {
 		}
 		for _, ours := range ownParams {
 			if key != ours && nearMiss(key, ours) {
-				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, strings.Join(vs, ","), ours)
+				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, storage.Redact(strings.Join(vs, ",")), ours)
 			}
 		}
 	}

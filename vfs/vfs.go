@@ -8,6 +8,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
 
+	"github.com/ltxvfs/ltxvfs/storage"
+
 	// Both backends, so that every replica URL scheme works in a DSN.
 	_ "github.com/ltxvfs/ltxvfs/storage/file"
 	_ "github.com/ltxvfs/ltxvfs/storage/s3"
@@ -69,7 +71,7 @@ func openMain(name *vfs.Filename) (*file, error) {
 	var r *replica
 	if p.hasReplica {
 		if r, err = acquireURL(ctx, p.replica, p); err != nil {
-			return nil, fmt.Errorf("replica=%s: %w", p.replica, err)
+			return nil, fmt.Errorf("replica=%s: %w", storage.Redact(p.replica), err)
 		}
 	} else if r = acquireName(name.String()); r == nil {
 		return nil, fmt.Errorf("%w: give replica=URL (URL-escaped), or bind the name %q with vfs.Attach", errNoReplica, name.String())
