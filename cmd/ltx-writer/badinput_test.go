@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// badInputsTried counts the bad inputs of this package's tables, for the
-// log of TestBadInputSummary (-v).
+// badInputsTried counts the bad inputs of this package's tables; the
+// table logs it (-v).
 var badInputsTried int
 
 // TestBadCommandLines: every subcommand given a bad flag, value, argument,
@@ -81,7 +81,10 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"replicate", "-db", db, "-replica", "s3://"}, []string{"bucket required"}},
 		{[]string{"replicate", "-db", db, "-replica", "s3://b/p?endpoint="}, []string{"endpoint is empty"}},
 		{[]string{"replicate", "-db", db, "-replica", "s3://b/p?regoin=us"}, []string{`"regoin"`}},
-		{[]string{"replicate", "-db", db, "-replica", "s3://key:secret@b/p"}, []string{"credentials do not belong in the URL"}},
+		{[]string{"replicate", "-db", db, "-replica", "s3://key:s3cr3t@b/p"}, []string{"credentials do not belong in the URL"}},
+		{[]string{"replicate", "-db", db, "-replica", "s3://key:s3cr3t@b/p?regoin=x"}, []string{"credentials do not belong in the URL"}},
+		{[]string{"replicate", "-db", db, "-replica", "s3://b/p?endpoint=http://key:s3cr3t@127.0.0.1:1"}, []string{"credentials do not belong in the endpoint"}},
+		{[]string{"replicate", "-db", db, "-replica", "s3://b/p?endpoint=key:s3cr3t@127.0.0.1:1&regoin=x"}, []string{`"regoin"`}},
 		{[]string{"replicate", "-db", db, "-replica", "file://host/x"}, []string{"file://host/x"}},
 		{[]string{"replicate", "-db", text, "-replica", newReplica}, []string{text, "not a SQLite database"}},
 		{[]string{"replicate", "-db", filepath.Join(dir, "missing.db"), "-replica", newReplica}, []string{"missing.db"}},
@@ -102,6 +105,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"replicate", "-config", cfg("noreplica.yaml", "databases:\n  - path: a.db\n")}, []string{"noreplica.yaml", "a.db has no replica"}},
 		{[]string{"replicate", "-config", cfg("twice.yaml", "databases:\n  - path: a.db\n    replica: /r1\n  - path: ./a.db\n    replica: /r2\n")}, []string{"twice.yaml", "listed twice"}},
 		{[]string{"replicate", "-config", cfg("shared.yaml", "databases:\n  - path: a.db\n    replica: /r\n  - path: b.db\n    replica: /r\n")}, []string{"shared.yaml", "two databases"}},
+		{[]string{"replicate", "-config", cfg("shared-secret.yaml", "databases:\n  - path: a.db\n    replica: s3://k:s3cr3t@b/p\n  - path: b.db\n    replica: s3://k:s3cr3t@b/p\n")}, []string{"shared-secret.yaml", "two databases"}},
 		{[]string{"replicate", "-config", cfg("syntax.yaml", "databases: [oops")}, []string{"syntax.yaml"}},
 		{[]string{"replicate", "-config", cfg("tabs.yaml", "databases:\n\t- path: a.db\n")}, []string{"tabs.yaml"}},
 		{[]string{"replicate", "-config", cfg("badurl.yaml", "databases:\n  - path: app.db\n    replica: sftp://host/x\n")}, []string{"sftp://host/x"}},
@@ -129,6 +133,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"restore", "-replica", empty, "-o", out}, []string{empty, "no LTX files"}},
 		{[]string{"restore", "-replica", filepath.Join(dir, "nowhere"), "-o", out}, []string{"nowhere"}},
 		{[]string{"restore", "-replica", "gs://bucket", "-o", out}, []string{`"gs"`}},
+		{[]string{"restore", "-replica", "s3://key:s3cr3t@b/p", "-o", out}, []string{"credentials"}},
 
 		// ls
 		{[]string{"ls"}, []string{"-replica is required"}},
@@ -137,6 +142,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"ls", "-replica", "gs://bucket"}, []string{`"gs"`}},
 		{[]string{"ls", "-replica", "s3:bucket"}, []string{"s3:bucket"}},
 		{[]string{"ls", "-replica", text}, []string{text}},
+		{[]string{"ls", "-replica", "s3://b/p?endpoint=http%3A%2F%2Fkey%3As3cr3t%40127.0.0.1%3A1"}, []string{"credentials do not belong in the endpoint"}},
 
 		// query
 		{[]string{"query", "SELECT 1"}, []string{"-replica is required"}},
@@ -158,6 +164,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"query", "-replica", replica, "ATTACH '" + filepath.Join(dir, "w.db") + "' AS w"}, []string{"w.db"}},
 		{[]string{"query", "-replica", empty, "SELECT 1"}, []string{"no LTX files"}},
 		{[]string{"query", "-replica", "ftp://x/y", "SELECT 1"}, []string{`unknown scheme "ftp"`}},
+		{[]string{"query", "-replica", "s3://key:s3cr3t@b/p", "SELECT 1"}, []string{"credentials do not belong in the URL"}},
+		{[]string{"query", "-replica", "s3://b/p?endpoint=http://key:s3cr3t@127.0.0.1:1", "SELECT 1"}, []string{"credentials do not belong in the endpoint"}},
 
 		// demo
 		{[]string{"demo", "-rows", "0"}, []string{"-rows"}},
@@ -184,6 +192,9 @@ func TestBadCommandLines(t *testing.T) {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("%q: stderr %q does not say %q", tc.args, stderr, w)
 			}
+		}
+		if strings.Contains(stderr, "s3cr3t") {
+			t.Errorf("%q: stderr shows the secret: %q", tc.args, stderr)
 		}
 	}
 	if b, err := os.ReadFile(existing); err != nil || string(b) != "keep me" {
