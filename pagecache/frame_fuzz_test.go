@@ -18,7 +18,8 @@ import (
 // FuzzFrame feeds arbitrary bytes to the frame check, as frames the page
 // index points at: data is stored right after a file's header and read as
 // one frame with Page, or, when cut falls inside it, as two frames back to
-// back read with one Prefetch (the coalesced read decodes sub-slices).
+// back read with one Prefetch (the coalesced read decodes sub-slices); and
+// handed to Put, as an index hands over the frames it read.
 // Properties: never a panic; an error names the file and the page; a page
 // is exactly PageSize bytes, comes from a frame whose header names the page
 // asked for, and is what the ltx library decodes from that frame.
@@ -46,7 +47,22 @@ func FuzzFrame(f *testing.F) {
 				checkFrameError(t, err, frames...)
 			}
 		}
-		for _, r := range frames {
+		// The whole of data, handed over: if Put keeps it, the last ref
+		// below reads it from the cache it was put in.
+		put, whole := New(mem, Options{}), ref(pgno, 0, len(data))
+		n := len(frames)
+		if err := put.Put(whole.Key, pageSize, data); err != nil {
+			checkFrameError(t, err, whole)
+		} else if !put.Contains(whole.Key) {
+			t.Fatalf("page %d: Put succeeded and holds nothing", pgno)
+		} else {
+			frames = append(frames, whole)
+		}
+		for i, r := range frames {
+			c := c
+			if i == n {
+				c = put
+			}
 			prefetched := c.Contains(r.Key)
 			page, err := c.Page(ctx, r)
 			if err != nil {
