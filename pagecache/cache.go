@@ -128,7 +128,10 @@ func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 	c.mu.Lock()
 	page, ok := c.pages.get(ref.Key)
-	wait := c.inflight[ref.Key]
+	var wait chan struct{}
+	if !ok {
+		wait = c.inflight[ref.Key] // a hit, the warm path, hashes the key once
+	}
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
