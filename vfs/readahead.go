@@ -55,7 +55,12 @@ func (ra *readahead) observe(r *replica, v *index.Version, pgno uint32) {
 	default:
 		// Not the next page: an interior page the scan climbs back to (held,
 		// since it was read on the way down) leaves the run alone; a read
-		// that misses ends it.
+		// that misses ends it. Without a run there is nothing to keep, and
+		// random reads (point lookups) cost no cache lookup here.
+		if ra.run == 0 {
+			ra.last = pgno
+			return
+		}
 		if e, ok := v.Lookup(pgno); ok && r.cache.Contains(pagecache.Key{File: fileKey(e.File), Pgno: pgno}) {
 			return
 		}
