@@ -8,10 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -64,7 +70,60 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 		f.Close()
 		return nil, err
 	}
+	c.removeStaleTemps()
 	return l, nil
+}
+
+// removeStaleTemps removes the temp files (see createTemp) that writers
+// killed in the middle of an upload left in the level directories: the
+// lease holder is the only writer, so no temp file there is in use, and
+// without this every crash during a snapshot upload would leak a whole
+// database's worth of disk. Best effort: a file that cannot be removed
+// stays, as before.
+func (c *Client) removeStaleTemps() {
+	root, err := os.OpenRoot(c.root)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	levels, err := fs.ReadDir(root.FS(), "ltx")
+	if err != nil {
+		return
+	}
+	for _, level := range levels {
+		if !level.IsDir() {
+			continue
+		}
+		dir := path.Join("ltx", level.Name())
+		entries, err := fs.ReadDir(root.FS(), dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() && isTempName(e.Name()) {
+				_ = root.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
+// isTempName reports whether name is one createTemp makes:
+// .<minTXID>-<maxTXID>.ltx.<random>.tmp.
+func isTempName(name string) bool {
+	rest, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest, ".tmp")
+	if !ok {
+		return false
+	}
+	base, _, ok := strings.Cut(rest, ".ltx.")
+	if !ok {
+		return false
+	}
+	_, _, err := ltx.ParseFilename(base + ".ltx")
+	return err == nil
 }
 
 type fileLease struct {

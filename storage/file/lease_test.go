@@ -5,6 +5,8 @@ package file_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +45,47 @@ func TestLeaseIsExclusive(t *testing.T) {
 	defer lb.Release(ctx)
 	if storage.FindLeaser(a) == nil {
 		t.Fatal("FindLeaser does not find the file client's lease")
+	}
+}
+
+// TestLeaseRemovesStaleTemps: the temp files of uploads that a killed
+// writer never finished are removed when the next writer takes the lease;
+// nothing else is.
+func TestLeaseRemovesStaleTemps(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	stale := []string{
+		"ltx/0/.0000000000000007-0000000000000007.ltx.1uprlszzm06ie.tmp",
+		"ltx/9/.0000000000000001-0000000000000040.ltx.2v011suk9m6w6.tmp",
+	}
+	kept := []string{
+		"ltx/0/0000000000000001-0000000000000001.ltx",
+		"ltx/0/.notes.tmp",
+		"ltx/0/.0000000000000007-0000000000000007.ltx",
+		"other/.0000000000000007-0000000000000007.ltx.1uprlszzm06ie.tmp",
+	}
+	for _, p := range append(append([]string{}, stale...), kept...) {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := file.New(dir).AcquireLease(ctx, "writer", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	for _, p := range stale {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); !os.IsNotExist(err) {
+			t.Errorf("stale temp file %s still there: %v", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
 	}
 }
