@@ -2,9 +2,12 @@ package vfs
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
+	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -98,4 +101,45 @@ func attachListing(name string, opts Options, listGap time.Duration) error {
 	replicas[attachKey(name)].listGap = listGap
 	registryMu.Unlock()
 	return nil
+}
+
+// Versions that no transaction holds are collected, however many polls and
+// transactions made and used them.
+func TestManyPollsLeaveNoVersions(t *testing.T) {
+	src := newSource(t, 4096)
+	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY)`)
+	name := "versions-" + t.Name()
+	if err := Attach(name, Options{Client: src.client, Poll: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Detach(name) })
+	c := conn(t, openDB(t, "file:"+name+"?vfs=ltx"))
+	registryMu.Lock()
+	r := replicas[attachKey(name)]
+	registryMu.Unlock()
+	var made []weak.Pointer[index.Version]
+	for i := range 60 {
+		src.exec(`INSERT INTO t(id) VALUES (?)`, i)
+		if i%10 == 9 {
+			src.compact(1, src.pages.TXID()-8, src.pages.TXID())
+			pollNow(t, attachKey(name))
+		} else if err := r.probe(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, weak.Make(r.idx.Latest()))
+		if got := ints(t, c, `SELECT count(*) FROM t`); got[0] != int64(i+1) {
+			t.Fatalf("count %d after %d inserts", got[0], i+1)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	alive := 0
+	for _, w := range made {
+		if w.Value() != nil {
+			alive++
+		}
+	}
+	if alive > 1 {
+		t.Fatalf("%d of %d versions alive after the polls, want only the latest", alive, len(made))
+	}
 }

@@ -182,8 +182,11 @@ func normalizedURL(u *storage.URL) string {
 // latest is the version a following connection sees now.
 func (r *replica) latest() *index.Version {
 	v := r.idx.Latest()
-	if fixed := r.replanned.Load(); fixed != nil && v != nil && fixed.TXID() == v.TXID() {
-		return fixed
+	if fixed := r.replanned.Load(); fixed != nil && v != nil {
+		if fixed.TXID() == v.TXID() {
+			return fixed
+		}
+		r.replanned.CompareAndSwap(fixed, nil) // the latest moved on: let it go
 	}
 	return v
 }
