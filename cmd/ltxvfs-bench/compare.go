@@ -45,6 +45,7 @@ var headline = []figure{
 	{"upload -> visible p99", "ms", false, func(r *Result) float64 { return r.Lag.UploadToVisibleP99MS }},
 	{"page fetch p50", "ms", false, func(r *Result) float64 { return r.PageFetch.P50MS }},
 	{"page fetch p99", "ms", false, func(r *Result) float64 { return r.PageFetch.P99MS }},
+	{"page fetch first byte p99", "ms", false, func(r *Result) float64 { return r.PageFetch.FirstByteP99MS }},
 	{"full restore", "ms", false, func(r *Result) float64 { return r.Restore.MS }},
 }
 

@@ -112,10 +112,10 @@ type bench struct {
 	repl *writer.Replicator
 	h    *history
 
-	attached int             // readers attached so far, for unique names
-	opens    []Cost          // every cold open at the latest TXID
-	openHeap int64           // Go heap grown by the first reader's open and first lookup
-	fetches  []time.Duration // every GET of the measured reads
+	attached int    // readers attached so far, for unique names
+	opens    []Cost // every cold open at the latest TXID
+	openHeap int64  // Go heap grown by the first reader's open and first lookup
+	fetches  []span // every GET of the measured reads
 }
 
 func (b *bench) run(ctx context.Context) (res *Result, err error) {
@@ -216,7 +216,7 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	}
 	res.ColdOpen = summarizeOpens(b.opens)
 	b.heapFigures(res)
-	res.PageFetch = newLatency(b.fetches)
+	res.PageFetch = newFetch(b.fetches)
 
 	b.prog.step("full restore")
 	var restored string

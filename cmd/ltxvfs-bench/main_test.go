@@ -113,8 +113,8 @@ func TestQuickRun(t *testing.T) {
 	if res.Lag.Commits != 4 || res.Lag.P50MS <= 0 || res.Lag.UploadToVisibleP99MS > res.Lag.P99MS {
 		t.Errorf("follower lag: %+v", res.Lag)
 	}
-	if res.PageFetch.Count == 0 {
-		t.Error("no page fetch timed")
+	if p := res.PageFetch; p.Count == 0 || p.MeanBytes <= 0 || p.FirstByteP50MS > p.P50MS || p.FirstByteP99MS > p.MaxMS {
+		t.Errorf("page fetches: %+v", p)
 	}
 	if !res.Restore.MatchesSource || res.Restore.TXID != s.LatestTXID {
 		t.Errorf("restore: TXID %d (latest %d), matches the primary: %v", res.Restore.TXID, s.LatestTXID, res.Restore.MatchesSource)
@@ -150,7 +150,7 @@ var requiredFields = []string{
 	"full_scan.ms", "full_scan.requests", "full_scan.bytes", "full_scan.mb_per_sec", "full_scan.complete",
 	"time_travel.txid", "time_travel.open.ms", "time_travel.open.requests", "time_travel.lookup.requests",
 	"follower_lag.p50_ms", "follower_lag.p99_ms", "follower_lag.upload_to_visible_p50_ms", "follower_lag.upload_to_visible_p99_ms",
-	"page_fetch.p50_ms", "page_fetch.p99_ms", "page_fetch.p999_ms",
+	"page_fetch.p50_ms", "page_fetch.p99_ms", "page_fetch.p999_ms", "page_fetch.first_byte_p50_ms", "page_fetch.first_byte_p99_ms", "page_fetch.mean_bytes",
 	"restore.ms", "restore.requests", "restore.bytes", "restore.matches_source",
 }
 
@@ -185,7 +185,7 @@ func walkNumbers(t *testing.T, at string, v any) {
 		for k, e := range v {
 			walkNumbers(t, strings.TrimPrefix(at+"."+k, "."), e)
 		}
-		for _, prefix := range []string{"", "commit_to_upload_", "upload_to_visible_"} {
+		for _, prefix := range []string{"", "commit_to_upload_", "upload_to_visible_", "first_byte_"} {
 			var last float64
 			var lastKey string
 			for _, q := range []string{"p50_ms", "p99_ms", "p999_ms", "max_ms"} {

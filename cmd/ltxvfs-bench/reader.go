@@ -102,7 +102,7 @@ func (b *bench) measure(f func() error) (Cost, error) {
 	b.settle()
 	c := b.counting.Counts()
 	spans := b.rec.since(mark)
-	b.fetches = append(b.fetches, getLatencies(spans)...)
+	b.fetches = append(b.fetches, gets(spans)...)
 	return Cost{
 		MS: ms(took), Requests: c.Requests(), Lists: c.Lists, Gets: c.Opens, Bytes: c.BytesRead,
 		RoundTrips: roundTrips(spans), PeakInFlight: c.PeakInFlight,

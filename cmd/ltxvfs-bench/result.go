@@ -26,7 +26,7 @@ type Result struct {
 	FullScan    Scan       `json:"full_scan"`
 	TimeTravel  TimeTravel `json:"time_travel"`
 	Lag         Lag        `json:"follower_lag"`
-	PageFetch   Latency    `json:"page_fetch"`
+	PageFetch   Fetch      `json:"page_fetch"`
 	Restore     Restore    `json:"restore"`
 }
 
@@ -155,6 +155,33 @@ type Latency struct {
 	P999MS  float64 `json:"p999_ms"`
 	MaxMS   float64 `json:"max_ms"`
 	samples []time.Duration
+}
+
+// Fetch is the ranged GETs of the cold measurements: the whole GET, from
+// the call to the end of its body (as fast as the VFS consumed it), and
+// the time to its response (the first byte: the body can be read).
+type Fetch struct {
+	Latency
+	FirstByteP50MS float64 `json:"first_byte_p50_ms"`
+	FirstByteP99MS float64 `json:"first_byte_p99_ms"`
+	MeanBytes      int64   `json:"mean_bytes"`
+}
+
+func newFetch(spans []span) Fetch {
+	var whole, first []time.Duration
+	var bytes int64
+	for _, s := range spans {
+		whole = append(whole, s.end.Sub(s.start))
+		if !s.first.IsZero() {
+			first = append(first, s.first.Sub(s.start))
+		}
+		bytes += s.bytes
+	}
+	f := Fetch{Latency: newLatency(whole), FirstByteP50MS: ms(percentile(first, 0.5)), FirstByteP99MS: ms(percentile(first, 0.99))}
+	if len(spans) > 0 {
+		f.MeanBytes = bytes / int64(len(spans))
+	}
+	return f
 }
 
 // Restore is writer.Restore of the latest TXID through the same injected

@@ -73,7 +73,8 @@ func printTable(w io.Writer, res *Result) {
 	row("  of which commit -> upload", fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.CommitToUploadP50MS), fmtMS(l.CommitToUploadP99MS)), "", "", "", "")
 	row("  of which upload -> visible", fmt.Sprintf("p50 %s, p99 %s", fmtMS(l.UploadToVisibleP50MS), fmtMS(l.UploadToVisibleP99MS)), "", "", "", "")
 	p := res.PageFetch
-	row(fmt.Sprintf("page fetch (%s GETs)", thousands(int64(p.Count))), fmt.Sprintf("p50 %s, p99 %s, p999 %s", fmtMS(p.P50MS), fmtMS(p.P99MS), fmtMS(p.P999MS)), "", "", "", "")
+	row(fmt.Sprintf("page fetch (%s GETs)", thousands(int64(p.Count))), fmt.Sprintf("p50 %s, p99 %s, p999 %s", fmtMS(p.P50MS), fmtMS(p.P99MS), fmtMS(p.P999MS)), "", "", formatBytes(p.MeanBytes)+" each", "")
+	row("  of which to the first byte", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.FirstByteP50MS), fmtMS(p.FirstByteP99MS)))
 	r := res.Restore
 	verdict := "equals the primary"
 	if !r.MatchesSource {

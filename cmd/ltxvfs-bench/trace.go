@@ -29,6 +29,7 @@ type recorder struct {
 type span struct {
 	op         string // "list" or "get"
 	start, end time.Time
+	first      time.Time // a GET's response: the body can be read from here
 	bytes      int64
 }
 
@@ -91,6 +92,9 @@ func (r *recorder) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID 
 		r.finish(s)
 		return nil, err
 	}
+	r.mu.Lock()
+	s.first = time.Now()
+	r.mu.Unlock()
 	return &recordedBody{rc: rc, r: r, s: s}, nil
 }
 
@@ -153,13 +157,12 @@ func roundTrips(spans []span) int {
 	return n
 }
 
-// getLatencies are the durations of the GETs among spans, from the call to
-// the end of the body.
-func getLatencies(spans []span) []time.Duration {
-	var out []time.Duration
+// gets are the GETs among spans.
+func gets(spans []span) []span {
+	var out []span
 	for _, s := range spans {
 		if s.op == "get" {
-			out = append(out, s.end.Sub(s.start))
+			out = append(out, s)
 		}
 	}
 	return out
