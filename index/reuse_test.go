@@ -184,3 +184,50 @@ func TestManyPollsLeaveNoVersions(t *testing.T) {
 	}
 	r.check(pinned)
 }
+
+func TestBridgeInfos(t *testing.T) {
+	f := func(level int, min, max ltx.TXID) *ltx.FileInfo {
+		return &ltx.FileInfo{Level: level, MinTXID: min, MaxTXID: max}
+	}
+	infos := []*ltx.FileInfo{
+		f(9, 1, 20), // a snapshot: never part of a bridge
+		f(0, 11, 11), f(0, 12, 12), f(0, 13, 13), f(0, 14, 14), f(0, 15, 15),
+		f(1, 11, 14), // reaches further, but 15.. must follow
+		f(1, 12, 15), // starts inside: only after 11
+		f(0, 17, 17), // 16 is missing
+	}
+	names := func(chain []*ltx.FileInfo) []string {
+		var out []string
+		for _, c := range chain {
+			out = append(out, storage.FileName(c.Level, c.MinTXID, c.MaxTXID))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		from, to ltx.TXID
+		want     int // files, 0: none
+	}{
+		{10, 15, 2}, // L1 11-14 + L0 15, or L0 11 + L1 12-15
+		{10, 14, 1},
+		{11, 15, 1},
+		{10, 17, 0}, // 16 missing
+		{15, 15, 0},
+		{9, 15, 0}, // 10 missing
+	} {
+		got := bridgeInfos(infos, tt.from, tt.to)
+		if len(got) != tt.want {
+			t.Errorf("bridge %d..%d: %v, want %d files", tt.from, tt.to, names(got), tt.want)
+			continue
+		}
+		next := tt.from + 1
+		for _, c := range got {
+			if c.MinTXID != next || c.MaxTXID > tt.to {
+				t.Errorf("bridge %d..%d: %v does not lead from one to the other", tt.from, tt.to, names(got))
+			}
+			next = c.MaxTXID + 1
+		}
+		if tt.want > 0 && next != tt.to+1 {
+			t.Errorf("bridge %d..%d: %v stops short", tt.from, tt.to, names(got))
+		}
+	}
+}
