@@ -251,7 +251,7 @@ func (d *demo) costs(ctx context.Context, rows int) error {
 		return err
 	}
 	d.cost(fmt.Sprintf("full scan (%d orders)", n), lists, reads, demoMS(took))
-	d.printf("   (listings come from the poller, %d per %s while a connection follows)\n\n", storage.SnapshotLevel+1, demoPoll)
+	d.printf("   (the poller, while a connection follows: one read per %s for the next file, %d listings every 10 s)\n\n", demoPoll, storage.SnapshotLevel+1)
 	return nil
 }
 
