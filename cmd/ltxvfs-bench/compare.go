@@ -34,6 +34,7 @@ var headline = []figure{
 	{"warm lookups, ltx", "/s", true, func(r *Result) float64 { return r.Warm.LtxPerSec }},
 	{"warm ltx / local", "x", true, func(r *Result) float64 { return r.Warm.RatioVsLocal }},
 	{"warm ltx / local immutable=1", "x", true, func(r *Result) float64 { return r.Warm.RatioVsLocalImmutable }},
+	{"warm, by median time / immutable=1", "x", true, func(r *Result) float64 { return r.Warm.MedianRatioVsLocalImmutable }},
 	{"range scan", "MB/s", true, func(r *Result) float64 { return r.RangeScan.MBPerSec }},
 	{"range scan", "requests", false, func(r *Result) float64 { return float64(r.RangeScan.Requests) }},
 	{"join", "ms", false, func(r *Result) float64 { return r.Join.MS }},

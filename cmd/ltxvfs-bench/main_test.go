@@ -94,7 +94,7 @@ func TestQuickRun(t *testing.T) {
 	if res.Warm.LtxRequests != 0 || res.Warm.LtxLookups == 0 {
 		t.Errorf("warm lookups: %d storage requests for %d lookups, want 0 for > 0", res.Warm.LtxRequests, res.Warm.LtxLookups)
 	}
-	if res.Warm.LtxPerSec <= 0 || res.Warm.LocalPerSec <= 0 || res.Warm.LocalImmutablePerSec <= 0 || res.Warm.RatioVsLocal <= 0 {
+	if res.Warm.LtxPerSec <= 0 || res.Warm.LocalPerSec <= 0 || res.Warm.LocalImmutablePerSec <= 0 || res.Warm.RatioVsLocal <= 0 || res.Warm.MedianRatioVsLocalImmutable <= 0 {
 		t.Errorf("warm rates missing: %+v", res.Warm)
 	}
 	if res.RowidLookup.Count != 20 || res.IndexLookup.Count != 20 {
@@ -144,7 +144,7 @@ var requiredFields = []string{
 	"cold_open.p50_ms", "cold_open.requests", "cold_open.round_trips",
 	"cold_lookup_rowid.first.requests", "cold_lookup_rowid.first.ms", "cold_lookup_rowid.requests_per_lookup", "cold_lookup_rowid.p50_ms", "cold_lookup_rowid.p99_ms",
 	"cold_lookup_index.first.requests", "cold_lookup_index.first.ms", "cold_lookup_index.requests_per_lookup", "cold_lookup_index.p50_ms", "cold_lookup_index.p99_ms",
-	"warm_lookup.ltx_per_sec", "warm_lookup.local_per_sec", "warm_lookup.local_immutable_per_sec", "warm_lookup.ratio_vs_local", "warm_lookup.ratio_vs_local_immutable", "warm_lookup.ltx_requests",
+	"warm_lookup.ltx_per_sec", "warm_lookup.local_per_sec", "warm_lookup.local_immutable_per_sec", "warm_lookup.ratio_vs_local", "warm_lookup.ratio_vs_local_immutable", "warm_lookup.median_ratio_vs_local", "warm_lookup.median_ratio_vs_local_immutable", "warm_lookup.ltx_requests",
 	"range_scan.ms", "range_scan.requests", "range_scan.bytes", "range_scan.mb_per_sec",
 	"cold_join.ms", "cold_join.requests", "cold_join.rows",
 	"full_scan.ms", "full_scan.requests", "full_scan.bytes", "full_scan.mb_per_sec", "full_scan.complete",

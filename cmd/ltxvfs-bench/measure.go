@@ -295,6 +295,10 @@ func (b *bench) warmLookups(ctx context.Context, local string) (Warm, error) {
 		w.RatioVsLocal = round3(w.LtxPerSec / w.LocalPerSec)
 		w.RatioVsLocalImmutable = round3(w.LtxPerSec / w.LocalImmutablePerSec)
 	}
+	if w.LtxP50US > 0 {
+		w.MedianRatioVsLocal = round3(w.LocalP50US / w.LtxP50US)
+		w.MedianRatioVsLocalImmutable = round3(w.LocalImmutableP50US / w.LtxP50US)
+	}
 	return w, nil
 }
 

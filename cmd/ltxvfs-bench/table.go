@@ -59,8 +59,8 @@ func printTable(w io.Writer, res *Result) {
 	lookups("index", res.IndexLookup)
 	wm := res.Warm
 	row(fmt.Sprintf("warm lookups (%d rows), ltx", wm.Hot), fmtMS(wm.LtxP50US/1e3), strconv.FormatInt(wm.LtxRequests, 10), "", "", fmt.Sprintf("%s/s", thousands(int64(wm.LtxPerSec))))
-	row("  same, local file", fmtMS(wm.LocalP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalPerSec)), wm.RatioVsLocal))
-	row("  same, local immutable=1", fmtMS(wm.LocalImmutableP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx)", thousands(int64(wm.LocalImmutablePerSec)), wm.RatioVsLocalImmutable))
+	row("  same, local file", fmtMS(wm.LocalP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx; by median time %.2fx)", thousands(int64(wm.LocalPerSec)), wm.RatioVsLocal, wm.MedianRatioVsLocal))
+	row("  same, local immutable=1", fmtMS(wm.LocalImmutableP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx; by median time %.2fx)", thousands(int64(wm.LocalImmutablePerSec)), wm.RatioVsLocalImmutable, wm.MedianRatioVsLocalImmutable))
 	scan("range scan", res.RangeScan)
 	scan("join with customers", res.Join)
 	scan("full scan", res.FullScan)
