@@ -59,7 +59,7 @@ func renderSVG(res *Result) string {
 	us := func(v float64) time.Duration { return time.Duration(v * 1e3) }
 	msd := func(v float64) time.Duration { return time.Duration(v * 1e6) }
 	bars := []bar{
-		{"first lookup after open (rowid)", msd(res.RowidLookup.First.MS), fmt.Sprintf("%d requests", res.RowidLookup.First.Requests), svgColors[1]},
+		{"first lookup after open (rowid)", msd(res.RowidLookup.First.MS), plural(res.RowidLookup.First.Requests, "request"), svgColors[1]},
 		{"cold, by rowid (p50)", msd(res.RowidLookup.P50MS), fmt.Sprintf("%.2f requests", res.RowidLookup.RequestsPerLookup), svgColors[1]},
 		{"cold, by index (p50)", msd(res.IndexLookup.P50MS), fmt.Sprintf("%.2f requests", res.IndexLookup.RequestsPerLookup), svgColors[2]},
 		{"warm, ltx (p50)", us(res.Warm.LtxP50US), fmt.Sprintf("%s/s", thousands(int64(res.Warm.LtxPerSec))), svgColors[3]},
@@ -113,7 +113,7 @@ func renderSVG(res *Result) string {
 
 	// One point lookup, cold and warm.
 	svgText(&b, svgMarginL, barTop-40, "start", "bold", 13, "One point lookup: cold (behind the injected latency) and warm (log scale)")
-	svgText(&b, svgMarginL, barTop-24, "start", "", 12, fmt.Sprintf("warm lookups per second through ltx: %.2fx the local file, %.2fx with immutable=1 (by median time: %.2fx, %.2fx)",
+	svgText(&b, svgMarginL, barTop-24, "start", "", 12, fmt.Sprintf("warm lookups/s through ltx: %.2fx the local file, %.2fx immutable=1 (by median time: %.2fx, %.2fx)",
 		res.Warm.RatioVsLocal, res.Warm.RatioVsLocalImmutable, res.Warm.MedianRatioVsLocal, res.Warm.MedianRatioVsLocalImmutable))
 	decades(&b, lo, hi, x, barTop-8, barTop+len(bars)*(barH+barGap))
 	for i, br := range bars {
@@ -182,4 +182,11 @@ func axisLabel(d time.Duration) string {
 		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
