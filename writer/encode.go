@@ -3,8 +3,10 @@ package writer
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/superfly/ltx"
 )
@@ -17,15 +19,16 @@ const memorySpoolSize = 8 << 20
 // is retried with the very same bytes: a retry after an upload that landed
 // but was reported failed then writes an identical file.
 type spool struct {
-	dir  string
-	buf  bytes.Buffer
-	file *os.File
-	size int64
+	dir     string
+	pattern string // of the temp file's name, for os.CreateTemp
+	buf     bytes.Buffer
+	file    *os.File
+	size    int64
 }
 
 func (s *spool) Write(p []byte) (int, error) {
 	if s.file == nil && s.buf.Len()+len(p) > memorySpoolSize {
-		f, err := os.CreateTemp(s.dir, "ltx-writer-*.ltx.tmp")
+		f, err := os.CreateTemp(s.dir, s.pattern)
 		if err != nil {
 			return 0, fmt.Errorf("spool LTX file: %w", err)
 		}
@@ -74,6 +77,37 @@ func (s *spool) close() {
 	}
 }
 
+// spoolSuffix ends the names of spool files.
+const spoolSuffix = ".ltx.tmp"
+
+// spoolPrefix starts the names of the spool files of one database and
+// replica: ltx-writer-<hash of both>-. Only one writer replicates a
+// database into a replica, so the files with it that a killed writer left
+// are removed when the next one opens (a whole-database L0 file of a large
+// database is spooled, and a crash loop would fill the disk with them).
+// Removing a file that a live writer still has open takes nothing from it
+// on Unix, and fails harmlessly elsewhere.
+func spoolPrefix(dbPath, replica string) string {
+	h := fnv.New64a()
+	h.Write([]byte(dbPath + "\x00" + replica))
+	return fmt.Sprintf("ltx-writer-%016x-", h.Sum64())
+}
+
+// removeStaleSpools removes the spool files of this database and replica
+// left by a writer that was killed.
+func (r *Replicator) removeStaleSpools() {
+	dir := r.opts.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, r.spoolPrefix+"*"+spoolSuffix))
+	for _, name := range stale {
+		if err := os.Remove(name); err == nil {
+			r.log.Info("removed a spool file left by a writer that stopped mid-upload", "file", name)
+		}
+	}
+}
+
 // pendingFile is an encoded L0 file waiting for its upload, and the state
 // change that its upload makes true.
 type pendingFile struct {
@@ -90,8 +124,8 @@ type l0Encoder struct {
 	enc *ltx.Encoder
 }
 
-func newL0Encoder(dir string, hdr ltx.Header) (*l0Encoder, error) {
-	sp := &spool{dir: dir}
+func (r *Replicator) newL0Encoder(hdr ltx.Header) (*l0Encoder, error) {
+	sp := &spool{dir: r.opts.TempDir, pattern: r.spoolPrefix + "*" + spoolSuffix}
 	enc, err := ltx.NewEncoder(sp)
 	if err != nil {
 		return nil, err

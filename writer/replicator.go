@@ -34,6 +34,8 @@ type Replicator struct {
 	m       *metrics
 	owner   string
 
+	spoolPrefix string // names this database's and replica's spool files
+
 	lifeMu  sync.Mutex // guards opening, starting and closing
 	opened  bool
 	closed  bool
@@ -98,6 +100,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		done:     make(chan struct{}),
 		l1SeenAt: map[ltx.TXID]time.Time{},
 	}
+	r.spoolPrefix = spoolPrefix(abs, client.String())
 	r.pos.Store(&ltx.Pos{})
 	if r.m, err = newMetrics(opts.Registerer, abs, r); err != nil {
 		return nil, fmt.Errorf("writer metrics for %s: %w", abs, err)
@@ -178,6 +181,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 			r.lease = nil
 		}
 	}()
+	r.removeStaleSpools()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -293,6 +297,12 @@ func (r *Replicator) Close(ctx context.Context) error {
 	var errs []error
 	if r.Err() == nil {
 		errs = append(errs, r.finalSyncLocked(ctx))
+	}
+	if r.pending != nil {
+		// Not uploaded: the WAL keeps its frames for the next writer,
+		// and the spooled copy would only fill the disk.
+		r.pending.body.close()
+		r.pending = nil
 	}
 	errs = append(errs, r.cs.endRead(), r.cs.unlockWrites(), r.cs.close(), r.dbFile.Close())
 	r.cs = nil

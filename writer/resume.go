@@ -237,7 +237,7 @@ func (r *Replicator) snapshotL0Locked(ctx context.Context, wal *os.File, hdr wal
 		header.WALSalt1, header.WALSalt2 = hdr.salt1, hdr.salt2
 	}
 	r.log.Info("writing a snapshot as the next L0 file", "txid", txid, "reason", reason, "pages", view.commit)
-	enc, err := newL0Encoder(r.opts.TempDir, header)
+	enc, err := r.newL0Encoder(header)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -219,5 +221,76 @@ func TestSidecarWithRestartedWAL(t *testing.T) {
 	checkContiguous(t, c, 1)
 	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
 		t.Fatal("restore differs from the source")
+	}
+}
+
+// TestSpoolFilesDoNotLeak: a whole-database L0 file too large for memory
+// is spooled to TempDir while it waits for its upload; a writer killed
+// meanwhile leaves it, and the next writer of the database and replica
+// removes it; a writer closed before its upload succeeded removes its own.
+func TestSpoolFilesDoNotLeak(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	temp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(temp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := openApp(t, path)
+	// Past the 8 MiB kept in memory, compressed.
+	execSQL(t, app, `INSERT INTO t (v, n) SELECT randomblob(1000), value FROM generate_series(1, 10000)`)
+	c := noLease{newReplica(t)}
+	down := storagetest.NewFaulty(c, storagetest.FaultyConfig{Write: storagetest.Behaviour{ErrorRate: 1}})
+	opts := testOpts()
+	opts.TempDir = temp
+	spools := func() []string {
+		t.Helper()
+		names, err := filepath.Glob(filepath.Join(temp, "ltx-writer-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	other, err := os.CreateTemp(temp, "ltx-writer-0123456789abcdef-*.ltx.tmp") // another database's
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+
+	// Killed: it never closes (until the test ends).
+	r1 := newReplicator(t, path, down, opts)
+	defer func() {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		r1.Close(short)
+	}()
+	if err := r1.Sync(ctx); err == nil {
+		t.Fatal("sync with storage down succeeded")
+	}
+	if n := len(spools()); n != 2 {
+		t.Fatalf("%d spool files while the upload fails, want 2 (its own and another database's)", n)
+	}
+	r2 := newReplicator(t, path, c, opts)
+	mustSync(t, r2)
+	if got := spools(); len(got) != 1 || got[0] != other.Name() {
+		t.Fatalf("spool files after the next writer opened: %v, want only the other database's", got)
+	}
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Closed before its upload succeeded.
+	execSQL(t, app, `UPDATE t SET v = randomblob(1000)`)
+	r3 := newReplicator(t, path, down, opts)
+	if err := r3.Sync(ctx); err == nil {
+		t.Fatal("sync with storage down succeeded")
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := r3.Close(short); err == nil {
+		t.Fatal("close with storage down: the final sync succeeded")
+	}
+	if got := spools(); len(got) != 1 {
+		t.Fatalf("spool files after a close whose final sync failed: %v", got)
 	}
 }

@@ -208,7 +208,7 @@ func (r *Replicator) writeIncrementLocked(ctx context.Context, wal *os.File, hdr
 	}
 	var changes []change
 	newSum := r.st.sum
-	enc, err := newL0Encoder(r.opts.TempDir, header)
+	enc, err := r.newL0Encoder(header)
 	if err != nil {
 		return err
 	}
