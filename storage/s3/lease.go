@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +109,25 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 	return nil, fmt.Errorf("%w: %s: the lease object %s keeps changing hands", storage.ErrLeaseHeld, c, name)
 }
 
+// spoolPrefix starts the names of the temp files that hold this replica's
+// large uploads (see spool): ltxvfs-s3-upload-<hash of the replica>-.
+func (c *Client) spoolPrefix() string {
+	h := fnv.New64a()
+	h.Write([]byte(c.desc))
+	return fmt.Sprintf("ltxvfs-s3-upload-%016x-", h.Sum64())
+}
+
+// removeStaleSpools removes the temp files of uploads to this replica that
+// a writer killed mid-upload left: the lease holder is the replica's only
+// writer, and a crash during a snapshot upload would otherwise leak a
+// whole database's worth of disk each time.
+func (c *Client) removeStaleSpools() {
+	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), c.spoolPrefix()+"*.ltx"))
+	for _, name := range stale {
+		_ = os.Remove(name)
+	}
+}
+
 // probedLease makes sure that the server honours conditional writes before
 // a lease it granted is trusted: a server that ignores If-None-Match would
 // grant every writer the lease. Right after this writer wrote the lease
@@ -116,6 +138,7 @@ func (c *Client) probedLease(ctx context.Context, owner string, ttl time.Duratio
 	_, err := c.putLease(ctx, probe, nil)
 	switch {
 	case isPreconditionFailed(err):
+		c.removeStaleSpools()
 		return l, nil
 	case err == nil:
 		// The probe replaced the lease object: it holds our own lease,

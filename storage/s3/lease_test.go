@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -206,5 +207,37 @@ func TestLeaseUnsupported(t *testing.T) {
 				t.Fatalf("AcquireLease = %v, want an error matching errors.ErrUnsupported", err)
 			}
 		})
+	}
+}
+
+// TestLeaseRemovesStaleSpools: the temp file of a large upload that a
+// killed writer left is removed when the next writer takes the lease;
+// another replica's is not.
+func TestLeaseRemovesStaleSpools(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("TMPDIR", t.TempDir())
+	srv := s3test.Shared(t)
+	r := srv.NewReplica(t)
+	other := srv.NewReplica(t)
+	// As an upload past 8 MiB makes them, and a killed writer leaves them.
+	plant := func(c *ltxs3.Client) string {
+		f, err := os.CreateTemp("", ltxs3.SpoolPrefix(c)+"*.ltx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return f.Name()
+	}
+	mine, theirs := plant(r.Client), plant(other.Client)
+	l, err := r.Client.AcquireLease(ctx, "writer", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if _, err := os.Stat(mine); !os.IsNotExist(err) {
+		t.Errorf("the killed writer's upload temp file is still there: %v", err)
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("another replica's upload temp file was removed: %v", err)
 	}
 }

@@ -52,7 +52,7 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	timestamp := time.UnixMilli(hdr.Timestamp).UTC()
 
-	body, size, cleanup, err := spool(ctx, r)
+	body, size, cleanup, err := spool(ctx, r, c.spoolPrefix()+"*.ltx")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
@@ -80,7 +80,7 @@ var errTooLarge = errors.New("file exceeds the 5 GiB limit of a single S3 PUT")
 
 // spool reads r to its end into memory or, past memorySpoolSize, into a temp
 // file, and returns it as a seekable body. cleanup releases it.
-func spool(ctx context.Context, r io.Reader) (body io.ReadSeeker, size int64, cleanup func(), err error) {
+func spool(ctx context.Context, r io.Reader, pattern string) (body io.ReadSeeker, size int64, cleanup func(), err error) {
 	r = storage.ContextReader(ctx, r)
 	var buf bytes.Buffer
 	n, err := io.CopyN(&buf, r, memorySpoolSize+1)
@@ -90,7 +90,7 @@ func spool(ctx context.Context, r io.Reader) (body io.ReadSeeker, size int64, cl
 		return nil, 0, nil, err
 	}
 
-	f, err := os.CreateTemp("", "ltxvfs-s3-upload-*.ltx")
+	f, err := os.CreateTemp("", pattern)
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
 	}
