@@ -151,6 +151,11 @@ func TestCrashLoop(t *testing.T) {
 	if err := r.Sync(run.ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The writers killed mid-upload left temp files; the writer that
+	// holds the lease now has removed them.
+	if temps, _ := filepath.Glob(filepath.Join(run.replicaDir, "ltx", "*", ".*.tmp")); len(temps) > 0 {
+		t.Errorf("%d temp files of killed writers' uploads left in the replica: %v", len(temps), temps)
+	}
 	run.load.halt()
 	if err := r.Sync(run.ctx); err != nil {
 		t.Fatal(err)
