@@ -146,6 +146,30 @@ func TestSidecarLies(t *testing.T) {
 			m["checksum"] = "8000000000000001"
 			sc.setSidecar(m)
 		}},
+		{"another page size", func(t *testing.T, sc *sidecarCase) {
+			m := sc.sidecar()
+			m["page_size"] = 1024
+			sc.setSidecar(m)
+		}},
+		{"another file size", func(t *testing.T, sc *sidecarCase) {
+			m := sc.sidecar()
+			m["size"] = m["size"].(float64) + 1
+			sc.setSidecar(m)
+		}},
+		{"another database size", func(t *testing.T, sc *sidecarCase) {
+			m := sc.sidecar()
+			m["commit"] = m["commit"].(float64) + 1
+			sc.setSidecar(m)
+		}},
+		{"unknown field", func(t *testing.T, sc *sidecarCase) {
+			m := sc.sidecar()
+			m["generation"] = "x"
+			sc.setSidecar(m)
+		}},
+		{"a directory", func(t *testing.T, sc *sidecarCase) {
+			os.Remove(sc.path + writer.SidecarSuffix)
+			os.Mkdir(sc.path+writer.SidecarSuffix, 0o755)
+		}},
 		{"no checksum", func(t *testing.T, sc *sidecarCase) {
 			m := sc.sidecar()
 			m["checksum"] = "0000000000000000"
