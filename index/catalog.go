@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -137,25 +138,35 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 		info := files[i]
 		g.Go(func() error {
 			key := keyOf(info)
-			v, err, _ := c.flights.Do(key.String(), func() (any, error) {
-				fx, err := fetchFileIndex(gctx, c.client, c.sem, info, c.hintFor(info))
+			for attempt := 0; ; attempt++ {
+				led := false // set only if this caller's function runs
+				v, err, _ := c.flights.Do(key.String(), func() (any, error) {
+					led = true
+					fx, err := fetchFileIndex(gctx, c.client, c.sem, info, c.hintFor(info))
+					if err != nil {
+						return nil, err
+					}
+					c.mu.Lock()
+					if known, ok := c.indexes[key]; ok {
+						fx = known // fetched meanwhile by another build: keep one *File
+					} else {
+						c.indexes[key] = fx
+					}
+					c.mu.Unlock()
+					return fx, nil
+				})
+				if err != nil && !led && gctx.Err() == nil && attempt < 3 &&
+					(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+					// The read ran under the context of the build that
+					// led it, which gave up; this one did not.
+					continue
+				}
 				if err != nil {
-					return nil, err
+					return err
 				}
-				c.mu.Lock()
-				if known, ok := c.indexes[key]; ok {
-					fx = known // fetched meanwhile by another build: keep one *File
-				} else {
-					c.indexes[key] = fx
-				}
-				c.mu.Unlock()
-				return fx, nil
-			})
-			if err != nil {
-				return err
+				out[i] = v.(*fileIndex)
+				return nil
 			}
-			out[i] = v.(*fileIndex)
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
