@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,7 @@ func benchLag(b *testing.B, poll time.Duration, listGap time.Duration) {
 	}
 	latency := storagetest.Uniform(1, storagetest.Behaviour{FirstByte: 20 * time.Millisecond})
 	store := storagetest.NewFaulty(filereplica.New(filepath.Join(dir, "replica")), latency)
-	w, err := writer.New(path, store, writer.Options{SyncInterval: -1, SnapshotInterval: -1, CheckpointInterval: -1})
+	w, err := writer.New(path, store, writer.Options{SyncInterval: -1, SnapshotInterval: -1, CheckpointInterval: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
