@@ -70,7 +70,6 @@ type child struct {
 	ready    chan bool     // receives once: whether the writer started
 	exited   chan struct{}
 	err      error // Wait's result, once exited is closed
-	started  time.Time
 }
 
 // startChild starts a writer process on db and replica.
@@ -79,7 +78,7 @@ func startChild(t *testing.T, db, replica, temp string) *child {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envDB+"="+db, envReplica+"="+replica, envTemp+"="+temp)
 	cmd.SysProcAttr = childSysProcAttr()
-	c := &child{cmd: cmd, stderr: &syncBuffer{}, starting: make(chan struct{}), ready: make(chan bool, 1), exited: make(chan struct{}), started: time.Now()}
+	c := &child{cmd: cmd, stderr: &syncBuffer{}, starting: make(chan struct{}), ready: make(chan bool, 1), exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
