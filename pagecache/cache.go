@@ -51,7 +51,7 @@ type Stats struct {
 	Requests, Bytes  int64 // storage reads made to fill misses, prefetches and reads ahead
 	Evictions        int64
 	Pages, UsedBytes int64 // held now
-	ReadaheadErrors  int64 // reads ahead that failed (the pages are read when asked for)
+	ReadaheadErrors  int64 // reads ahead that failed or were cancelled (the pages are read when asked for)
 }
 
 // entryOverhead is what the cache spends on an entry besides the page

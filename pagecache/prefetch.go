@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -48,11 +49,12 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 // PrefetchAsync starts reading, in the background, the pages of refs that
 // are neither held nor being read, as Prefetch does but in smaller parallel
 // requests, and returns at once. Page waits for a page being read this way
-// rather than reading it again. The reads are bounded by the cache (at
-// most asyncConcurrency in flight) and end at Close; a read that fails
-// keeps nothing and fails nothing: the page is read when asked for.
-func (c *Cache) PrefetchAsync(refs []Ref) {
-	if c.bg.Err() != nil {
+// rather than reading it again. The reads end with ctx (the query that
+// asked for them) or at Close, whichever comes first, and at most
+// asyncConcurrency run at once per cache; a read that fails keeps nothing
+// and fails nothing: the page is read when asked for.
+func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
+	if c.bg.Err() != nil || ctx.Err() != nil {
 		return
 	}
 	want, err := c.wanted(refs)
@@ -75,14 +77,24 @@ func (c *Cache) PrefetchAsync(refs []Ref) {
 		}
 		batches, dones = append(batches, run), append(dones, done)
 	}
-	c.async.Add(len(batches))
+	c.async.Add(len(batches) + 1)
 	c.mu.Unlock()
+
+	rctx, cancel := context.WithCancel(c.bg)
+	stop := context.AfterFunc(ctx, cancel)
+	var wg sync.WaitGroup
 	for i, run := range batches {
-		go c.readAhead(run, dones[i])
+		wg.Go(func() { c.readAhead(rctx, run, dones[i]) })
 	}
+	go func() {
+		defer c.async.Done()
+		wg.Wait()
+		stop()
+		cancel()
+	}()
 }
 
-func (c *Cache) readAhead(run []Ref, done chan struct{}) {
+func (c *Cache) readAhead(ctx context.Context, run []Ref, done chan struct{}) {
 	defer c.async.Done()
 	defer func() {
 		c.mu.Lock()
@@ -96,11 +108,12 @@ func (c *Cache) readAhead(run []Ref, done chan struct{}) {
 	}()
 	select {
 	case c.asyncN <- struct{}{}:
-	case <-c.bg.Done():
+	case <-ctx.Done():
+		c.aborted.Add(1)
 		return
 	}
 	defer func() { <-c.asyncN }()
-	if err := c.readRun(c.bg, run); err != nil {
+	if err := c.readRun(ctx, run); err != nil {
 		c.aborted.Add(1)
 	}
 }

@@ -141,8 +141,8 @@ func TestPrefetchAsync(t *testing.T) {
 	for pgno := uint32(2); pgno <= 40; pgno++ {
 		refs = append(refs, f.refs[pgno])
 	}
-	c.PrefetchAsync(refs)
-	c.PrefetchAsync(refs) // claimed already: no second read
+	c.PrefetchAsync(ctx, refs)
+	c.PrefetchAsync(ctx, refs) // claimed already: no second read
 	got := make(chan []byte)
 	go func() {
 		page, err := c.Page(ctx, f.refs[30])
@@ -176,7 +176,7 @@ func TestPrefetchAsyncFailsNothing(t *testing.T) {
 	failing := &failFirst{Client: file.New(dir)}
 	c := New(failing, Options{})
 	defer c.Close()
-	c.PrefetchAsync([]Ref{f.refs[3], f.refs[4]})
+	c.PrefetchAsync(ctx, []Ref{f.refs[3], f.refs[4]})
 	waitFor(t, "the read ahead to fail", func() bool { return c.Stats().ReadaheadErrors == 1 })
 	if page, err := c.Page(ctx, f.refs[3]); err != nil || !bytes.Equal(page, f.pages[3]) {
 		t.Fatalf("page after a failed read ahead: %v", err)
@@ -191,10 +191,10 @@ func TestCloseEndsReadsAhead(t *testing.T) {
 	counting := storagetest.NewCounting(file.New(dir))
 	gated := newGated(counting) // never opened
 	c := New(gated, Options{})
-	c.PrefetchAsync([]Ref{f.refs[3]})
-	c.PrefetchAsync([]Ref{f.refs[7]})
+	c.PrefetchAsync(context.Background(), []Ref{f.refs[3]})
+	c.PrefetchAsync(context.Background(), []Ref{f.refs[7]})
 	c.Close() // returns: the reads waiting on the gate end with the cache
-	c.PrefetchAsync([]Ref{f.refs[5]})
+	c.PrefetchAsync(context.Background(), []Ref{f.refs[5]})
 	if n := counting.Counts().Opens; n != 0 {
 		t.Fatalf("%d reads reached storage", n)
 	}
@@ -217,4 +217,31 @@ func (c *failFirst) OpenLTXFile(ctx context.Context, level int, min, max ltx.TXI
 		return nil, errors.New("injected failure")
 	}
 	return c.Client.OpenLTXFile(ctx, level, min, max, off, size)
+}
+
+// TestPrefetchAsyncEndsWithItsContext: reads ahead end with the context of
+// the query that asked for them, and a caller waiting for one of their
+// pages then reads it itself.
+func TestPrefetchAsyncEndsWithItsContext(t *testing.T) {
+	dir, files := newTestReplica(t, 10)
+	f := files[0]
+	gated := newGated(file.New(dir)) // every read waits for the gate or its context
+	c := New(gated, Options{})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.PrefetchAsync(ctx, []Ref{f.refs[3], f.refs[4]})
+	got := make(chan error, 1)
+	go func() {
+		page, err := c.Page(context.Background(), f.refs[3])
+		if err == nil && !bytes.Equal(page, f.pages[3]) {
+			err = errors.New("wrong bytes")
+		}
+		got <- err
+	}()
+	cancel()
+	waitFor(t, "the read ahead to end", func() bool { return c.Stats().ReadaheadErrors == 1 })
+	gated.open()
+	if err := <-got; err != nil {
+		t.Fatalf("the caller waiting for a cancelled read ahead: %v", err)
+	}
 }

@@ -213,7 +213,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		}
 		return f.zero, nil
 	}
-	f.ra.observe(f.rep, v, pgno)
+	f.ra.observe(ctx, f.rep, v, pgno)
 	data, err := f.rep.cache.Page(ctx, pagecache.Ref{
 		Key:      pagecache.Key{File: fileKey(e.File), Pgno: pgno},
 		Offset:   e.Offset,

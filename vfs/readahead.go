@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"context"
+
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/pagecache"
 )
@@ -35,8 +37,8 @@ type readahead struct {
 }
 
 // observe notes a read of page pgno of v and reads ahead when it continues
-// a run.
-func (ra *readahead) observe(r *replica, v *index.Version, pgno uint32) {
+// a run. What it reads ahead ends with ctx, the query's.
+func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, pgno uint32) {
 	if r.cold.tune.noReadahead || pgno < 2 {
 		return
 	}
@@ -88,7 +90,7 @@ func (ra *readahead) observe(r *replica, v *index.Version, pgno uint32) {
 			refs = append(refs, pagecache.Ref{Key: pagecache.Key{File: fileKey(e.File), Pgno: p}, Offset: e.Offset, Size: e.Size, PageSize: ps})
 		}
 	}
-	r.cache.PrefetchAsync(refs)
+	r.cache.PrefetchAsync(ctx, refs)
 	ra.ahead = to
 	ra.window = min(ra.window*2, max(uint32(r.cold.budget/raShare/int64(ps)), 4))
 }
