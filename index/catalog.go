@@ -57,7 +57,8 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 		// must fail nothing.
 		go func() {
 			defer close(done)
-			hints, hintsErr = storage.ListLevel(gctx, c.client, storage.HintLevel, 0, false)
+			// ctx, not gctx: gctx ends when the group's listings are done.
+			hints, hintsErr = storage.ListLevel(ctx, c.client, storage.HintLevel, 0, false)
 		}()
 	} else {
 		close(done)

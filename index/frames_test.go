@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/superfly/ltx"
 
@@ -264,5 +265,38 @@ func TestHintTooLarge(t *testing.T) {
 	mustUpdate(t, x)
 	if c := r.client.Counts(); c.Opens != 2 {
 		t.Fatalf("%d reads, want the snapshot's head and tail only", c.Opens)
+	}
+}
+
+// slowHintList lists the hint level after the other levels.
+type slowHintList struct {
+	storage.Client
+}
+
+func (c slowHintList) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
+	if level == storage.HintLevel {
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return c.Client.LTXFiles(ctx, level, seek, useMetadata)
+}
+
+// TestHintListedLast: a hint level that lists after every other level is
+// still read.
+func TestHintListedLast(t *testing.T) {
+	r := newTestReplica(t)
+	r.grow(4000)
+	r.apply(4000, 2000)
+	r.snapshot()
+	r.hintOf(storage.SnapshotLevel, 1, 2, 1500)
+	var l frameLog
+	x := New(slowHintList{r.client}, Options{})
+	x.SetFrameSink(l.sink(t), 1<<20)
+	mustUpdate(t, x)
+	if l.pages[storage.FileName(storage.SnapshotLevel, 1, 2)][1500] == nil {
+		t.Fatal("the hint listed last was not read")
 	}
 }
