@@ -202,26 +202,54 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		pgnos: make([]uint32, 0, len(elems)),
 		sizes: make([]uint32, 0, len(elems)),
 	}
-	for pgno := range elems {
-		fx.pgnos = append(fx.pgnos, pgno)
-	}
-	slices.Sort(fx.pgnos)
 	lock := ltx.LockPgno(hdr.PageSize)
 	next := int64(ltx.HeaderSize)
-	for _, pgno := range fx.pgnos {
-		e := elems[pgno]
+	add := func(pgno uint32, e ltx.PageIndexElem) error {
 		switch {
 		case pgno > hdr.Commit:
-			return nil, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+			return invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
 		case pgno == lock:
-			return nil, invalidf(info, "page index holds the lock page %d", pgno)
+			return invalidf(info, "page index holds the lock page %d", pgno)
 		case e.Offset != next:
-			return nil, invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, e.Offset, next)
+			return invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, e.Offset, next)
 		case e.Size <= ltx.PageHeaderSize || e.Size > math.MaxUint32 || e.Size > blockEnd-next:
-			return nil, invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, e.Size, e.Offset, ltx.HeaderSize, blockEnd)
+			return invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, e.Size, e.Offset, ltx.HeaderSize, blockEnd)
 		}
+		fx.pgnos = append(fx.pgnos, pgno)
 		fx.sizes = append(fx.sizes, uint32(e.Size))
 		next += e.Size
+		return nil
+	}
+	if uint64(hdr.Commit) <= 2*uint64(len(elems)) {
+		// The file holds most pages of the database (a snapshot, a large
+		// compaction): order its entries by page number in a table of the
+		// commit size, rather than sorting page numbers and looking each up.
+		byPgno := make([]ltx.PageIndexElem, hdr.Commit+1)
+		for pgno, e := range elems {
+			if pgno > hdr.Commit {
+				return nil, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+			}
+			byPgno[pgno] = e
+		}
+		for pgno := uint32(1); pgno <= hdr.Commit; pgno++ {
+			// DecodePageIndex fills MinTXID (at least 1) in every entry.
+			if e := byPgno[pgno]; e.MinTXID != 0 {
+				if err := add(pgno, e); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else {
+		pgnos := make([]uint32, 0, len(elems))
+		for pgno := range elems {
+			pgnos = append(pgnos, pgno)
+		}
+		slices.Sort(pgnos)
+		for _, pgno := range pgnos {
+			if err := add(pgno, elems[pgno]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if next != blockEnd {
 		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
