@@ -296,13 +296,16 @@ type coldMode struct {
 // coldModes are the feature sets each benchmark runs with, named in
 // LTXVFS_COLD_MODES (default: base,all): base has every cold-path feature
 // off (the VFS as it was), frames keeps the frames read with page indexes,
-// hints adds the hint objects, all adds readahead.
+// hints adds the hint objects, all adds readahead; nohints is all but the
+// hints (a replica written by Litestream).
 func coldModes() []coldMode {
 	all := map[string]coldTuning{
 		"base":   {noFrames: true, noHints: true, noReadahead: true},
 		"frames": {noHints: true, noReadahead: true},
 		"hints":  {noReadahead: true},
 		"all":    {},
+		// A replica without hints (Litestream's), everything else on.
+		"nohints": {noHints: true},
 	}
 	names := "base,all"
 	if s := os.Getenv("LTXVFS_COLD_MODES"); s != "" {
