@@ -68,6 +68,10 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 			mine = append(mine, ref)
 		}
 	}
+	if c.bg.Err() != nil {
+		c.mu.Unlock()
+		return // closed meanwhile (Close cancels bg under mu)
+	}
 	var batches [][]Ref
 	var dones []chan struct{}
 	for run := range runs(mine, asyncRun) {
@@ -122,7 +126,9 @@ func (c *Cache) readAhead(ctx context.Context, run []Ref, done chan struct{}) {
 // closes the disk tier. The cache still serves pages after Close, without
 // reading ahead.
 func (c *Cache) Close() {
-	c.stop()
+	c.mu.Lock()
+	c.stop() // under mu: no read ahead starts after this
+	c.mu.Unlock()
 	c.async.Wait()
 	if c.disk != nil {
 		c.disk.Close()
