@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 )
 
@@ -20,10 +21,11 @@ var ErrLeaseHeld = errors.New("replica is leased by another writer")
 // implements it but cannot grant one on this system returns an error that
 // matches errors.ErrUnsupported.
 type Leaser interface {
-	// AcquireLease takes the lease for owner (a description of the writer,
-	// for messages) for ttl. If another writer holds an unexpired lease it
-	// fails with an error wrapping ErrLeaseHeld.
-	AcquireLease(ctx context.Context, owner string, ttl time.Duration) (Lease, error)
+	// AcquireLease takes the lease for holder for ttl. If another writer
+	// holds an unexpired lease it fails with an error wrapping
+	// ErrLeaseHeld, unless holder.Succeeds that writer: then the lease is
+	// taken over at once, as a lapsed one is.
+	AcquireLease(ctx context.Context, holder LeaseHolder, ttl time.Duration) (Lease, error)
 }
 
 // Lease is a held lease.
@@ -35,6 +37,60 @@ type Lease interface {
 	Expires() time.Time
 	// Release gives the lease up.
 	Release(ctx context.Context) error
+	// TookOverFrom is the holder of the unexpired lease that this one
+	// replaced because it had provably exited (see LeaseHolder.Succeeds),
+	// or nil.
+	TookOverFrom() *LeaseHolder
+}
+
+// LeaseHolder describes the writer that holds a lease: Owner is what
+// messages call it; the other fields let a writer restarted after a crash
+// prove that an unexpired lease is its own predecessor's, so that it need
+// not wait for the lease to lapse (see Succeeds). Backends that keep the
+// holder in storage store these fields with the lease.
+type LeaseHolder struct {
+	Owner string `json:"-"`
+	// Path is the absolute path of the database the writer replicates.
+	Path string `json:"path"`
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+	// BootID names the kernel boot the writer ran in (Linux:
+	// /proc/sys/kernel/random/boot_id); empty where it cannot be read.
+	BootID string `json:"boot_id,omitempty"`
+	// PIDNamespace names the PID namespace PID belongs to (Linux: the
+	// link /proc/self/ns/pid, e.g. "pid:[4026531836]"); empty where it
+	// cannot be read.
+	PIDNamespace string `json:"pid_ns,omitempty"`
+}
+
+// ThisProcess describes this process as the writer of the database at
+// path (an absolute path), called owner in messages.
+func ThisProcess(owner, path string) LeaseHolder {
+	host, _ := os.Hostname()
+	return LeaseHolder{
+		Owner:        owner,
+		Path:         path,
+		Host:         host,
+		PID:          os.Getpid(),
+		BootID:       bootID(),
+		PIDNamespace: pidNamespace(),
+	}
+}
+
+// Succeeds reports whether h, a description of this process (see
+// ThisProcess), may take over the unexpired lease of held at once: held
+// must provably be a writer of the same database that ran in this kernel
+// boot and PID namespace, and whose process no longer exists. A hostname
+// proves nothing (containers share them, and PIDs are per namespace), so
+// where the boot or the namespace cannot be read, nothing is proven and
+// the lease is left to lapse. A PID that exists, or that is reused by
+// another process meanwhile, counts as alive; so does this very process.
+func (h LeaseHolder) Succeeds(held LeaseHolder) bool {
+	return h.PID == os.Getpid() &&
+		h.Path != "" && held.Path == h.Path &&
+		h.BootID != "" && held.BootID == h.BootID &&
+		h.PIDNamespace != "" && held.PIDNamespace == h.PIDNamespace &&
+		held.PID > 0 && held.PID != h.PID && processGone(held.PID)
 }
 
 // FindLeaser returns the Leaser of c or of a client c wraps (a wrapper

@@ -32,7 +32,7 @@ type Replicator struct {
 	opts    Options
 	log     *slog.Logger
 	m       *metrics
-	owner   string
+	holder  storage.LeaseHolder // who takes the replica's lease
 
 	spoolPrefix string // names this database's and replica's spool files
 
@@ -96,7 +96,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		client:   client,
 		opts:     opts,
 		log:      opts.Logger.With("db", abs),
-		owner:    fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs),
+		holder:   storage.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
 		done:     make(chan struct{}),
 		l1SeenAt: map[ltx.TXID]time.Time{},
 	}
@@ -163,7 +163,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 		return err
 	}
 	if leaser := storage.FindLeaser(r.client); leaser != nil {
-		lease, err := leaser.AcquireLease(ctx, r.owner, r.opts.LeaseTTL)
+		lease, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
 			r.log.Debug("replica grants no lease; checking for other writers before each upload", "replica", r.client)
@@ -173,6 +173,10 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 			return fmt.Errorf("take lease on %s: %w", r.client, err)
 		default:
 			r.lease = lease
+			if dead := lease.TookOverFrom(); dead != nil {
+				r.log.Info("took over the lease of this database's previous writer, which exited without releasing it",
+					"pid", dead.PID, "path", dead.Path, "replica", r.client.String())
+			}
 		}
 	}
 	defer func() {

@@ -1,15 +1,25 @@
 package writer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
+	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -98,7 +108,7 @@ func TestS3LeaseTakeover(t *testing.T) {
 	// The crash: r1 stops here, its lease never renewed nor released
 	// (Start would renew it; Close would release it).
 	defer r1.Close(ctx)
-	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, "another writer", time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, storage.LeaseHolder{Owner: "another writer"}, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
 		t.Fatalf("lease while the first writer holds it: %v, want ErrLeaseHeld", err)
 	}
 
@@ -121,6 +131,80 @@ func TestS3LeaseTakeover(t *testing.T) {
 	mustSync(t, r2)
 	if r2.TXID() != txid+1 {
 		t.Fatalf("after the takeover: TXID %s, want %s", r2.TXID(), txid+1)
+	}
+	checkContiguous(t, rep.Client, 1)
+	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal("restore differs from the source after the takeover")
+	}
+}
+
+// TestS3LeaseExitedWriter: a writer killed with SIGKILL leaves an
+// unexpired lease; the writer restarted on the same machine for the same
+// database proves its predecessor's process gone and takes the lease over
+// at once, says so in its log, and goes on at the next TXID. Another
+// writer of the database while the restarted one runs is still refused.
+func TestS3LeaseExitedWriter(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	rep := srv.NewReplica(t)
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 50)
+	opts := testOpts()
+	opts.LeaseTTL = time.Minute // lapsing is no way in during this test
+	r1 := newReplicator(t, path, rep.Client, opts)
+	mustSync(t, r1)
+	txid := r1.TXID()
+
+	// r1 is killed: its lease object stays, naming a PID that is gone.
+	key := aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)
+	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease map[string]any
+	err = json.NewDecoder(out.Body).Decode(&lease)
+	out.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, _ := lease["holder"].(map[string]any)
+	if holder["path"] != r1.Path() || holder["pid"] != float64(os.Getpid()) {
+		t.Fatalf("lease object %v: want a holder with the database's path %s and this PID %d", lease, r1.Path(), os.Getpid())
+	}
+	dead := storagetest.ExitedPredecessor(t, storage.ThisProcess("", r1.Path()))
+	holder["pid"] = dead.PID
+	b, _ := json.Marshal(lease)
+	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: key, Body: bytes.NewReader(b)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.Close(ctx); err != nil { // nothing to sync; its release misses the changed object
+		t.Fatal(err)
+	}
+
+	insert(t, app, 5)
+	var logs bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r2 := newReplicator(t, path, srv.Client(t, rep.URL), opts)
+	defer r2.Close(ctx)
+	if err := r2.Open(ctx); err != nil {
+		t.Fatalf("restarted writer: %v, want the killed writer's lease taken over at once", err)
+	}
+	if !strings.Contains(logs.String(), "took over the lease") || !strings.Contains(logs.String(), fmt.Sprintf("pid=%d", dead.PID)) || !strings.Contains(logs.String(), "path="+r1.Path()) {
+		t.Fatalf("log %q: want a line naming the killed writer's PID %d and the path", logs.String(), dead.PID)
+	}
+	mustSync(t, r2)
+	if r2.TXID() != txid+1 {
+		t.Fatalf("after the takeover: TXID %s, want %s", r2.TXID(), txid+1)
+	}
+
+	r3 := newReplicator(t, path, srv.Client(t, rep.URL), opts)
+	defer r3.Close(ctx)
+	if err := r3.Open(ctx); !errors.Is(err, writer.ErrReplicaConflict) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("a second writer while the restarted one runs: %v, want ErrReplicaConflict naming it", err)
+	}
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 	checkContiguous(t, rep.Client, 1)
 	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {

@@ -39,7 +39,7 @@ type leaseInfo struct {
 // even by SIGKILL, gives the lease up at once, and a second writer, in this
 // process or another, is refused at once; the owner and expiry written in
 // the file only tell the refused writer who holds it.
-func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (storage.Lease, error) {
+func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration) (storage.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 		}
 		return nil, fmt.Errorf("lease %s: lock: %w", c.root, err)
 	}
-	l := &fileLease{f: f, owner: owner}
+	l := &fileLease{f: f, owner: holder.Owner}
 	if err := l.Renew(ctx, ttl); err != nil {
 		f.Close()
 		return nil, err
@@ -156,6 +156,11 @@ func (l *fileLease) Renew(ctx context.Context, ttl time.Duration) error {
 	l.expires = expires
 	return nil
 }
+
+// TookOverFrom is always nil: the kernel drops the lock of a writer that
+// exits, so there is never an unexpired lease of an exited writer to take
+// over.
+func (l *fileLease) TookOverFrom() *storage.LeaseHolder { return nil }
 
 func (l *fileLease) Expires() time.Time {
 	l.mu.Lock()

@@ -13,6 +13,6 @@ import (
 
 // AcquireLease is not supported on this system: file locks are not
 // available to the file backend here.
-func (c *Client) AcquireLease(context.Context, string, time.Duration) (storage.Lease, error) {
+func (c *Client) AcquireLease(context.Context, storage.LeaseHolder, time.Duration) (storage.Lease, error) {
 	return nil, fmt.Errorf("lease %s: %w", c.root, errors.ErrUnsupported)
 }

@@ -81,7 +81,7 @@ func TestRootMayBeASymlink(t *testing.T) {
 	if _, err := os.Stat(storage.FilePath(real, 0, 1, 1)); err != nil {
 		t.Fatalf("the file is not in the link's target: %v", err)
 	}
-	lease, err := c.AcquireLease(ctx, "w", time.Minute)
+	lease, err := c.AcquireLease(ctx, storage.LeaseHolder{Owner: "w"}, time.Minute)
 	if err != nil {
 		t.Fatalf("lease through a symlinked root: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestSymlinksOutOfTheRootAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustSymlink(t, victim, filepath.Join(root, file.LeaseFileName))
-		if l, err := file.New(root).AcquireLease(ctx, "w", time.Minute); err == nil {
+		if l, err := file.New(root).AcquireLease(ctx, storage.LeaseHolder{Owner: "w"}, time.Minute); err == nil {
 			l.Release(ctx)
 			t.Errorf("took a lease through a symlink out of the root")
 		}

@@ -47,6 +47,11 @@ type leaseBody struct {
 	// landed though its answer was lost recognizes its own write.
 	Nonce    string `json:"nonce"`
 	Released bool   `json:"released,omitempty"`
+	// Holder identifies the writer, so that one restarted after a crash
+	// can take over its predecessor's lease at once (see
+	// storage.LeaseHolder.Succeeds). Lease objects written before it
+	// existed have none, and lapse by their TTL.
+	Holder *storage.LeaseHolder `json:"holder,omitempty"`
 }
 
 // leaseKey is the lease object's key. It never depends on how the server
@@ -64,15 +69,17 @@ func (c *Client) leaseKey() string {
 // only one succeeds; a lease that has lapsed (or was released) is taken
 // over with If-Match: <its ETag>, so that of two writers taking it over only
 // one succeeds; a 412 Precondition Failed means another writer got there.
-// A server that does not implement conditional writes gets an error
-// matching errors.ErrUnsupported.
-func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (storage.Lease, error) {
+// An unexpired lease whose holder holder.Succeeds (a writer of the same
+// database on this machine whose process has exited) is taken over the
+// same way. A server that does not implement conditional writes gets an
+// error matching errors.ErrUnsupported.
+func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration) (storage.Lease, error) {
 	name := c.name(c.leaseKey())
 	for attempt := 0; attempt < 5; attempt++ {
-		body := newLeaseBody(owner, ttl)
+		body := newLeaseBody(holder, ttl)
 		etag, err := c.putLease(ctx, body, nil)
 		if err == nil {
-			return c.probedLease(ctx, owner, ttl, etag)
+			return c.probedLease(ctx, holder, ttl, etag, nil)
 		}
 		if !isPreconditionFailed(err) {
 			return nil, c.leaseError("take", err)
@@ -86,16 +93,20 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 		}
 		if held.body.Nonce == body.Nonce {
 			// Our create landed, and the SDK's retry of it found it.
-			return c.newLease(owner, ttl, held.etag), nil
+			return c.newLease(holder, ttl, held.etag), nil
 		}
+		var dead *storage.LeaseHolder
 		if !held.lapsed() {
-			return nil, fmt.Errorf("%w: %s is held by %s (expires %s, by the server's clock)",
-				storage.ErrLeaseHeld, c, held.body.Owner, held.expires().UTC().Format(time.RFC3339))
+			if held.body.Holder == nil || !holder.Succeeds(*held.body.Holder) {
+				return nil, fmt.Errorf("%w: %s is held by %s (expires %s, by the server's clock)",
+					storage.ErrLeaseHeld, c, held.body.Owner, held.expires().UTC().Format(time.RFC3339))
+			}
+			dead = held.body.Holder
 		}
-		body = newLeaseBody(owner, ttl)
+		body = newLeaseBody(holder, ttl)
 		etag, err = c.putLease(ctx, body, &held.etag)
 		if err == nil {
-			return c.probedLease(ctx, owner, ttl, etag)
+			return c.probedLease(ctx, holder, ttl, etag, dead)
 		}
 		if !isPreconditionFailed(err) && !isNotFound(err) {
 			return nil, c.leaseError("take over", err)
@@ -103,7 +114,9 @@ func (c *Client) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 		// Another writer took it over first, or our takeover landed and
 		// its retry failed: look again.
 		if again, gerr := c.getLease(ctx); gerr == nil && again.body.Nonce == body.Nonce {
-			return c.newLease(owner, ttl, again.etag), nil
+			l := c.newLease(holder, ttl, again.etag)
+			l.tookOverFrom = dead
+			return l, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: the lease object %s keeps changing hands", storage.ErrLeaseHeld, c, name)
@@ -132,9 +145,11 @@ func (c *Client) removeStaleSpools() {
 // a lease it granted is trusted: a server that ignores If-None-Match would
 // grant every writer the lease. Right after this writer wrote the lease
 // object, creating it again with If-None-Match: * must fail with a 412.
-func (c *Client) probedLease(ctx context.Context, owner string, ttl time.Duration, etag string) (storage.Lease, error) {
-	l := c.newLease(owner, ttl, etag)
-	probe := newLeaseBody(owner, ttl)
+// dead is the exited holder whose unexpired lease was taken over, if any.
+func (c *Client) probedLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration, etag string, dead *storage.LeaseHolder) (storage.Lease, error) {
+	l := c.newLease(holder, ttl, etag)
+	l.tookOverFrom = dead
+	probe := newLeaseBody(holder, ttl)
 	_, err := c.putLease(ctx, probe, nil)
 	switch {
 	case isPreconditionFailed(err):
@@ -155,10 +170,10 @@ func (c *Client) probedLease(ctx context.Context, owner string, ttl time.Duratio
 	}
 }
 
-func newLeaseBody(owner string, ttl time.Duration) leaseBody {
+func newLeaseBody(holder storage.LeaseHolder, ttl time.Duration) leaseBody {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return leaseBody{Owner: owner, TTLMilli: ttl.Milliseconds(), Nonce: hex.EncodeToString(b)}
+	return leaseBody{Owner: holder.Owner, TTLMilli: ttl.Milliseconds(), Nonce: hex.EncodeToString(b), Holder: &holder}
 }
 
 // putLease writes the lease object, created only if absent (ifMatch nil)
@@ -259,8 +274,9 @@ func isPreconditionFailed(err error) bool {
 
 // s3Lease is a held lease.
 type s3Lease struct {
-	c     *Client
-	owner string
+	c            *Client
+	holder       storage.LeaseHolder
+	tookOverFrom *storage.LeaseHolder
 
 	mu       sync.Mutex
 	etag     string
@@ -268,10 +284,10 @@ type s3Lease struct {
 	released bool
 }
 
-func (c *Client) newLease(owner string, ttl time.Duration, etag string) *s3Lease {
+func (c *Client) newLease(holder storage.LeaseHolder, ttl time.Duration, etag string) *s3Lease {
 	// Taken just before the request that made it: by this machine's
 	// clock the lease lapses no earlier than this.
-	return &s3Lease{c: c, owner: owner, etag: etag, expires: time.Now().Add(ttl)}
+	return &s3Lease{c: c, holder: holder, etag: etag, expires: time.Now().Add(ttl)}
 }
 
 // Renew replaces the lease object on the condition that it is still the
@@ -284,7 +300,7 @@ func (l *s3Lease) Renew(ctx context.Context, ttl time.Duration) error {
 		return fmt.Errorf("%w: lease on %s was released", storage.ErrLeaseHeld, l.c)
 	}
 	start := time.Now()
-	body := newLeaseBody(l.owner, ttl)
+	body := newLeaseBody(l.holder, ttl)
 	etag, err := l.c.putLease(ctx, body, &l.etag)
 	if err != nil && (isPreconditionFailed(err) || isNotFound(err)) {
 		// Lost, unless this very renewal landed and its retry failed.
@@ -306,6 +322,8 @@ func (l *s3Lease) Renew(ctx context.Context, ttl time.Duration) error {
 	return nil
 }
 
+func (l *s3Lease) TookOverFrom() *storage.LeaseHolder { return l.tookOverFrom }
+
 func (l *s3Lease) Expires() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -325,7 +343,7 @@ func (l *s3Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.released = true
-	body := newLeaseBody(l.owner, 0)
+	body := newLeaseBody(l.holder, 0)
 	body.Released = true
 	_, err := l.c.putLease(ctx, body, &l.etag)
 	if err == nil || isPreconditionFailed(err) || isNotFound(err) {

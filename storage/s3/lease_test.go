@@ -19,6 +19,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
 	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 // TestConditionalWrites checks what the lease is built on, on the test
@@ -68,11 +69,11 @@ func TestLease(t *testing.T) {
 	r := srv.NewReplica(t)
 	other := srv.Client(t, r.URL) // another writer's client on the same replica
 
-	a, err := r.Client.AcquireLease(ctx, "writer A", time.Second)
+	a, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = other.AcquireLease(ctx, "writer B", time.Second)
+	_, err = other.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer B"}, time.Second)
 	if !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "writer A") {
 		t.Fatalf("second writer: %v, want ErrLeaseHeld naming writer A", err)
 	}
@@ -82,7 +83,7 @@ func TestLease(t *testing.T) {
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b, err := other.AcquireLease(ctx, "writer B", time.Second)
+	b, err := other.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer B"}, time.Second)
 	if err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
@@ -92,13 +93,13 @@ func TestLease(t *testing.T) {
 
 	// B crashes: it never renews nor releases. Until the lease lapses,
 	// A is refused; then A takes it over.
-	if _, err := r.Client.AcquireLease(ctx, "writer A", time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+	if _, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
 		t.Fatalf("while B's lease runs: %v, want ErrLeaseHeld", err)
 	}
 	var a2 storage.Lease
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a2, err = r.Client.AcquireLease(ctx, "writer A", time.Second)
+		a2, err = r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second)
 		if err == nil {
 			break
 		}
@@ -119,7 +120,9 @@ func TestLease(t *testing.T) {
 }
 
 // TestLeaseRace: of many writers trying at once, exactly one gets the
-// lease, on a fresh replica and when taking over a released one.
+// lease, on a fresh replica, when taking over a released one, and when
+// taking over the unexpired lease of a writer that exited (several
+// restarts of it racing).
 func TestLeaseRace(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
@@ -128,13 +131,14 @@ func TestLeaseRace(t *testing.T) {
 	for i := range clients {
 		clients[i] = srv.Client(t, r.URL)
 	}
+	racer := storage.ThisProcess("racer", "/data/app.db")
 	race := func() storage.Lease {
 		var mu sync.Mutex
 		var won []storage.Lease
 		var wg sync.WaitGroup
 		for i, c := range clients {
 			wg.Go(func() {
-				l, err := c.AcquireLease(ctx, "racer", 30*time.Second)
+				l, err := c.AcquireLease(ctx, racer, 30*time.Second)
 				if err != nil {
 					if !errors.Is(err, storage.ErrLeaseHeld) {
 						t.Errorf("racer %d: %v", i, err)
@@ -156,7 +160,16 @@ func TestLeaseRace(t *testing.T) {
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	race()
+	l = race()
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Client.AcquireLease(ctx, storagetest.ExitedPredecessor(t, racer), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if l := race(); l.TookOverFrom() == nil {
+		t.Fatal("the winner did not take over the exited writer's lease")
+	}
 }
 
 // TestLeaseEmptyPrefix: a replica at the bucket's root keeps its lease at
@@ -166,7 +179,7 @@ func TestLeaseEmptyPrefix(t *testing.T) {
 	srv := s3test.Shared(t)
 	bucket := srv.NewBucket(t)
 	c := srv.Client(t, srv.URL(bucket, ""))
-	l, err := c.AcquireLease(ctx, "root writer", time.Second)
+	l, err := c.AcquireLease(ctx, storage.LeaseHolder{Owner: "root writer"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +215,7 @@ func TestLeaseUnsupported(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := fakeClient(t, "db", 1, tt.handle)
-			_, err := c.AcquireLease(context.Background(), "writer", time.Second)
+			_, err := c.AcquireLease(context.Background(), storage.LeaseHolder{Owner: "writer"}, time.Second)
 			if !errors.Is(err, errors.ErrUnsupported) {
 				t.Fatalf("AcquireLease = %v, want an error matching errors.ErrUnsupported", err)
 			}
@@ -229,7 +242,7 @@ func TestLeaseRemovesStaleSpools(t *testing.T) {
 		return f.Name()
 	}
 	mine, theirs := plant(r.Client), plant(other.Client)
-	l, err := r.Client.AcquireLease(ctx, "writer", time.Minute)
+	l, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,4 +253,99 @@ func TestLeaseRemovesStaleSpools(t *testing.T) {
 	if _, err := os.Stat(theirs); err != nil {
 		t.Errorf("another replica's upload temp file was removed: %v", err)
 	}
+}
+
+// TestLeaseExitedPredecessor: a writer restarted after a kill -9 takes
+// over at once the unexpired lease its predecessor (same database, same
+// kernel boot and PID namespace, PID gone) left, and then holds it against
+// everyone else; a lease whose holder is alive, or is another database's
+// writer, or ran in another boot or PID namespace, or predates the holder
+// fields, still keeps the writer out until it lapses.
+func TestLeaseExitedPredecessor(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	me := storage.ThisProcess("restarted writer", "/data/app.db")
+	dead := storagetest.ExitedPredecessor(t, me)
+
+	t.Run("taken over", func(t *testing.T) {
+		r := srv.NewReplica(t)
+		old, err := r.Client.AcquireLease(ctx, dead, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := srv.Client(t, r.URL).AcquireLease(ctx, me, time.Minute)
+		if err != nil {
+			t.Fatalf("restarted writer: %v, want the exited predecessor's lease", err)
+		}
+		if got := l.TookOverFrom(); got == nil || got.PID != dead.PID || got.Path != dead.Path {
+			t.Fatalf("TookOverFrom = %+v, want the predecessor (PID %d, %s)", got, dead.PID, dead.Path)
+		}
+		// The new holder is alive: a third writer, even of the same
+		// database in this same process, is refused.
+		third := storage.ThisProcess("third writer", me.Path)
+		if _, err := srv.Client(t, r.URL).AcquireLease(ctx, third, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "restarted writer") {
+			t.Fatalf("third writer: %v, want ErrLeaseHeld naming the restarted writer", err)
+		}
+		if err := old.Renew(ctx, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) {
+			t.Fatalf("the predecessor's lease after the takeover: %v, want ErrLeaseHeld", err)
+		}
+		if err := l.Renew(ctx, time.Minute); err != nil {
+			t.Fatalf("renewing the taken-over lease: %v", err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	for _, tt := range []struct {
+		name string
+		held func(h *storage.LeaseHolder)
+	}{
+		{"alive: parent process", func(h *storage.LeaseHolder) { h.PID = os.Getppid() }},
+		{"alive: this process", func(h *storage.LeaseHolder) { h.PID = os.Getpid() }},
+		{"another database", func(h *storage.LeaseHolder) { h.Path = "/data/other.db" }},
+		{"another boot", func(h *storage.LeaseHolder) { h.BootID = "0b0e5c1a-0000-4000-8000-000000000000" }},
+		{"another PID namespace", func(h *storage.LeaseHolder) { h.PIDNamespace = "pid:[1]" }},
+	} {
+		t.Run("refused: "+tt.name, func(t *testing.T) {
+			r := srv.NewReplica(t)
+			held := dead
+			held.Owner = "the holder"
+			tt.held(&held)
+			if _, err := r.Client.AcquireLease(ctx, held, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			_, err := srv.Client(t, r.URL).AcquireLease(ctx, me, time.Minute)
+			if !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "the holder") || !strings.Contains(err.Error(), "expires") {
+				t.Fatalf("restarted writer: %v, want ErrLeaseHeld naming the holder and its expiry", err)
+			}
+		})
+	}
+
+	// A lease object written before the holder fields: held until it
+	// lapses or is released, as before.
+	t.Run("old lease object", func(t *testing.T) {
+		r := srv.NewReplica(t)
+		put := func(body string) {
+			t.Helper()
+			if _, err := r.SDK.PutObject(ctx, &awss3.PutObjectInput{
+				Bucket: aws.String(r.Bucket), Key: aws.String(r.Prefix + "/" + ltxs3.LeaseObjectName), Body: strings.NewReader(body),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(`{"owner":"ltx-writer pid 1 on host for /data/app.db","ttl_ms":60000,"nonce":"0123"}`)
+		if _, err := r.Client.AcquireLease(ctx, me, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "pid 1 on host") {
+			t.Fatalf("over an old unexpired lease: %v, want ErrLeaseHeld naming its owner", err)
+		}
+		put(`{"owner":"ltx-writer pid 1 on host for /data/app.db","ttl_ms":0,"nonce":"4567","released":true}`)
+		l, err := r.Client.AcquireLease(ctx, me, time.Minute)
+		if err != nil {
+			t.Fatalf("over an old released lease: %v", err)
+		}
+		if l.TookOverFrom() != nil {
+			t.Fatalf("TookOverFrom = %+v after taking a released lease, want nil", l.TookOverFrom())
+		}
+		l.Release(ctx)
+	})
 }
