@@ -123,3 +123,35 @@ func TestBadLargeIndex(t *testing.T) {
 		t.Fatalf("Update: %v, want an invalid-file error naming L0 1", err)
 	}
 }
+
+// TestReadChunked: a read larger than tailChunk goes out as parallel
+// requests of at most tailChunk bytes and returns the bytes in order; a
+// chunk that fails fails the read, naming the file.
+func TestReadChunked(t *testing.T) {
+	r := newTestReplica(t)
+	b := make([]byte, 2*tailChunk+5000) // what it holds does not matter here
+	for i := range b {
+		b[i] = byte(i * 7 / 3)
+	}
+	r.putRaw(0, 1, 1, b)
+	n := int64(len(b)) - 100
+	info := &ltx.FileInfo{Level: 0, MinTXID: 1, MaxTXID: 1, Size: int64(len(b))}
+	sem := make(chan struct{}, 2) // fewer slots than chunks: they queue
+	r.client.Reset()
+	got, err := readChunked(context.Background(), r.client, sem, info, 100, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, b[100:]) {
+		t.Fatal("the chunks do not make up the bytes read")
+	}
+	if want := (n + tailChunk - 1) / tailChunk; r.client.Counts().Opens != want {
+		t.Fatalf("%d requests, want %d", r.client.Counts().Opens, want)
+	}
+
+	// Past the end: the last chunk is cut short.
+	_, err = readChunked(context.Background(), r.client, sem, info, 100, n+10)
+	if err == nil || !strings.Contains(err.Error(), "L0/0000000000000001-0000000000000001.ltx") {
+		t.Fatalf("read past the end: %v, want an error naming L0 1", err)
+	}
+}
