@@ -77,8 +77,21 @@ func OpenDisk(dir string, maxBytes int64) (*Disk, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultDiskBytes
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open page disk cache %s: %w", dir, err)
+	}
+	// Pages there are served to queries: a directory that others may write
+	// to would let them plant pages (a page's CRC guards against damage,
+	// not against a forger).
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open page disk cache %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open page disk cache %s: not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("open page disk cache %s: the directory is writable by other users (mode %04o); give it mode 0700 or 0755", dir, perm)
 	}
 	lru, err := simplelru.NewLRU[string, int64](math.MaxInt, nil)
 	if err != nil {

@@ -162,3 +162,37 @@ func TestDiskTierBound(t *testing.T) {
 		t.Fatalf("temp file left: %v", err)
 	}
 }
+
+// TestDiskTierRefusesSharedDirectory: a directory other users may write to
+// could hold planted pages; it is refused with an error naming it. A new
+// directory is made for this user alone.
+func TestDiskTierRefusesSharedDirectory(t *testing.T) {
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil { // not subject to the umask
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(shared, 0); err == nil || !strings.Contains(err.Error(), shared) || !strings.Contains(err.Error(), "writable by other users") {
+		t.Fatalf("OpenDisk on a 0777 directory: %v, want a refusal naming it", err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "a", "b")
+	openDisk(t, fresh, 0)
+	fi, err := os.Stat(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Fatalf("new disk cache directory has mode %04o, want 0700", perm)
+	}
+
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(notDir, 0); err == nil || !strings.Contains(err.Error(), notDir) {
+		t.Fatalf("OpenDisk on a file: %v, want an error naming it", err)
+	}
+}
