@@ -386,7 +386,11 @@ func (d *demo) files(ctx context.Context, client storage.Client) error {
 			for _, info := range infos {
 				size += info.Size
 			}
-			parts = append(parts, fmt.Sprintf("L%d: %d files, %s", level, len(infos), demoKiB(size)))
+			noun := "files"
+			if len(infos) == 1 {
+				noun = "file"
+			}
+			parts = append(parts, fmt.Sprintf("L%d: %d %s, %s", level, len(infos), noun, demoKiB(size)))
 		}
 	}
 	d.printf("   %s\n", strings.Join(parts, "; "))
