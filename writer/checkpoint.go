@@ -130,13 +130,19 @@ func (r *Replicator) checkpointLocked(ctx context.Context, mode CheckpointMode, 
 			}
 		}
 	}
-	if isBusy(ckErr) {
+	busy := isBusy(ckErr)
+	if busy {
 		// Another checkpoint (the application's) is running: this one
-		// made no progress, which is not an error.
+		// made no progress, which is not an error. But that one may
+		// backfill the whole WAL before the read transaction begins
+		// below, which then reads the database file only (read slot 0)
+		// and keeps no one from restarting the WAL under frames a
+		// snapshot reads: go on as after a full checkpoint, so that it
+		// begins again past a new frame.
 		r.log.Debug("checkpoint busy", "mode", mode, "reason", reason)
 		ckErr, nLog, nCkpt = nil, 1, 0
 	}
-	full := ckErr == nil && nLog >= 0 && nCkpt == nLog
+	full := ckErr == nil && (busy || nLog >= 0 && nCkpt == nLog)
 	rerr := r.beginReadLocked(false)
 	locked = false
 	uerr := r.cs.unlockWrites()
@@ -152,7 +158,7 @@ func (r *Replicator) checkpointLocked(ctx context.Context, mode CheckpointMode, 
 		r.ckpt.syncedSinceCheckpoint = false
 		return nil
 	}
-	if mode == CheckpointTruncate {
+	if mode == CheckpointTruncate && !busy {
 		// The read transaction began with the WAL fully backfilled, so it
 		// reads the database file only and lets TRUNCATE through, and it
 		// blocks any backfill of frames written since: TRUNCATE then
