@@ -8,8 +8,9 @@ import (
 )
 
 // maintenanceLoop compacts each level at its interval, writes snapshots,
-// applies retention after either, and renews the lease. It runs beside the
-// sync loop so that a long compaction never holds up a sync.
+// applies retention after either, and stops replication once the lease
+// was lost (see keepLease). It runs beside the sync loop so that a long
+// compaction never holds up a sync.
 func (r *Replicator) maintenanceLoop(ctx context.Context) {
 	tick := time.Second
 	for _, iv := range append([]time.Duration{r.opts.SyncInterval, r.opts.SnapshotInterval, r.opts.LeaseTTL / 3}, r.opts.CompactionIntervals...) {
@@ -33,10 +34,9 @@ func (r *Replicator) maintenanceLoop(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		if r.lease != nil && time.Until(r.lease.Expires()) < r.opts.LeaseTTL*2/3 {
-			if err := r.lease.Renew(ctx, r.opts.LeaseTTL); err != nil && ctx.Err() == nil {
-				r.log.Warn("renew lease", "error", err)
-			}
+		if err := r.leaseLost(); err != nil {
+			r.setFatal(err)
+			return
 		}
 		if r.TXID() == 0 {
 			continue // nothing replicated yet

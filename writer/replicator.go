@@ -28,7 +28,8 @@ var ErrReplicaConflict = errors.New("another writer is writing this replica")
 type Replicator struct {
 	path    string
 	walPath string
-	client  storage.Client
+	raw     storage.Client // the replica, as given to New
+	client  storage.Client // raw, through which every write waits for the lease (leasedClient)
 	opts    Options
 	log     *slog.Logger
 	m       *metrics
@@ -41,10 +42,14 @@ type Replicator struct {
 	closed  bool
 	started bool
 	lease   storage.Lease
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	done    chan struct{}
-	fatal   atomic.Pointer[error]
+	// stopLease and leaseWG stop keepLease; leaseLostErr is set by it.
+	stopLease    context.CancelFunc
+	leaseWG      sync.WaitGroup
+	leaseLostErr atomic.Pointer[error]
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	done         chan struct{}
+	fatal        atomic.Pointer[error]
 
 	// mu serializes everything that reads the WAL or changes the state.
 	mu       sync.Mutex
@@ -93,13 +98,14 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 	r := &Replicator{
 		path:     abs,
 		walPath:  abs + "-wal",
-		client:   client,
+		raw:      client,
 		opts:     opts,
 		log:      opts.Logger.With("db", abs),
 		holder:   storage.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
 		done:     make(chan struct{}),
 		l1SeenAt: map[ltx.TXID]time.Time{},
 	}
+	r.client = leasedClient{Client: client, r: r}
 	r.spoolPrefix = spoolPrefix(abs, client.String())
 	r.pos.Store(&ltx.Pos{})
 	if r.m, err = newMetrics(opts.Registerer, abs, r); err != nil {
@@ -112,7 +118,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 func (r *Replicator) Path() string { return r.path }
 
 // Client is the replica.
-func (r *Replicator) Client() storage.Client { return r.client }
+func (r *Replicator) Client() storage.Client { return r.raw }
 
 // Pos is the replica's position: the last TXID uploaded and the database
 // checksum after it.
@@ -143,7 +149,8 @@ func (r *Replicator) Err() error {
 	return nil
 }
 
-// Open takes the replica's lease, opens the database, puts it in WAL mode
+// Open takes the replica's lease (renewed from then on until Close), opens
+// the database, puts it in WAL mode
 // and begins the long-running read transaction. Start, Sync, Compact and
 // Snapshot call it when needed.
 func (r *Replicator) Open(ctx context.Context) (err error) {
@@ -173,6 +180,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 			return fmt.Errorf("take lease on %s: %w", r.client, err)
 		default:
 			r.lease = lease
+			r.startKeepLease()
 			if dead := lease.TookOverFrom(); dead != nil {
 				r.log.Info("took over the lease of this database's previous writer, which exited without releasing it",
 					"pid", dead.PID, "path", dead.Path, "replica", r.client.String())
@@ -181,6 +189,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil && r.lease != nil {
+			r.stopKeepLease()
 			_ = r.lease.Release(context.WithoutCancel(ctx))
 			r.lease = nil
 		}
@@ -311,6 +320,7 @@ func (r *Replicator) Close(ctx context.Context) error {
 	errs = append(errs, r.cs.endRead(), r.cs.unlockWrites(), r.cs.close(), r.dbFile.Close())
 	r.cs = nil
 	if r.lease != nil {
+		r.stopKeepLease()
 		errs = append(errs, r.lease.Release(context.WithoutCancel(ctx)))
 	}
 	r.m.unregister()

@@ -105,9 +105,18 @@ func TestS3LeaseTakeover(t *testing.T) {
 	r1 := newReplicator(t, path, rep.Client, opts)
 	mustSync(t, r1)
 	txid := r1.TXID()
-	// The crash: r1 stops here, its lease never renewed nor released
-	// (Start would renew it; Close would release it).
-	defer r1.Close(ctx)
+	// The crash: r1 stops here, its lease neither renewed nor released.
+	// An open Replicator renews its lease until Close releases it, so
+	// the crashed writer's lease is planted in its place: one whose
+	// holder cannot be proven gone (it ran on another machine).
+	if err := r1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	crashed := storage.LeaseHolder{Owner: "ltx-writer pid 1 on elsewhere for " + r1.Path(), Path: r1.Path(),
+		Host: "elsewhere", PID: 1, BootID: "0b0e5c1a-0000-4000-8000-000000000000", PIDNamespace: "pid:[1]"}
+	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, crashed, opts.LeaseTTL); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, storage.LeaseHolder{Owner: "another writer"}, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
 		t.Fatalf("lease while the first writer holds it: %v, want ErrLeaseHeld", err)
 	}

@@ -3,7 +3,6 @@ package writer
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -26,10 +25,6 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 		return err
 	}
 	if !landed {
-		if err := r.renewLeaseIfDue(ctx); err != nil {
-			r.behind.Store(true)
-			return err
-		}
 		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
 			r.behind.Store(true)
 			return fmt.Errorf("upload %s to %s: %w", name, r.client, err)
@@ -90,21 +85,6 @@ func (r *Replicator) sameHeader(ctx context.Context, info *ltx.FileInfo, want []
 		return false, fmt.Errorf("read header of %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
 	}
 	return bytes.Equal(got, want), nil
-}
-
-// renewLeaseIfDue renews the lease when less than half of it is left, so
-// that no upload is made on a lease about to lapse.
-func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
-	if r.lease == nil || time.Until(r.lease.Expires()) > r.opts.LeaseTTL/2 {
-		return nil
-	}
-	if err := r.lease.Renew(ctx, r.opts.LeaseTTL); err != nil {
-		if errors.Is(err, storage.ErrLeaseHeld) {
-			return fmt.Errorf("%w: lost the lease on %s: %w", ErrReplicaConflict, r.client, err)
-		}
-		return fmt.Errorf("renew lease on %s: %w", r.client, err)
-	}
-	return nil
 }
 
 // replicaPos is the replica's newest position, read once when the writer
