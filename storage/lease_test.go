@@ -1,8 +1,12 @@
 package storage_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
@@ -48,5 +52,35 @@ func TestLeaseHolderSucceeds(t *testing.T) {
 				t.Fatalf("%+v.Succeeds(%+v) = %v, want %v", tt.me, held, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLeaseHolderSucceedsZombie: a predecessor killed but not yet reaped by
+// its parent (a zombie, as under a container init slow to reap) has exited
+// all the same: its lease may be taken over at once.
+func TestLeaseHolderSucceedsZombie(t *testing.T) {
+	me := storage.ThisProcess("restarted writer", "/data/app.db")
+	dead := storagetest.ExitedPredecessor(t, me) // skips where nothing can be proven
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := string(b); strings.HasPrefix(strings.TrimSpace(s[strings.LastIndexByte(s, ')')+1:]), "Z") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the child never became a zombie: %s", stat, b)
+		}
+	}
+	dead.PID = cmd.Process.Pid
+	if !me.Succeeds(dead) {
+		t.Fatalf("a zombie predecessor (PID %d) counts as alive", dead.PID)
 	}
 }
