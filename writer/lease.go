@@ -182,3 +182,22 @@ func (r *Replicator) leaseLost() error {
 	}
 	return nil
 }
+
+// takeoverSettle is how long a writer that took over the lease of a
+// predecessor that died waits before it reads the replica (see
+// openLocked). A server commits a PUT whose body it has whole within
+// milliseconds; a predecessor killed mid-upload never sends the rest. A
+// lease that lapsed needs no wait: its TTL has long passed.
+const takeoverSettle = 2 * time.Second
+
+// sleepCtx waits for d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -184,6 +184,16 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 			if dead := lease.TookOverFrom(); dead != nil {
 				r.log.Info("took over the lease of this database's previous writer, which exited without releasing it",
 					"pid", dead.PID, "path", dead.Path, "replica", r.client.String())
+				// An upload the predecessor had sent whole before it died
+				// may still be committed by the server: it must be listed
+				// before this writer picks its next TXID, not land over
+				// this writer's file for the same TXID afterwards.
+				if err := sleepCtx(ctx, takeoverSettle); err != nil {
+					r.stopKeepLease()
+					_ = r.lease.Release(context.WithoutCancel(ctx))
+					r.lease = nil
+					return err
+				}
 			}
 		}
 	}

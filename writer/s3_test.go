@@ -6,15 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -166,27 +170,7 @@ func TestS3LeaseExitedWriter(t *testing.T) {
 	txid := r1.TXID()
 
 	// r1 is killed: its lease object stays, naming a PID that is gone.
-	key := aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)
-	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lease map[string]any
-	err = json.NewDecoder(out.Body).Decode(&lease)
-	out.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder, _ := lease["holder"].(map[string]any)
-	if holder["path"] != r1.Path() || holder["pid"] != float64(os.Getpid()) {
-		t.Fatalf("lease object %v: want a holder with the database's path %s and this PID %d", lease, r1.Path(), os.Getpid())
-	}
-	dead := storagetest.ExitedPredecessor(t, storage.ThisProcess("", r1.Path()))
-	holder["pid"] = dead.PID
-	b, _ := json.Marshal(lease)
-	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: key, Body: bytes.NewReader(b)}); err != nil {
-		t.Fatal(err)
-	}
+	dead := plantExitedLease(t, rep, r1.Path())
 	if err := r1.Close(ctx); err != nil { // nothing to sync; its release misses the changed object
 		t.Fatal(err)
 	}
@@ -219,4 +203,164 @@ func TestS3LeaseExitedWriter(t *testing.T) {
 	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
 		t.Fatal("restore differs from the source after the takeover")
 	}
+}
+
+// plantExitedLease rewrites the replica's lease object, held by a writer of
+// the database at path in this process, as if that writer had been killed:
+// it names a PID that is gone. It returns the holder it names.
+func plantExitedLease(t *testing.T, rep *s3test.Replica, path string) storage.LeaseHolder {
+	t.Helper()
+	ctx := context.Background()
+	key := aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)
+	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease map[string]any
+	err = json.NewDecoder(out.Body).Decode(&lease)
+	out.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, _ := lease["holder"].(map[string]any)
+	if holder["path"] != path || holder["pid"] != float64(os.Getpid()) {
+		t.Fatalf("lease object %v: want a holder with the database's path %s and this PID %d", lease, path, os.Getpid())
+	}
+	dead := storagetest.ExitedPredecessor(t, storage.ThisProcess("", path))
+	holder["pid"] = dead.PID
+	b, _ := json.Marshal(lease)
+	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: key, Body: bytes.NewReader(b)}); err != nil {
+		t.Fatal(err)
+	}
+	return dead
+}
+
+// leaseHolderPID reads the PID the replica's lease object names.
+func leaseHolderPID(ctx context.Context, rep *s3test.Replica) (int, error) {
+	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)})
+	if err != nil {
+		return 0, err
+	}
+	defer out.Body.Close()
+	var lease struct {
+		Holder struct {
+			PID int `json:"pid"`
+		} `json:"holder"`
+	}
+	if err := json.NewDecoder(out.Body).Decode(&lease); err != nil {
+		return 0, err
+	}
+	return lease.Holder.PID, nil
+}
+
+// TestS3LeaseTakeoverWaitsForLateUpload: a writer killed while its last
+// upload was on the wire (sent whole, not yet committed, so its position
+// file still names the TXID before) must not have that upload land over
+// the restarted writer's file for the same TXID. The restarted writer
+// waits after a fast takeover before it reads the replica, so the late
+// file is there when it picks its next TXID, and nothing is lost.
+func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Shared(t)
+	rep := srv.NewReplica(t)
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 50)
+	opts := testOpts()
+	opts.LeaseTTL = time.Minute
+	r1 := newReplicator(t, path, rep.Client, opts)
+	mustSync(t, r1)
+	txid := r1.TXID()
+	sidecarAtTXID, err := os.ReadFile(path + writer.SidecarSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 5)
+	mustSync(t, r1) // the upload that will arrive late
+	rc, err := rep.Client.OpenLTXFile(ctx, 0, txid+1, txid+1, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plantExitedLease(t, rep, r1.Path())
+	if err := r1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// As the killed writer left things: no answer to its last upload, so its
+	// position file names txid, and the server has not committed the file.
+	if err := os.WriteFile(path+writer.SidecarSuffix, sidecarAtTXID, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Client.DeleteLTXFiles(ctx, []*ltx.FileInfo{{Level: 0, MinTXID: txid + 1, MaxTXID: txid + 1}}); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 5)
+
+	// The server commits the late upload shortly after the restarted writer
+	// took the lease over; the restarted writer must not have read the
+	// replica before that.
+	var hasLanded atomic.Bool
+	landed := make(chan error, 1)
+	go func() {
+		for {
+			pid, err := leaseHolderPID(ctx, rep)
+			if err != nil {
+				landed <- err
+				return
+			}
+			if pid == os.Getpid() {
+				time.Sleep(300 * time.Millisecond) // the server's commit, slow but within the wait
+				_, err := rep.Client.WriteLTXFile(ctx, 0, txid+1, txid+1, bytes.NewReader(late))
+				hasLanded.Store(err == nil)
+				landed <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	probe := &firstListing{Client: srv.Client(t, rep.URL), landed: &hasLanded}
+	r2 := newReplicator(t, path, probe, opts)
+	defer r2.Close(ctx)
+	if err := r2.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-landed; err != nil {
+		t.Fatal(err)
+	}
+	if probe.early.Load() {
+		t.Fatal("the restarted writer listed the replica before its predecessor's last upload landed")
+	}
+	if r2.TXID() != txid+2 {
+		t.Fatalf("after the takeover: TXID %s, want %s (after the late file)", r2.TXID(), txid+2)
+	}
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, rep.Client, 1)
+	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal("restore differs from the source: the late upload replaced rows the restarted writer had replicated")
+	}
+}
+
+// firstListing notes whether the first listing through it came before
+// *landed was set.
+type firstListing struct {
+	storage.Client
+	landed *atomic.Bool
+	once   sync.Once
+	early  atomic.Bool
+}
+
+func (f *firstListing) Unwrap() storage.Client { return f.Client }
+
+func (f *firstListing) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
+	f.once.Do(func() { f.early.Store(!f.landed.Load()) })
+	return f.Client.LTXFiles(ctx, level, seek, useMetadata)
 }
