@@ -189,15 +189,3 @@ func (r *Replicator) leaseLost() error {
 // milliseconds; a predecessor killed mid-upload never sends the rest. A
 // lease that lapsed needs no wait: its TTL has long passed.
 const takeoverSettle = 2 * time.Second
-
-// sleepCtx waits for d, or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -188,7 +189,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 				// may still be committed by the server: it must be listed
 				// before this writer picks its next TXID, not land over
 				// this writer's file for the same TXID afterwards.
-				if err := sleepCtx(ctx, takeoverSettle); err != nil {
+				if err := ctxtime.Sleep(ctx, takeoverSettle); err != nil {
 					r.stopKeepLease()
 					_ = r.lease.Release(context.WithoutCancel(ctx))
 					r.lease = nil

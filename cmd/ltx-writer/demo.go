@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/vfs"
@@ -267,7 +268,7 @@ func (d *demo) follow(ctx context.Context, commits int) error {
 	for i := range commits {
 		// Commit at a random moment relative to the writer's and the
 		// reader's ticks, as an application would.
-		if err := demoSleep(ctx, time.Duration(rand.Int64N(int64(demoSync)))); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Duration(rand.Int64N(int64(demoSync)))); err != nil {
 			return err
 		}
 		var id int64
@@ -289,7 +290,7 @@ func (d *demo) follow(ctx context.Context, commits int) error {
 			if time.Since(committed) > 30*time.Second {
 				return fmt.Errorf("order %d committed on the primary 30s ago is still not visible through the VFS", id)
 			}
-			if err := demoSleep(ctx, 5*time.Millisecond); err != nil {
+			if err := ctxtime.Sleep(ctx, 5*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -418,17 +419,6 @@ func (d *demo) close() {
 	}
 	if d.primary != nil {
 		d.primary.Close()
-	}
-}
-
-func demoSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -82,7 +83,7 @@ func (b *bench) followerLag(ctx context.Context) (Lag, error) {
 		b.prog.update("follower lag: commit %d of %d", i+1, cfg.commits)
 		// Commit at a random moment of the writer's and the poller's
 		// cycles, as an application would.
-		if err := sleepCtx(ctx, time.Duration(b.rng.Int64N(int64(cfg.sync)))); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Duration(b.rng.Int64N(int64(cfg.sync)))); err != nil {
 			return lag, err
 		}
 		before := b.repl.TXID()
@@ -103,7 +104,7 @@ func (b *bench) followerLag(ctx context.Context) (Lag, error) {
 			if time.Since(committed) > 30*time.Second+cfg.sync+cfg.poll {
 				return lag, fmt.Errorf("item %d committed on the primary %s ago is still not visible to the follower (writer at TXID %s)", id, time.Since(committed).Round(time.Second), b.repl.TXID())
 			}
-			if err := sleepCtx(ctx, probeEvery); err != nil {
+			if err := ctxtime.Sleep(ctx, probeEvery); err != nil {
 				return lag, err
 			}
 		}
@@ -129,15 +130,4 @@ func (b *bench) followerLag(ctx context.Context) (Lag, error) {
 	lag.CommitToUploadP50MS, lag.CommitToUploadP99MS = ms(percentile(lag.upload, 0.5)), ms(percentile(lag.upload, 0.99))
 	lag.UploadToVisibleP50MS, lag.UploadToVisibleP99MS = ms(percentile(lag.seen, 0.5)), ms(percentile(lag.seen, 0.99))
 	return lag, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
