@@ -42,3 +42,13 @@ func ObjectKey(prefix string, level int, minTXID, maxTXID ltx.TXID) string {
 func FileName(level int, minTXID, maxTXID ltx.TXID) string {
 	return fmt.Sprintf("L%d/%s", level, ltx.FormatFilename(minTXID, maxTXID))
 }
+
+// CheckLevel rejects a level that no replica file is stored at: 0 through
+// SnapshotLevel, and HintLevel. Every backend checks the levels it is given
+// with it, so that a new level is added in one place.
+func CheckLevel(level int) error {
+	if (level < 0 || level > SnapshotLevel) && level != HintLevel {
+		return fmt.Errorf("invalid level %d (want 0..%d, or %d for hints)", level, SnapshotLevel, HintLevel)
+	}
+	return nil
+}

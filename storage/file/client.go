@@ -49,7 +49,7 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	dir := storage.FileLevelDir(c.root, level)
@@ -88,7 +88,7 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	name := storage.FilePath(c.root, level, minTXID, maxTXID)
@@ -124,7 +124,7 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	name := storage.FilePath(c.root, level, minTXID, maxTXID)
@@ -202,7 +202,7 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 // DeleteLTXFiles removes files; missing ones are skipped.
 func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
 	for _, info := range files {
-		if err := checkLevel(info.Level); err != nil {
+		if err := storage.CheckLevel(info.Level); err != nil {
 			return err
 		}
 	}
@@ -248,13 +248,6 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 	defer root.Close()
 	if err := root.RemoveAll("ltx"); err != nil {
 		return fmt.Errorf("delete %s: %w", dir, err)
-	}
-	return nil
-}
-
-func checkLevel(level int) error {
-	if (level < 0 || level > storage.SnapshotLevel) && level != storage.HintLevel {
-		return fmt.Errorf("invalid level %d (want 0..%d, or %d for hints)", level, storage.SnapshotLevel, storage.HintLevel)
 	}
 	return nil
 }

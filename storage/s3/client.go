@@ -193,13 +193,6 @@ func (c *Client) name(key string) string {
 	return "s3://" + c.bucket + "/" + strings.TrimPrefix(key, "/")
 }
 
-func checkLevel(level int) error {
-	if (level < 0 || level > storage.SnapshotLevel) && level != storage.HintLevel {
-		return fmt.Errorf("invalid level %d (want 0..%d, or %d for hints)", level, storage.SnapshotLevel, storage.HintLevel)
-	}
-	return nil
-}
-
 // bucketRegion asks S3 in us-east-1 where a bucket lives: S3 names the
 // region in the x-amz-bucket-region header of the answer, even of a redirect
 // or a refusal.

@@ -27,7 +27,7 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 	keys := make([]string, 0, len(files))
 	seen := make(map[string]bool, len(files))
 	for _, info := range files {
-		if err := checkLevel(info.Level); err != nil {
+		if err := storage.CheckLevel(info.Level); err != nil {
 			return err
 		}
 		key := c.key(info.Level, info.MinTXID, info.MaxTXID)

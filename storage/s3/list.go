@@ -24,7 +24,7 @@ import (
 // litestream-timestamp metadata with one HEAD per file, several at a time;
 // a file without it (written by another tool) keeps its LastModified.
 func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	files, err := c.list(ctx, level, seek)

@@ -18,7 +18,7 @@ import (
 
 // OpenLTXFile opens a ranged reader over one object with one GET.
 func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	key := c.key(level, minTXID, maxTXID)

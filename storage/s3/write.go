@@ -34,7 +34,7 @@ const (
 // Files up to 8 MiB (every L0 file in practice) stay in memory, larger ones
 // go through a temp file rather than the heap.
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
-	if err := checkLevel(level); err != nil {
+	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
 	key := c.key(level, minTXID, maxTXID)
