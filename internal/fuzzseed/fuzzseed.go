@@ -62,18 +62,8 @@ func Marshal(values ...any) ([]byte, error) {
 			fmt.Fprintf(&b, "string(%q)\n", v)
 		case byte:
 			fmt.Fprintf(&b, "byte(%q)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%t)\n", v)
-		case int:
-			fmt.Fprintf(&b, "int(%d)\n", v)
-		case int64:
-			fmt.Fprintf(&b, "int64(%d)\n", v)
-		case uint16:
-			fmt.Fprintf(&b, "uint16(%d)\n", v)
-		case uint32:
-			fmt.Fprintf(&b, "uint32(%d)\n", v)
-		case uint64:
-			fmt.Fprintf(&b, "uint64(%d)\n", v)
+		case bool, int, int64, uint16, uint32, uint64:
+			fmt.Fprintf(&b, "%T(%v)\n", v, v)
 		default:
 			return nil, fmt.Errorf("value of type %T: not a fuzz argument type this package writes", v)
 		}

@@ -1,6 +1,7 @@
 package fuzzseed
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,13 +10,28 @@ import (
 // The corpus files Marshal writes are read back by the fuzzing engine as
 // the same values: FuzzRoundTrip's checked-in seed is one such file.
 func FuzzRoundTrip(f *testing.F) {
-	Write(f, []Seed{New("mixed", []byte("a\x00\xff\"b"), "é\n'", byte('\''), uint32(7), true)})
-	if _, err := os.Stat(filepath.Join("testdata", "fuzz", "FuzzRoundTrip", "mixed")); err != nil {
+	seed := New("mixed", []byte("a\x00\xff\"b"), "é\n'", byte('\''), uint32(7), true)
+	Write(f, []Seed{seed})
+	file, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzRoundTrip", "mixed"))
+	if err != nil {
 		f.Fatalf("the seed corpus is missing: %v", err)
 	}
+	want, err := Marshal(seed.Values...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if !bytes.Equal(file, want) {
+		f.Fatalf("the checked-in seed is not what Marshal writes now (rerun with -fuzzseed.write):\n%s\nwant\n%s", file, want)
+	}
 	f.Fuzz(func(t *testing.T, b []byte, s string, c byte, n uint32, ok bool) {
-		if _, err := Marshal(b, s, c, n, ok); err != nil {
+		got, err := Marshal(b, s, c, n, ok)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The engine read the checked-in file, Marshal's output, back
+		// as these values: they must be the seed's.
+		if t.Name() == "FuzzRoundTrip/mixed" && !bytes.Equal(file, got) {
+			t.Fatalf("%s: the engine read %q, %q, %q, %d, %v from the seed file: Marshal of them is\n%s\nthe file is\n%s", t.Name(), b, s, c, n, ok, got, file)
 		}
 	})
 }
