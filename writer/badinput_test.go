@@ -134,10 +134,7 @@ func TestStorageUnreachable(t *testing.T) {
 	if r.Lag() != 0 {
 		t.Fatalf("lag %s after catching up", r.Lag())
 	}
-	checkContiguous(t, faulty, 1)
-	if got, _ := restoreDump(t, faulty, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source after the outage")
-	}
+	checkRestores(t, faulty, app, "restore differs from the source after the outage")
 }
 
 // TestAmbiguousUploads reports half the uploads failed although they
@@ -160,10 +157,7 @@ func TestAmbiguousUploads(t *testing.T) {
 	if faulty.Injected().Ambiguous == 0 {
 		t.Fatal("no ambiguous upload injected")
 	}
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source")
-	}
+	checkRestores(t, c, app, "restore differs from the source")
 }
 
 // diskFull fails uploads with ENOSPC while full is set.

@@ -214,3 +214,13 @@ func checkpointAll(t testing.TB, path string) {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
+
+// checkRestores fails unless L0 holds TXIDs from 1 on, one file each, and
+// the replica restores to what app holds now; msg says what differs.
+func checkRestores(t testing.TB, c storage.Client, app *sql.DB, msg string) {
+	t.Helper()
+	checkContiguous(t, c, 1)
+	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+		t.Fatal(msg)
+	}
+}

@@ -2,6 +2,7 @@ package writer_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -88,19 +89,26 @@ func (l *testLease) renewed() int {
 	return l.renewals
 }
 
+// leasedWriter is a writer, not yet opened, of a new database of 20 rows
+// on a leased replica whose lease lasts ttl.
+func leasedWriter(t *testing.T, ttl time.Duration) (*sql.DB, *leasedReplica, *writer.Replicator) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 20)
+	rep := newLeasedReplica(t)
+	opts := testOpts()
+	opts.LeaseTTL = ttl
+	return app, rep, newReplicator(t, path, rep, opts)
+}
+
 // TestNoWriteAfterLeaseRanOut: a writer whose lease ran out while its
 // renewals failed (storage unreachable for a whole TTL, or the process
 // stalled) writes nothing more (no L0 file, no compaction, no snapshot)
 // until a renewal succeeds; then it goes on, with nothing lost.
 func TestNoWriteAfterLeaseRanOut(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 20)
-	rep := newLeasedReplica(t)
-	opts := testOpts()
-	opts.LeaseTTL = time.Minute
-	r := newReplicator(t, path, rep, opts)
+	app, rep, r := leasedWriter(t, time.Minute)
 	defer r.Close(ctx)
 	mustSync(t, r)
 	insert(t, app, 5)
@@ -128,10 +136,7 @@ func TestNoWriteAfterLeaseRanOut(t *testing.T) {
 	if _, err := r.Compact(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	checkContiguous(t, rep, 1)
-	if got, _ := restoreDump(t, rep, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source once the lease was renewed")
-	}
+	checkRestores(t, rep, app, "restore differs from the source once the lease was renewed")
 }
 
 // TestWriteCutShortWhenLeaseRunsOut: a request that is still running when
@@ -140,20 +145,15 @@ func TestNoWriteAfterLeaseRanOut(t *testing.T) {
 func TestWriteCutShortWhenLeaseRunsOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 20)
-	rep := newLeasedReplica(t)
-	opts := testOpts()
-	opts.LeaseTTL = 2 * time.Second
-	r := newReplicator(t, path, rep, opts)
+	const ttl = 2 * time.Second
+	_, rep, r := leasedWriter(t, ttl)
 	defer r.Close(ctx)
 	mustSync(t, r)
 
 	// Most of the lease left, so the compaction need not renew it first;
 	// it runs out while the upload hangs.
 	rep.blockLevel = 1
-	rep.lease.set(time.Now().Add(opts.LeaseTTL*8/10), errors.New("connection refused"))
+	rep.lease.set(time.Now().Add(ttl*8/10), errors.New("connection refused"))
 	_, err := r.Compact(ctx, 1)
 	if err == nil || !strings.Contains(err.Error(), "lease ran out") || ctx.Err() != nil {
 		t.Fatalf("compaction whose upload outlives the lease: %v, want it cut short by the lease", err)
@@ -168,13 +168,7 @@ func TestWriteCutShortWhenLeaseRunsOut(t *testing.T) {
 // finds the lease taken by another writer.
 func TestLeaseRenewedWhileIdle(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 20)
-	rep := newLeasedReplica(t)
-	opts := testOpts()
-	opts.LeaseTTL = time.Second
-	r := newReplicator(t, path, rep, opts)
+	_, rep, r := leasedWriter(t, time.Second)
 	defer r.Close(ctx)
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)

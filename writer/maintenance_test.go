@@ -217,10 +217,7 @@ func TestEmergencyTruncate(t *testing.T) {
 	}
 	insert(t, app, 5)
 	mustSync(t, r)
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source")
-	}
+	checkRestores(t, c, app, "restore differs from the source")
 }
 
 // TestBackground runs the writer's own loops: syncs, compactions,

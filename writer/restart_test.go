@@ -83,10 +83,7 @@ func TestRestartResumes(t *testing.T) {
 	}
 	insert(t, app, 2)
 	mustSync(t, r2)
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source after a restart")
-	}
+	checkRestores(t, c, app, "restore differs from the source after a restart")
 }
 
 // TestRestartSnapshotSequence is the sequence that made Litestream start a
@@ -136,10 +133,7 @@ func TestRestartSnapshotSequence(t *testing.T) {
 	if f.Size*4 > full {
 		t.Fatalf("the write after restart and snapshot made an L0 of %d bytes; the whole database is %d", f.Size, full)
 	}
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source")
-	}
+	checkRestores(t, c, app, "restore differs from the source")
 	if snaps := listLevel(t, c, storage.SnapshotLevel); len(snaps) != 2 {
 		t.Fatalf("%d snapshots, want 2", len(snaps))
 	}
@@ -179,10 +173,7 @@ func TestRestartAfterApplicationClosed(t *testing.T) {
 	if r2.TXID() != 2 {
 		t.Fatalf("after a clean application restart: TXID %s, want 2", r2.TXID())
 	}
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source")
-	}
+	checkRestores(t, c, app, "restore differs from the source")
 }
 
 // TestDatabaseBehindReplica puts an older copy of the database back (as a
@@ -260,8 +251,5 @@ func TestAnotherDatabaseSamePath(t *testing.T) {
 	r2 := newReplicator(t, path, c, testOpts())
 	defer r2.Close(ctx)
 	mustSync(t, r2)
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the new database")
-	}
+	checkRestores(t, c, app, "restore differs from the new database")
 }

@@ -3,6 +3,7 @@ package writer_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,10 +89,23 @@ func TestS3(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkContiguous(t, rep.Client, 1)
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore from S3 differs from the source after a second writer was refused")
-	}
+	checkRestores(t, rep.Client, app, "restore from S3 differs from the source after a second writer was refused")
+}
+
+// syncedS3Writer replicates a new database of 50 rows into a new replica
+// on the shared S3 server, with a writer made with opts, whose lease lasts
+// ttl.
+func syncedS3Writer(t *testing.T, ttl time.Duration) (rep *s3test.Replica, app *sql.DB, opts writer.Options, r *writer.Replicator) {
+	t.Helper()
+	rep = s3test.Shared(t).NewReplica(t)
+	path := filepath.Join(t.TempDir(), "app.db")
+	app = openApp(t, path)
+	insert(t, app, 50)
+	opts = testOpts()
+	opts.LeaseTTL = ttl
+	r = newReplicator(t, path, rep.Client, opts)
+	mustSync(t, r)
+	return rep, app, opts, r
 }
 
 // TestS3LeaseTakeover: a writer that crashed holding the S3 lease (it
@@ -100,15 +114,8 @@ func TestS3(t *testing.T) {
 func TestS3LeaseTakeover(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
-	rep := srv.NewReplica(t)
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 50)
-	opts := testOpts()
-	opts.LeaseTTL = time.Second
-	r1 := newReplicator(t, path, rep.Client, opts)
-	mustSync(t, r1)
-	txid := r1.TXID()
+	rep, app, opts, r1 := syncedS3Writer(t, time.Second)
+	path, txid := r1.Path(), r1.TXID()
 	// The crash: r1 stops here, its lease neither renewed nor released.
 	// An open Replicator renews its lease until Close releases it, so
 	// the crashed writer's lease is planted in its place: one whose
@@ -145,10 +152,7 @@ func TestS3LeaseTakeover(t *testing.T) {
 	if r2.TXID() != txid+1 {
 		t.Fatalf("after the takeover: TXID %s, want %s", r2.TXID(), txid+1)
 	}
-	checkContiguous(t, rep.Client, 1)
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source after the takeover")
-	}
+	checkRestores(t, rep.Client, app, "restore differs from the source after the takeover")
 }
 
 // TestS3LeaseExitedWriter: a writer killed with SIGKILL leaves an
@@ -159,15 +163,8 @@ func TestS3LeaseTakeover(t *testing.T) {
 func TestS3LeaseExitedWriter(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
-	rep := srv.NewReplica(t)
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 50)
-	opts := testOpts()
-	opts.LeaseTTL = time.Minute // lapsing is no way in during this test
-	r1 := newReplicator(t, path, rep.Client, opts)
-	mustSync(t, r1)
-	txid := r1.TXID()
+	rep, app, opts, r1 := syncedS3Writer(t, time.Minute) // lapsing is no way in during this test
+	path, txid := r1.Path(), r1.TXID()
 
 	// r1 is killed: its lease object stays, naming a PID that is gone.
 	dead := plantExitedLease(t, rep, r1.Path())
@@ -199,10 +196,7 @@ func TestS3LeaseExitedWriter(t *testing.T) {
 	if err := r2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkContiguous(t, rep.Client, 1)
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source after the takeover")
-	}
+	checkRestores(t, rep.Client, app, "restore differs from the source after the takeover")
 }
 
 // plantExitedLease rewrites the replica's lease object, held by a writer of
@@ -211,15 +205,8 @@ func TestS3LeaseExitedWriter(t *testing.T) {
 func plantExitedLease(t *testing.T, rep *s3test.Replica, path string) storage.LeaseHolder {
 	t.Helper()
 	ctx := context.Background()
-	key := aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)
-	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var lease map[string]any
-	err = json.NewDecoder(out.Body).Decode(&lease)
-	out.Body.Close()
-	if err != nil {
+	if err := readLeaseObject(ctx, rep, &lease); err != nil {
 		t.Fatal(err)
 	}
 	holder, _ := lease["holder"].(map[string]any)
@@ -229,28 +216,35 @@ func plantExitedLease(t *testing.T, rep *s3test.Replica, path string) storage.Le
 	dead := storagetest.ExitedPredecessor(t, storage.ThisProcess("", path))
 	holder["pid"] = dead.PID
 	b, _ := json.Marshal(lease)
-	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: key, Body: bytes.NewReader(b)}); err != nil {
+	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: leaseKey(rep), Body: bytes.NewReader(b)}); err != nil {
 		t.Fatal(err)
 	}
 	return dead
 }
 
-// leaseHolderPID reads the PID the replica's lease object names.
-func leaseHolderPID(ctx context.Context, rep *s3test.Replica) (int, error) {
-	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)})
+func leaseKey(rep *s3test.Replica) *string {
+	return aws.String(rep.Prefix + "/" + ltxs3.LeaseObjectName)
+}
+
+// readLeaseObject decodes the replica's lease object into v.
+func readLeaseObject(ctx context.Context, rep *s3test.Replica, v any) error {
+	out, err := rep.SDK.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(rep.Bucket), Key: leaseKey(rep)})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer out.Body.Close()
+	return json.NewDecoder(out.Body).Decode(v)
+}
+
+// leaseHolderPID reads the PID the replica's lease object names.
+func leaseHolderPID(ctx context.Context, rep *s3test.Replica) (int, error) {
 	var lease struct {
 		Holder struct {
 			PID int `json:"pid"`
 		} `json:"holder"`
 	}
-	if err := json.NewDecoder(out.Body).Decode(&lease); err != nil {
-		return 0, err
-	}
-	return lease.Holder.PID, nil
+	err := readLeaseObject(ctx, rep, &lease)
+	return lease.Holder.PID, err
 }
 
 // TestS3LeaseTakeoverWaitsForLateUpload: a writer killed while its last
@@ -262,15 +256,8 @@ func leaseHolderPID(ctx context.Context, rep *s3test.Replica) (int, error) {
 func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
-	rep := srv.NewReplica(t)
-	path := filepath.Join(t.TempDir(), "app.db")
-	app := openApp(t, path)
-	insert(t, app, 50)
-	opts := testOpts()
-	opts.LeaseTTL = time.Minute
-	r1 := newReplicator(t, path, rep.Client, opts)
-	mustSync(t, r1)
-	txid := r1.TXID()
+	rep, app, opts, r1 := syncedS3Writer(t, time.Minute)
+	path, txid := r1.Path(), r1.TXID()
 	sidecarAtTXID, err := os.ReadFile(path + writer.SidecarSuffix)
 	if err != nil {
 		t.Fatal(err)
@@ -343,10 +330,7 @@ func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
 	if err := r2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkContiguous(t, rep.Client, 1)
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source: the late upload replaced rows the restarted writer had replicated")
-	}
+	checkRestores(t, rep.Client, app, "restore differs from the source: the late upload replaced rows the restarted writer had replicated")
 }
 
 // firstListing notes whether the first listing through it came before

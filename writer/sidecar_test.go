@@ -242,10 +242,7 @@ func TestSidecarWithRestartedWAL(t *testing.T) {
 	if n := metric(t, reg, "ltx_writer_l0_snapshots_total"); n != 0 {
 		t.Fatalf("%v whole-database L0 files, want none", n)
 	}
-	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
-		t.Fatal("restore differs from the source")
-	}
+	checkRestores(t, c, app, "restore differs from the source")
 }
 
 // TestSpoolFilesDoNotLeak: a whole-database L0 file too large for memory
