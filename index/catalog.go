@@ -147,14 +147,7 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 					if err != nil {
 						return nil, err
 					}
-					c.mu.Lock()
-					if known, ok := c.indexes[key]; ok {
-						fx = known // fetched meanwhile by another build: keep one *File
-					} else {
-						c.indexes[key] = fx
-					}
-					c.mu.Unlock()
-					return fx, nil
+					return c.add(fx), nil
 				})
 				if err != nil && !led && gctx.Err() == nil && attempt < 3 &&
 					(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
@@ -174,6 +167,19 @@ func (c *catalog) load(ctx context.Context, files []*ltx.FileInfo) ([]*fileIndex
 		return nil, 0, err
 	}
 	return out, len(missing), nil
+}
+
+// add keeps a page index just read (by load or Probe), returning the one
+// kept when the file is known already: one *File per file.
+func (c *catalog) add(fx *fileIndex) *fileIndex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := keyOf(&fx.file.Info)
+	if known, ok := c.indexes[key]; ok {
+		return known
+	}
+	c.indexes[key] = fx
+	return fx
 }
 
 // retain forgets the page indexes of files that keep does not hold.

@@ -170,19 +170,6 @@ func (x *Index) asProbed(infos []*ltx.FileInfo, prune bool) []*ltx.FileInfo {
 	return out
 }
 
-// add keeps in the catalog a page index that Probe read, returning the one
-// kept when the file is known already.
-func (c *catalog) add(fx *fileIndex) *fileIndex {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := keyOf(&fx.file.Info)
-	if known, ok := c.indexes[key]; ok {
-		return known
-	}
-	c.indexes[key] = fx
-	return fx
-}
-
 // bodyClient serves the ranged reads of one file already in memory.
 type bodyClient []byte
 
