@@ -131,7 +131,9 @@ func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {
 	path := d.path(k)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		d.count(false)
+		d.mu.Lock()
+		d.misses++
+		d.mu.Unlock()
 		return nil, false
 	}
 	page, ok := decodeDiskPage(k, b)
@@ -158,16 +160,6 @@ func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {
 	}
 	d.mu.Unlock()
 	return page, true
-}
-
-func (d *Disk) count(hit bool) {
-	d.mu.Lock()
-	if hit {
-		d.hits++
-	} else {
-		d.misses++
-	}
-	d.mu.Unlock()
 }
 
 // put queues a page to be written; a full queue drops it (the tier is an
