@@ -213,9 +213,10 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		}
 		return f.zero, nil
 	}
-	f.ra.observe(ctx, f.rep, v, pgno)
+	key := pagecache.Key{File: fileKey(e.File), Pgno: pgno}
+	f.ra.observe(ctx, f.rep, v, key)
 	data, err := f.rep.cache.Page(ctx, pagecache.Ref{
-		Key:      pagecache.Key{File: fileKey(e.File), Pgno: pgno},
+		Key:      key,
 		Offset:   e.Offset,
 		Size:     e.Size,
 		PageSize: v.PageSize(),

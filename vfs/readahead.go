@@ -36,9 +36,11 @@ type readahead struct {
 	window uint32         // pages to read ahead next
 }
 
-// observe notes a read of page pgno of v and reads ahead when it continues
-// a run. What it reads ahead ends with ctx, the query's.
-func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, pgno uint32) {
+// observe notes a read of the page of v under key (key.Pgno) and reads
+// ahead when it continues a run. What it reads ahead ends with ctx, the
+// query's.
+func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, key pagecache.Key) {
+	pgno := key.Pgno
 	if r.cold.tune.noReadahead || pgno < 2 {
 		return
 	}
@@ -63,7 +65,7 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 			ra.last = pgno
 			return
 		}
-		if e, ok := v.Lookup(pgno); ok && r.cache.Contains(pagecache.Key{File: fileKey(e.File), Pgno: pgno}) {
+		if r.cache.Contains(key) {
 			return
 		}
 		*ra = readahead{v: v, last: pgno}
