@@ -36,7 +36,7 @@ func coldSource(t *testing.T) *source {
 	return src
 }
 
-func attachCold(t *testing.T, src *source, client storage.Client, tune coldTuning) *sql.DB {
+func attachCold(t *testing.T, client storage.Client, tune coldTuning) *sql.DB {
 	db, _ := attachColdNamed(t, client, tune)
 	return db
 }
@@ -67,7 +67,7 @@ func TestColdLookupsUseTheHint(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			counting := storagetest.NewCounting(src.client)
-			db := attachCold(t, src, counting, tt.tune)
+			db := attachCold(t, counting, tt.tune)
 			c := conn(t, db)
 			if got := one[int64](t, c, `SELECT count(*) FROM sqlite_schema`); got != 2 {
 				t.Fatalf("schema: %d entries", got)
@@ -108,7 +108,7 @@ func TestReadaheadScan(t *testing.T) {
 	}{{"readahead", coldTuning{}}, {"none", coldTuning{noReadahead: true}}} {
 		t.Run(tt.name, func(t *testing.T) {
 			counting := storagetest.NewCounting(src.client)
-			db := attachCold(t, src, counting, tt.tune)
+			db := attachCold(t, counting, tt.tune)
 			var got [3]int64
 			if err := db.QueryRow(q).Scan(&got[0], &got[1], &got[2]); err != nil {
 				t.Fatal(err)
