@@ -105,7 +105,7 @@ func (r *Replicator) leaseRanOut() error {
 // renewLeaseIfDue renews the lease when less than half of it is left, so
 // that no write is made on a lease about to lapse.
 func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
-	if r.lease == nil || time.Until(r.lease.Expires()) > r.opts.LeaseTTL/2 {
+	if time.Until(r.lease.Expires()) > r.opts.LeaseTTL/2 {
 		return nil
 	}
 	if err := r.lease.Renew(ctx, r.opts.LeaseTTL); err != nil {

@@ -170,6 +170,13 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 	if err := checkSQLiteFile(r.path); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil && r.lease != nil {
+			r.stopKeepLease()
+			_ = r.lease.Release(context.WithoutCancel(ctx))
+			r.lease = nil
+		}
+	}()
 	if leaser := storage.FindLeaser(r.client); leaser != nil {
 		lease, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
 		switch {
@@ -190,21 +197,11 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 				// before this writer picks its next TXID, not land over
 				// this writer's file for the same TXID afterwards.
 				if err := ctxtime.Sleep(ctx, takeoverSettle); err != nil {
-					r.stopKeepLease()
-					_ = r.lease.Release(context.WithoutCancel(ctx))
-					r.lease = nil
 					return err
 				}
 			}
 		}
 	}
-	defer func() {
-		if err != nil && r.lease != nil {
-			r.stopKeepLease()
-			_ = r.lease.Release(context.WithoutCancel(ctx))
-			r.lease = nil
-		}
-	}()
 	r.removeStaleSpools()
 
 	r.mu.Lock()
