@@ -161,17 +161,13 @@ func insertItem(ctx context.Context, db execer, id int64) error {
 // describe lists the replica and plans its latest TXID.
 func (h *history) describe(ctx context.Context) error {
 	client := h.repl.Client()
+	all, err := storage.ListAll(ctx, client, false)
+	if err != nil {
+		return err
+	}
 	h.levels = map[int][]*ltx.FileInfo{}
-	var all []*ltx.FileInfo
-	for level := 0; level <= storage.SnapshotLevel; level++ {
-		infos, err := storage.ListLevel(ctx, client, level, 0, false)
-		if err != nil {
-			return fmt.Errorf("list L%d of %s: %w", level, client, err)
-		}
-		if len(infos) > 0 {
-			h.levels[level] = infos
-			all = append(all, infos...)
-		}
+	for _, f := range all {
+		h.levels[f.Level] = append(h.levels[f.Level], f)
 	}
 	// Hint objects (the B-tree interior pages of a snapshot or compaction,
 	// written beside it) are counted, never planned with.

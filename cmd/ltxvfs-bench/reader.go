@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/vfs"
 )
 
@@ -100,13 +101,18 @@ func (b *bench) measure(f func() error) (Cost, error) {
 	err := f()
 	took := time.Since(start)
 	b.settle()
-	c := b.counting.Counts()
 	spans := b.rec.since(mark)
 	b.fetches = append(b.fetches, gets(spans)...)
+	return newCost(took, b.counting.Counts(), spans), err
+}
+
+// newCost is an operation's Cost from its wall time, its counts and its
+// requests' spans.
+func newCost(took time.Duration, c storagetest.Counts, spans []span) Cost {
 	return Cost{
 		MS: ms(took), Requests: c.Requests(), Lists: c.Lists, Gets: c.Opens, Bytes: c.BytesRead,
 		RoundTrips: roundTrips(spans), PeakInFlight: c.PeakInFlight,
-	}, err
+	}
 }
 
 // settle waits, up to a few seconds, until no reader request is in flight.

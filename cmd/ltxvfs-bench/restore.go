@@ -33,11 +33,7 @@ func (b *bench) restore(ctx context.Context) (Restore, string, error) {
 	if err != nil {
 		return Restore{}, "", err
 	}
-	c := counting.Counts()
-	out := Restore{
-		Cost: Cost{MS: ms(took), Requests: c.Requests(), Lists: c.Lists, Gets: c.Opens, Bytes: c.BytesRead, RoundTrips: roundTrips(rec.since(0)), PeakInFlight: c.PeakInFlight},
-		TXID: uint64(res.TXID), Files: len(res.Files),
-	}
+	out := Restore{Cost: newCost(took, counting.Counts(), rec.since(0)), TXID: uint64(res.TXID), Files: len(res.Files)}
 	if res.TXID != b.repl.TXID() {
 		return out, dst, fmt.Errorf("restore rebuilt TXID %s, the writer is at %s", res.TXID, b.repl.TXID())
 	}
