@@ -32,7 +32,6 @@ type file struct {
 	lock      vfs.LockLevel
 	tx        *index.Version // the version of the open read transaction
 	txTXID    atomic.Uint64  // tx's TXID while a transaction is open, for the metrics
-	tracked   bool           // known to rep.files (from the first transaction on)
 
 	page1At *index.Version // page1 is page 1 as patched for this version
 	page1   []byte
@@ -128,9 +127,7 @@ func (f *file) Close() error {
 	}
 	f.closed = true
 	f.tx = nil
-	if f.tracked {
-		f.rep.removeFile(f)
-	}
+	f.rep.removeFile(f)
 	if f.following {
 		f.following = false
 		f.rep.unfollow()
@@ -302,10 +299,6 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 		}
 		f.tx = v
 		f.txTXID.Store(uint64(v.TXID()))
-		if !f.tracked {
-			f.rep.addFile(f)
-			f.tracked = true
-		}
 		forgetErr(f.errKey())
 	}
 	f.lock = lock

@@ -78,6 +78,7 @@ func openMain(name *vfs.Filename) (*file, error) {
 	}
 
 	f := &file{rep: r, name: name.String()}
+	r.addFile(f)
 	switch {
 	case p.txid != 0:
 		err = f.pinTXID(ctx, p.txid)
