@@ -99,10 +99,16 @@ func TestHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A hint listed among the data levels would show there as a file the
+	// writer never wrote.
+	var upper []string
 	for _, f := range all {
-		if f.Level == storage.HintLevel {
-			t.Fatalf("a hint is listed among the data levels: %v", f)
+		if f.Level > 0 {
+			upper = append(upper, storage.FileName(f.Level, f.MinTXID, f.MaxTXID))
 		}
+	}
+	if want := []string{storage.FileName(1, l1.MinTXID, l1.MaxTXID), storage.FileName(storage.SnapshotLevel, 1, snap.MaxTXID)}; !slices.Equal(upper, want) {
+		t.Fatalf("levels 1..%d hold %v, want only %v: a hint is listed among the data levels", storage.SnapshotLevel, upper, want)
 	}
 
 	// A hint whose file is gone goes with retention.
