@@ -20,7 +20,7 @@ import (
 func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
 	t.Helper()
 	ctx := context.Background()
-	all, err := listAllLevels(ctx, c)
+	all, err := storage.ListAll(ctx, c, true)
 	if err != nil {
 		t.Fatal(err)
 	}

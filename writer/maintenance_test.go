@@ -109,7 +109,7 @@ func TestCompactionAndRetention(t *testing.T) {
 
 	// Every TXID from the oldest snapshot on that a file ends at restores
 	// to the source then; the newest does.
-	all, err := listAllLevels(ctx, c)
+	all, err := storage.ListAll(ctx, c, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,18 +142,6 @@ func isEnd(files []*ltx.FileInfo, txid ltx.TXID) bool {
 		}
 	}
 	return false
-}
-
-func listAllLevels(ctx context.Context, c storage.Client) ([]*ltx.FileInfo, error) {
-	var all []*ltx.FileInfo
-	for level := 0; level <= storage.SnapshotLevel; level++ {
-		infos, err := storage.ListLevel(ctx, c, level, 0, true)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, infos...)
-	}
-	return all, nil
 }
 
 // TestEmergencyTruncate: an application reader that stays open keeps
