@@ -30,18 +30,14 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var all []*ltx.FileInfo
+	all, err := storage.ListAll(ctx, client, true)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LEVEL\tMIN_TXID\tMAX_TXID\tSIZE\tCREATED")
-	for level := 0; level <= storage.SnapshotLevel; level++ {
-		infos, err := storage.ListLevel(ctx, client, level, 0, true)
-		if err != nil {
-			return fmt.Errorf("list L%d of %s: %w", level, client, err)
-		}
-		for _, f := range infos {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", level, f.MinTXID, f.MaxTXID, f.Size, f.CreatedAt.UTC().Format(ltx.RFC3339Milli))
-		}
-		all = append(all, infos...)
+	for _, f := range all {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", f.Level, f.MinTXID, f.MaxTXID, f.Size, f.CreatedAt.UTC().Format(ltx.RFC3339Milli))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -96,8 +96,6 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	reg := newRegistry()
 	if *metricsAddr != "" {
 		base.Registerer = reg
-	}
-	if *metricsAddr != "" {
 		srv, err := serveMetrics(*metricsAddr, reg, log)
 		if err != nil {
 			return err
