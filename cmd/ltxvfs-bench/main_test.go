@@ -224,32 +224,9 @@ func checkSVG(t *testing.T, data []byte) {
 	}
 }
 
+// TestFlags: -h documents the flags, and -quick and -replica set the
+// defaults they name. Bad flag values are in TestBadCommandLines.
 func TestFlags(t *testing.T) {
-	bad := map[string][]string{
-		"size":         {"-size", "lots"},
-		"bandwidth":    {"-bandwidth", "fast"},
-		"lookups":      {"-lookups", "0"},
-		"warm":         {"-warm", "-1s"},
-		"latency":      {"-latency", "-5ms"},
-		"nosuch":       {"-nosuch"},
-		"argument":     {"extra"},
-		"smallest":     {"-size", "1000"},
-		"scan-timeout": {"-scan-timeout", "0s"},
-		"baseline":     {"-baseline", "/nonexistent/run.json"},
-	}
-	for name, args := range bad {
-		t.Run(name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
-				t.Errorf("exit code %d, want 2", code)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "ltxvfs-bench: ") || !strings.Contains(lines[0], strings.TrimPrefix(args[0], "-")) {
-				t.Errorf("want one line naming %s, got:\n%s", args[0], stderr.String())
-			}
-		})
-	}
-
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d", code)
