@@ -376,22 +376,24 @@ func (d *demo) timeTravel(ctx context.Context, old ltx.TXID) error {
 // files lists what the writer left in the replica.
 func (d *demo) files(ctx context.Context, client storage.Client) error {
 	d.printf("4. The replica\n")
+	all, err := storage.ListAll(ctx, client, false)
+	if err != nil {
+		return err
+	}
+	var count [storage.SnapshotLevel + 1]int
+	var size [storage.SnapshotLevel + 1]int64
+	for _, info := range all {
+		count[info.Level]++
+		size[info.Level] += info.Size
+	}
 	var parts []string
-	for level := 0; level <= storage.SnapshotLevel; level++ {
-		infos, err := storage.ListLevel(ctx, client, level, 0, false)
-		if err != nil {
-			return err
-		}
-		if len(infos) > 0 {
-			var size int64
-			for _, info := range infos {
-				size += info.Size
-			}
+	for level, n := range count {
+		if n > 0 {
 			noun := "files"
-			if len(infos) == 1 {
+			if n == 1 {
 				noun = "file"
 			}
-			parts = append(parts, fmt.Sprintf("L%d: %d %s, %s", level, len(infos), noun, demoKiB(size)))
+			parts = append(parts, fmt.Sprintf("L%d: %d %s, %s", level, n, noun, demoKiB(size[level])))
 		}
 	}
 	d.printf("   %s\n", strings.Join(parts, "; "))
