@@ -144,6 +144,9 @@ func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {
 		if size, known := d.lru.Peek(path); known {
 			d.lru.Remove(path)
 			d.used -= size
+		} else if size, found := d.isFound[path]; found {
+			d.forgetFound(path)
+			d.used -= size
 		}
 		d.removed++
 		d.misses++

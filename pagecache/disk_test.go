@@ -196,3 +196,41 @@ func TestDiskTierRefusesSharedDirectory(t *testing.T) {
 		t.Fatalf("OpenDisk on a file: %v, want an error naming it", err)
 	}
 }
+
+// TestDiskTierForgetsDamagedFoundFile: a damaged file found at start is
+// removed when read, and its bytes stop counting against the bound at once
+// (not only when eviction would have reached it).
+func TestDiskTierForgetsDamagedFoundFile(t *testing.T) {
+	dir, files := newTestReplica(t, 20)
+	f := files[0]
+	tier := t.TempDir()
+	c := New(file.New(dir), Options{Disk: openDisk(t, tier, 0)})
+	readAll(t, c, f, 5, 6)
+	waitFor(t, "the pages to reach the disk", func() bool { return len(pageFiles(t, tier)) == 2 })
+	c.Close()
+	var damaged, kept string
+	for _, p := range pageFiles(t, tier) {
+		if strings.HasSuffix(p, "/5.page") {
+			damaged = p
+		} else {
+			kept = p
+		}
+	}
+	if err := os.WriteFile(damaged, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keptInfo, err := os.Stat(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d := openDisk(t, tier, 0)
+	want := keptInfo.Size() + int64(len("damaged"))
+	waitFor(t, "the files to be found", func() bool { return d.Stats().Bytes == want })
+	if _, ok := d.get(f.refs[5].Key, pageSize); ok {
+		t.Fatal("a damaged page was served")
+	}
+	if s := d.Stats(); s.Bytes != keptInfo.Size() || s.Removed != 1 {
+		t.Fatalf("after the damaged file went: %d bytes held, %d removed; want %d and 1", s.Bytes, s.Removed, keptInfo.Size())
+	}
+}
