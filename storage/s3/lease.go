@@ -87,7 +87,7 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 		// The object exists: whose is it, and is it still held?
 		held, err := c.getLease(ctx)
 		if errors.Is(err, errNoLease) {
-			continue // released by a conditional delete meanwhile: try again
+			continue // the object was removed meanwhile (by hand, or a bucket lifecycle rule): try again
 		} else if err != nil {
 			return nil, c.leaseError("take", err)
 		}
