@@ -47,7 +47,6 @@ func (b *bench) followerLag(ctx context.Context) (Lag, error) {
 	var mu sync.Mutex
 	var ups []upload
 	wctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var watched sync.WaitGroup
 	watched.Add(1)
 	go func() {
