@@ -87,11 +87,11 @@ func (sc *sidecar) mismatch(replica string, pageSize uint32, rp *replicaPos) str
 		return fmt.Sprintf("it describes the replica %s", sc.Replica)
 	case sc.PageSize != pageSize:
 		return fmt.Sprintf("it describes pages of %d bytes", sc.PageSize)
-	case rp.newest == nil || rp.newest.Level != 0:
+	case rp.last == nil:
 		return "the replica's newest TXID is not in an L0 file"
-	case sc.MinTXID != rp.newest.MinTXID || sc.MaxTXID != rp.newest.MaxTXID:
-		return fmt.Sprintf("it names TXIDs %s-%s, the replica's newest file holds %s-%s", sc.MinTXID, sc.MaxTXID, rp.newest.MinTXID, rp.newest.MaxTXID)
-	case sc.Size != rp.newest.Size || sc.FileChecksum != rp.fileChecksum:
+	case sc.MinTXID != rp.last.MinTXID || sc.MaxTXID != rp.last.MaxTXID:
+		return fmt.Sprintf("it names TXIDs %s-%s, the replica's newest file holds %s-%s", sc.MinTXID, sc.MaxTXID, rp.last.MinTXID, rp.last.MaxTXID)
+	case sc.Size != rp.last.Size || sc.FileChecksum != rp.fileChecksum:
 		return "the replica's newest file is not the one it describes"
 	case sc.Commit != rp.commit:
 		return fmt.Sprintf("it gives a database of %d pages, the replica %d", sc.Commit, rp.commit)

@@ -97,15 +97,13 @@ type replicaPos struct {
 	last      *ltx.FileInfo // the newest L0 file, if it ends at txid
 	lastHdr   ltx.Header
 
-	newest       *ltx.FileInfo // the file that ends at txid (an L0 file if one does)
-	fileChecksum ltx.Checksum  // its trailer's CRC-64
+	fileChecksum ltx.Checksum // the trailer's CRC-64 of the file that ends at txid
 }
 
 // readReplicaPos finds the newest TXID in the replica and the file that
 // ends there.
 func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
 	var newest *ltx.FileInfo
-	var lastL0 *ltx.FileInfo
 	for level := 0; level <= storage.SnapshotLevel; level++ {
 		infos, err := storage.ListLevel(ctx, r.client, level, 0, false)
 		if err != nil {
@@ -114,9 +112,6 @@ func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
 		for _, info := range infos {
 			if newest == nil || info.MaxTXID > newest.MaxTXID || (info.MaxTXID == newest.MaxTXID && info.Level == 0) {
 				newest = info
-			}
-			if level == 0 && (lastL0 == nil || info.MaxTXID > lastL0.MaxTXID) {
-				lastL0 = info
 			}
 		}
 	}
@@ -132,12 +127,12 @@ func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
 		return nil, fmt.Errorf("replica %s holds pages of %d bytes, the database %s %d: is it another database's replica?", r.client, hdr.PageSize, r.path, r.pageSize)
 	}
 	rp.txid, rp.commit, rp.timestamp = newest.MaxTXID, hdr.Commit, time.UnixMilli(hdr.Timestamp)
-	rp.newest, rp.fileChecksum = newest, trailer.FileChecksum
+	rp.fileChecksum = trailer.FileChecksum
 	if !hdr.NoChecksum() {
 		rp.post = trailer.PostApplyChecksum
 	}
-	if lastL0 != nil && lastL0.MaxTXID == newest.MaxTXID {
-		rp.last, rp.lastHdr = lastL0, hdr
+	if newest.Level == 0 { // an L0 file ends at txid: L0 wins the ties
+		rp.last, rp.lastHdr = newest, hdr
 	}
 	return rp, nil
 }
