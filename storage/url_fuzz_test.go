@@ -29,6 +29,10 @@ func FuzzParseURL(f *testing.F) {
 			shown = u.String()
 		}
 		for _, pw := range passwords(raw) {
+			// An empty password shows nothing: ":@" in a path is not one.
+			if pw == "" {
+				continue
+			}
 			if strings.Contains(shown, ":"+pw+"@") || strings.Contains(strings.ToUpper(shown), strings.ToUpper("%3A"+url.QueryEscape(pw)+"%40")) {
 				t.Fatalf("ParseURL(%q): %q shows the password %q", raw, shown, pw)
 			}
