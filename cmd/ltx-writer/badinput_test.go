@@ -111,6 +111,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"replicate", "-config", cfg("badurl.yaml", "databases:\n  - path: app.db\n    replica: sftp://host/x\n")}, []string{"sftp://host/x"}},
 		{[]string{"replicate", "-config", cfg("zero-sync.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    sync-interval: -1s\n")}, []string{"zero-sync.yaml", "sync-interval"}},
 		{[]string{"replicate", "-config", cfg("bad-pages.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    checkpoint-pages: -3\n")}, []string{"bad-pages.yaml", "checkpoint-pages"}},
+		{[]string{"replicate", "-config", cfg("truncate-below.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    truncate-pages: 500\n")}, []string{"truncate-below.yaml", "truncate-pages 500", "checkpoint-pages 1000"}},
+		{[]string{"replicate", "-checkpoint-pages", "3000", "-config", cfg("truncate-below-flag.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    truncate-pages: 2000\n")}, []string{"truncate-below-flag.yaml", "truncate-pages 2000", "checkpoint-pages 3000"}},
 		{[]string{"replicate", "-config", cfg("bad-levels.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    compaction-intervals: [30s, -5m]\n")}, []string{"bad-levels.yaml", "compaction-intervals"}},
 
 		// restore

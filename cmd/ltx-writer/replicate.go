@@ -91,6 +91,15 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if *metricsAddr == "" {
 			*metricsAddr = cfg.MetricsAddr
 		}
+		// The thresholds may come one from the file, one from a flag or
+		// its default: check what the writer will get, before anything
+		// starts, in the file's words.
+		for _, db := range dbs {
+			if o := db.options(base); o.TruncatePages > 0 && o.TruncatePages < o.MinCheckpointPages {
+				return fmt.Errorf("config %s: database %s: truncate-pages %d: must not be below checkpoint-pages %d",
+					*configPath, db.Path, o.TruncatePages, o.MinCheckpointPages)
+			}
+		}
 	}
 
 	reg := newRegistry()
