@@ -92,8 +92,9 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 			return nil, c.leaseError("take", err)
 		}
 		if held.body.Nonce == body.Nonce {
-			// Our create landed, and the SDK's retry of it found it.
-			return c.newLease(holder, ttl, held.etag), nil
+			// Our create landed, and the SDK's retry of it found it:
+			// probed and cleaned up after as any lease taken.
+			return c.probedLease(ctx, holder, ttl, held.etag, nil)
 		}
 		var dead *storage.LeaseHolder
 		if !held.lapsed() {
@@ -114,9 +115,7 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 		// Another writer took it over first, or our takeover landed and
 		// its retry failed: look again.
 		if again, gerr := c.getLease(ctx); gerr == nil && again.body.Nonce == body.Nonce {
-			l := c.newLease(holder, ttl, again.etag)
-			l.tookOverFrom = dead
-			return l, nil
+			return c.probedLease(ctx, holder, ttl, again.etag, dead)
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: the lease object %s keeps changing hands", storage.ErrLeaseHeld, c, name)

@@ -349,3 +349,103 @@ func TestLeaseExitedPredecessor(t *testing.T) {
 		l.Release(ctx)
 	})
 }
+
+// leaseStore is a fake S3 server holding one lease object that honours
+// If-None-Match: * and If-Match. The first write that loseWrite picks
+// lands, but its answer is a 500, as when a reply is lost: the SDK
+// retries the request, and the retry's condition fails.
+type leaseStore struct {
+	mu        sync.Mutex
+	body      []byte
+	etag      string
+	writes    int
+	lost      bool
+	loseWrite func(ifMatch string) bool
+	readBack  bool // the lease object was read after the lost write
+	probes    int  // writes with If-None-Match after that read
+}
+
+func (s *leaseStore) handle(_ int, w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodGet:
+		s.readBack = s.lost
+		if s.body == nil {
+			s3Error(w, http.StatusNotFound, "NoSuchKey")
+			return
+		}
+		w.Header().Set("ETag", s.etag)
+		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+		w.Write(s.body)
+	case http.MethodPut:
+		b, _ := io.ReadAll(r.Body)
+		ifNoneMatch, ifMatch := r.Header.Get("If-None-Match"), r.Header.Get("If-Match")
+		if s.readBack && ifNoneMatch == "*" {
+			s.probes++
+		}
+		switch {
+		case ifNoneMatch == "*" && s.body != nil, ifMatch != "" && ifMatch != s.etag:
+			s3Error(w, http.StatusPreconditionFailed, "PreconditionFailed")
+			return
+		}
+		s.writes++
+		s.body, s.etag = b, fmt.Sprintf(`"e%d"`, s.writes)
+		if !s.lost && s.loseWrite(ifMatch) {
+			s.lost = true
+			s3Error(w, http.StatusInternalServerError, "InternalError")
+			return
+		}
+		w.Header().Set("ETag", s.etag)
+	default:
+		s3Error(w, http.StatusNotImplemented, "NotImplemented")
+	}
+}
+
+// TestLeaseLostReply: a lease whose create or takeover landed though its
+// answer was lost (the SDK's retry then fails its condition) is the
+// writer's, and it is taken as any other: the server's conditional writes
+// are probed, and the upload temp files a killed writer left are removed.
+func TestLeaseLostReply(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		seed      string // the lease object before, if any
+		loseWrite func(ifMatch string) bool
+	}{
+		{"create", "", func(ifMatch string) bool { return ifMatch == "" }},
+		{"takeover", `{"owner":"old","ttl_ms":1000,"nonce":"n0","released":true}`, func(ifMatch string) bool { return ifMatch != "" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			s := &leaseStore{loseWrite: tt.loseWrite}
+			if tt.seed != "" {
+				s.body, s.etag = []byte(tt.seed), `"seed"`
+			}
+			c, _ := fakeClient(t, "db", 3, s.handle)
+			spool, err := os.CreateTemp("", ltxs3.SpoolPrefix(c)+"*.ltx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			spool.Close()
+			l, err := c.AcquireLease(context.Background(), storage.LeaseHolder{Owner: "writer"}, time.Minute)
+			if err != nil {
+				t.Fatalf("AcquireLease after a lost reply: %v", err)
+			}
+			s.mu.Lock()
+			lost, probes := s.lost, s.probes
+			s.mu.Unlock()
+			if !lost {
+				t.Fatal("no reply was lost: the test did not reach the path it is for")
+			}
+			if probes == 0 {
+				t.Error("the lease was granted without probing the server's conditional writes")
+			}
+			if _, err := os.Stat(spool.Name()); !os.IsNotExist(err) {
+				t.Errorf("the killed writer's upload temp file is still there: %v", err)
+			}
+			if err := l.Renew(context.Background(), time.Minute); err != nil {
+				t.Errorf("renewing the lease: %v", err)
+			}
+		})
+	}
+}
