@@ -253,11 +253,11 @@ func (d *Disk) write(k Key, page []byte) {
 		return
 	}
 	b := encodeDiskPage(k, page)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return
 	}
 	tmp := path + "." + strconv.FormatInt(time.Now().UnixNano(), 36) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		os.Remove(tmp)
 		return
 	}

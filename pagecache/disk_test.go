@@ -69,6 +69,24 @@ func TestDiskTierSurvivesARestart(t *testing.T) {
 	if s := d.Stats(); s.Hits != 4 {
 		t.Fatalf("disk stats %+v, want 4 hits", s)
 	}
+	// The pages are this user's alone, however the root came to be.
+	filepath.WalkDir(tier, func(path string, e os.DirEntry, err error) error {
+		if err != nil || path == tier {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if e.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %04o, want %04o", path, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
 }
 
 // TestDiskTierNeverServesDamage: a page file cut short, with a flipped
