@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,13 +29,25 @@ func FuzzParseURL(f *testing.F) {
 		} else {
 			shown = u.String()
 		}
+		// Redact drops every password, though the input may hold the same
+		// text outside its credentials (in a path, another parameter, the
+		// fragment), which it keeps. Beyond the input as Redact shows it,
+		// what is shown holds no password at all.
+		redacted := Redact(raw)
+		rest := withoutCredentials(raw)
+		beyond := strings.ReplaceAll(strings.ReplaceAll(shown, strconv.Quote(redacted), ""), redacted, "")
+		count := func(s, sub string) int { return strings.Count(strings.ToUpper(s), strings.ToUpper(sub)) }
 		for _, pw := range passwords(raw) {
-			// An empty password shows nothing: ":@" in a path is not one.
 			if pw == "" {
-				continue
+				continue // an empty password shows nothing
 			}
-			if strings.Contains(shown, ":"+pw+"@") || strings.Contains(strings.ToUpper(shown), strings.ToUpper("%3A"+url.QueryEscape(pw)+"%40")) {
-				t.Fatalf("ParseURL(%q): %q shows the password %q", raw, shown, pw)
+			for _, form := range []string{":" + pw + "@", "%3A" + url.QueryEscape(pw) + "%40"} {
+				if n := count(redacted, form); n > 0 && n > count(rest, form) {
+					t.Fatalf("Redact(%q) = %q keeps the password %q", raw, redacted, pw)
+				}
+				if count(beyond, form) > 0 {
+					t.Fatalf("ParseURL(%q): %q shows the password %q", raw, shown, pw)
+				}
 			}
 		}
 		if err != nil {
@@ -62,6 +75,50 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("ParseURL(%q): unexpected scheme %q", raw, u.Scheme)
 		}
 	})
+}
+
+// withoutCredentials is raw without the user information of its URL and
+// without the endpoint parameters that hold a password, as url.Parse and
+// url.ParseQuery read them.
+func withoutCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.Contains(raw, "://") {
+		return raw
+	}
+	out := raw
+	if u.User != nil {
+		// The scheme holds no colon: the first "://" ends it, and the
+		// authority runs to the first of / ? #; its user information to
+		// the last @ in it.
+		start := strings.Index(out, "://") + 3
+		end := len(out)
+		if k := strings.IndexAny(out[start:], "/?#"); k >= 0 {
+			end = start + k
+		}
+		if at := strings.LastIndex(out[start:end], "@"); at >= 0 {
+			out = out[:start] + out[start+at+1:]
+		}
+	}
+	q := strings.Index(out, "?")
+	if q < 0 || (strings.Contains(out, "#") && strings.Index(out, "#") < q) {
+		return out
+	}
+	query, frag, hasFrag := strings.Cut(out[q+1:], "#")
+	var kept []string
+	for _, item := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(item, "=")
+		key, kerr := url.QueryUnescape(k)
+		val, verr := url.QueryUnescape(v)
+		if kerr == nil && verr == nil && key == "endpoint" && len(passwords("s3://b/?endpoint="+url.QueryEscape(val))) > 0 {
+			continue
+		}
+		kept = append(kept, item)
+	}
+	out = out[:q+1] + strings.Join(kept, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }
 
 // passwords are the passwords of the URLs in raw: its own and an endpoint
