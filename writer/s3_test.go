@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -264,15 +263,7 @@ func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
 	}
 	insert(t, app, 5)
 	mustSync(t, r1) // the upload that will arrive late
-	rc, err := rep.Client.OpenLTXFile(ctx, 0, txid+1, txid+1, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	late, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	late := readLTX(t, rep.Client, 0, txid+1, txid+1)
 	plantExitedLease(t, rep, r1.Path())
 	if err := r1.Close(ctx); err != nil {
 		t.Fatal(err)
