@@ -70,7 +70,7 @@ func TestDiskTierSurvivesARestart(t *testing.T) {
 		t.Fatalf("disk stats %+v, want 4 hits", s)
 	}
 	// The pages are this user's alone, however the root came to be.
-	filepath.WalkDir(tier, func(path string, e os.DirEntry, err error) error {
+	err := filepath.WalkDir(tier, func(path string, e os.DirEntry, err error) error {
 		if err != nil || path == tier {
 			return err
 		}
@@ -87,6 +87,9 @@ func TestDiskTierSurvivesARestart(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDiskTierNeverServesDamage: a page file cut short, with a flipped
