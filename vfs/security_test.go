@@ -224,6 +224,11 @@ func TestSecretsNeverShown(t *testing.T) {
 		check("open "+raw, err)
 		db.Close()
 	}
+	// A misspelt parameter name: the error quotes its value.
+	db := openDB(t, "file:app.db?vfs=ltx&replcia="+url.QueryEscape(withUser.String()))
+	_, err = queryErr(db, `SELECT 1 FROM sqlite_schema`)
+	check("open with replcia=", err)
+	db.Close()
 
 	// Attach, with metrics and a logger of its own.
 	reg := prometheus.NewRegistry()
