@@ -13,7 +13,7 @@ func FuzzParseURL(f *testing.F) {
 	for _, seed := range []string{
 		"/abs/dir", "rel/dir", "file:///abs", "file://localhost/x", "file://host/x", "file:rel",
 		"s3://b", "s3://b/p/q/", "s3://b/p?endpoint=127.0.0.1:9000&region=r&force-path-style=true",
-		"s3://k:s@b/p", "s3://b/p?endpoint=", "s3://b/p?forcePathStyle=0", "gs://b", "://", "s3://%zz",
+		"s3://k:s@b/p", "s3://key:s3cr3t@b/p", "s3://b/p?endpoint=", "s3://b/p?forcePathStyle=0", "gs://b", "://", "s3://%zz",
 		"s3://b/p?endpoint=http://k:s3cr3t@h&regoin=x", "s3://b/p?endpoint=http%3A%2F%2Fk%3As3cr3t%40h%3A1&x=1",
 		"s3://k:a/b@b/p", "s3:k:s3cr3t@b", "k:s3cr3t@host/dir",
 	} {
@@ -29,24 +29,24 @@ func FuzzParseURL(f *testing.F) {
 		} else {
 			shown = u.String()
 		}
-		// Redact drops every password, though the input may hold the same
-		// text outside its credentials (in a path, a parameter's name or
-		// value, the fragment), which it keeps. Beyond the input as Redact
-		// shows it, what is shown (an error may quote a parameter's name)
-		// holds no more copies than that text outside the credentials.
+		// Neither Redact nor what is shown holds a password, beyond the
+		// input as Redact shows it. A password whose text the input also
+		// holds outside its credentials (in a path, a parameter's name or
+		// value, the fragment; plain or percent-encoded) may be shown
+		// there, as the input says it: such a leak cannot be told from an
+		// echo, so that password is not checked.
 		redacted := Redact(raw)
-		rest := withoutCredentials(raw)
 		beyond := strings.ReplaceAll(strings.ReplaceAll(shown, strconv.Quote(redacted), ""), redacted, "")
-		count := func(s, sub string) int { return strings.Count(strings.ToUpper(s), strings.ToUpper(sub)) }
+		rest := withoutCredentials(raw)
 		for _, pw := range passwords(raw) {
-			if pw == "" {
-				continue // an empty password shows nothing
+			if pw == "" || echoes(rest, pw) {
+				continue
 			}
 			for _, form := range []string{":" + pw + "@", "%3A" + url.QueryEscape(pw) + "%40"} {
-				if count(redacted, form) > count(rest, form) {
+				if containsFold(redacted, form) {
 					t.Fatalf("Redact(%q) = %q keeps the password %q", raw, redacted, pw)
 				}
-				if count(beyond, form) > count(rest, form) {
+				if containsFold(beyond, form) {
 					t.Fatalf("ParseURL(%q): %q shows the password %q", raw, shown, pw)
 				}
 			}
@@ -116,6 +116,23 @@ func withoutCredentials(raw string) string {
 		kept = append(kept, item)
 	}
 	return out[:q+1] + strings.Join(kept, "&") + out[q+1+len(query):]
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToUpper(s), strings.ToUpper(sub))
+}
+
+// echoes reports whether s holds pw, as it is or percent-decoded.
+func echoes(s, pw string) bool {
+	if containsFold(s, pw) {
+		return true
+	}
+	for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+		if d, err := unescape(s); err == nil && containsFold(d, pw) {
+			return true
+		}
+	}
+	return false
 }
 
 // passwords are the passwords of the URLs in raw: its own and an endpoint
