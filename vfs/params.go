@@ -45,7 +45,46 @@ func (p params) following() bool { return p.txid == 0 && !p.hasTime }
 //
 // The cache budget is pagecache=, not DESIGN.md's cache=: SQLite owns cache=
 // (shared|private) and rejects any other value before a VFS sees it.
+//
+// An error quotes the values it is about, and every value is shown through
+// storage.Redact: a replica URL pasted into txid= or time= keeps its
+// credentials out of the message (and so out of logs).
 func parseParams(q url.Values, now time.Time) (params, error) {
+	p, err := readParams(q, now)
+	if err != nil {
+		return p, redactValues(err, q)
+	}
+	return p, nil
+}
+
+// redactedError is an error whose message shows parameter values redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactValues returns err with every value of q in its message, plain or
+// quoted, replaced by what storage.Redact shows of it.
+func redactValues(err error, q url.Values) error {
+	msg := err.Error()
+	for _, vs := range q {
+		for _, v := range vs {
+			if r := storage.Redact(v); r != v {
+				msg = strings.ReplaceAll(msg, strconv.Quote(v), strconv.Quote(r))
+				msg = strings.ReplaceAll(msg, v, r)
+			}
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+func readParams(q url.Values, now time.Time) (params, error) {
 	var p params
 	one := func(key string) (string, bool, error) {
 		vs, ok := q[key]
@@ -142,7 +181,7 @@ func parseParams(q url.Values, now time.Time) (params, error) {
 		}
 		for _, ours := range ownParams {
 			if key != ours && nearMiss(key, ours) {
-				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, storage.Redact(strings.Join(vs, ",")), ours)
+				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, strings.Join(vs, ","), ours)
 			}
 		}
 	}

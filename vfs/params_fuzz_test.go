@@ -42,6 +42,8 @@ func FuzzParams(f *testing.F) {
 		fuzzseed.New("typo", "replica=x&txdi=4"),
 		fuzzseed.New("typo-case", "replica=x&TXID=4"),
 		fuzzseed.New("typo-with-secret", "replcia=s3%3A%2F%2Fk%3As3cr3t%40b%2Fp"),
+		fuzzseed.New("time-with-secret", "replica=x&time=s3%3A%2F%2Fk%3As3cr3t%40b%2Fp"),
+		fuzzseed.New("time-empty-userinfo", "time=//@"),
 		fuzzseed.New("sqlite-params", "vfs=ltx&mode=ro&cache=shared&psow=1&_pragma=busy_timeout(5000)&_txlock=deferred&_timefmt=auto&modeof=x"),
 	})
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
