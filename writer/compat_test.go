@@ -11,23 +11,9 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
-
-// readLTX reads a whole LTX file of a replica, as stored.
-func readLTX(t testing.TB, c storage.Client, level int, min, max ltx.TXID) []byte {
-	t.Helper()
-	rc, err := c.OpenLTXFile(context.Background(), level, min, max, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // litestreamRestore restores the newest TXID as Litestream v0.5 does: the
 // plan's files through a Compactor with checksums off, decoded into a
@@ -45,7 +31,7 @@ func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
 	}
 	var rdrs []io.Reader
 	for _, f := range plan {
-		rdrs = append(rdrs, bytes.NewReader(readLTX(t, c, f.Level, f.MinTXID, f.MaxTXID)))
+		rdrs = append(rdrs, bytes.NewReader(storagetest.ReadFile(t, c, f.Level, f.MinTXID, f.MaxTXID)))
 	}
 	var merged, img bytes.Buffer
 	cmp, err := ltx.NewCompactor(&merged, rdrs)

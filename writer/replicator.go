@@ -151,9 +151,8 @@ func (r *Replicator) Err() error {
 }
 
 // Open takes the replica's lease (renewed from then on until Close), opens
-// the database, puts it in WAL mode
-// and begins the long-running read transaction. Start, Sync, Compact and
-// Snapshot call it when needed.
+// the database, puts it in WAL mode and begins the long-running read
+// transaction. Start, Sync, Compact and Snapshot call it when needed.
 func (r *Replicator) Open(ctx context.Context) (err error) {
 	r.lifeMu.Lock()
 	defer r.lifeMu.Unlock()

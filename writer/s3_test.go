@@ -263,7 +263,7 @@ func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
 	}
 	insert(t, app, 5)
 	mustSync(t, r1) // the upload that will arrive late
-	late := readLTX(t, rep.Client, 0, txid+1, txid+1)
+	late := storagetest.ReadFile(t, rep.Client, 0, txid+1, txid+1)
 	plantExitedLease(t, rep, r1.Path())
 	if err := r1.Close(ctx); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestRootMayBeASymlink(t *testing.T) {
 	if err != nil || len(infos) != 1 {
 		t.Fatalf("list through a symlinked root: %d files, %v", len(infos), err)
 	}
-	if got := readWhole(t, c, 0, 1, 1); !bytes.Equal(got, b) {
+	if got := storagetest.ReadFile(t, c, 0, 1, 1); !bytes.Equal(got, b) {
 		t.Fatal("read through a symlinked root: content differs")
 	}
 	if _, err := os.Stat(storage.FilePath(real, 0, 1, 1)); err != nil {
@@ -184,7 +184,7 @@ func TestSymlinkInsideTheRootIsFollowed(t *testing.T) {
 	if _, err := c.WriteLTXFile(ctx, 0, 1, 1, bytes.NewReader(b)); err != nil {
 		t.Fatalf("write into a level linked inside the root: %v", err)
 	}
-	if got := readWhole(t, c, 0, 1, 1); !bytes.Equal(got, b) {
+	if got := storagetest.ReadFile(t, c, 0, 1, 1); !bytes.Equal(got, b) {
 		t.Fatal("read through a link inside the root: content differs")
 	}
 }
@@ -218,18 +218,4 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 			t.Fatalf("%s holds %q, want %q", dir, got, names)
 		}
 	}
-}
-
-func readWhole(t *testing.T, c storage.Client, level int, min, max ltx.TXID) []byte {
-	t.Helper()
-	rc, err := c.OpenLTXFile(context.Background(), level, min, max, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -254,16 +253,7 @@ func TestLargeFileRoundTrip(t *testing.T) {
 	if info.Size != int64(len(file)) {
 		t.Fatalf("wrote %d bytes, info says %d", len(file), info.Size)
 	}
-	rc, err := r.Client.OpenLTXFile(ctx, 0, 1, 1, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, file) {
+	if got := storagetest.ReadFile(t, r.Client, 0, 1, 1); !bytes.Equal(got, file) {
 		t.Fatalf("read back %d bytes that differ from the %d written", len(got), len(file))
 	}
 }
@@ -317,14 +307,8 @@ func TestEmptyPrefix(t *testing.T) {
 	if len(infos) != 1 || infos[0].MinTXID != 2 {
 		t.Fatalf("listed %v, want TXID 2", infos)
 	}
-	rc, err := c.OpenLTXFile(ctx, 0, 2, 2, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || !bytes.Equal(got, files[1]) {
-		t.Fatalf("read back %d bytes (%v), want the %d written", len(got), err, len(files[1]))
+	if got := storagetest.ReadFile(t, c, 0, 2, 2); !bytes.Equal(got, files[1]) {
+		t.Fatalf("read back %d bytes, want the %d written", len(got), len(files[1]))
 	}
 	if err := c.DeleteAll(ctx); err != nil {
 		t.Fatal(err)
