@@ -3,16 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
-	"encoding/json"
-	"fmt"
 	"io"
-	"math"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	sqlite3driver "github.com/ncruces/go-sqlite3/driver"
 
@@ -74,181 +67,56 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// queryAll runs query and returns its columns and every row.
-func queryAll(ctx context.Context, db *sql.DB, query string) ([]string, [][]any, error) {
+// queryAll runs query and returns its column names and every row, each
+// value as SQLite holds it: int64, float64, string (TEXT), []byte (BLOB) or
+// nil (NULL).
+//
+// It steps the statement through the driver's *sqlite3.Conn rather than
+// database/sql's Rows: the driver converts values by declared column type
+// (DATETIME, DATE, TIME, TIMESTAMP to time.Time, BOOLEAN 0/1 to bool, and
+// RFC 3339-looking text in untyped columns to time.Time), and no DSN
+// option turns that off. Stmt.Columns does no such conversion.
+func queryAll(ctx context.Context, db *sql.DB, query string) (cols []string, rows [][]any, err error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer c.Close()
-	// SQL without a statement (empty, or only a comment) makes the driver's
-	// QueryContext dereference a nil statement: refuse it first.
-	if err := c.Raw(func(dc any) error {
-		stmt, _, err := dc.(sqlite3driver.Conn).Raw().Prepare(query)
-		if stmt == nil && err == nil {
-			return usagef("no SQL statement in %q", query)
-		}
-		if stmt != nil {
-			stmt.Close()
-		}
-		return nil // a compile error is QueryContext's to report
-	}); err != nil {
-		return nil, nil, err
-	}
-	rs, err := c.QueryContext(ctx, query)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rs.Close()
-	cols, err := rs.Columns()
-	if err != nil {
-		return nil, nil, err
-	}
-	var rows [][]any
-	for rs.Next() {
-		row := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range row {
-			ptrs[i] = &row[i]
-		}
-		if err := rs.Scan(ptrs...); err != nil {
-			return nil, nil, err
-		}
-		rows = append(rows, row)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, nil, err
-	}
-	return cols, rows, rs.Close()
-}
-
-// text renders a value for the table and CSV formats; null is how NULL
-// shows.
-func text(v any, null string) string {
-	switch v := v.(type) {
-	case nil:
-		return null
-	case []byte:
-		if utf8.Valid(v) {
-			return string(v)
-		}
-		return fmt.Sprintf("x'%x'", v)
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
-	default:
-		return fmt.Sprint(v)
-	}
-}
-
-func writeTable(w io.Writer, cols []string, rows [][]any) error {
-	cells := make([][]string, len(rows))
-	widths := make([]int, len(cols))
-	numeric := make([]bool, len(cols))
-	for i, c := range cols {
-		widths[i] = utf8.RuneCountInString(c)
-		numeric[i] = len(rows) > 0
-	}
-	for r, row := range rows {
-		cells[r] = make([]string, len(cols))
-		for i, v := range row {
-			s := strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(text(v, "NULL"))
-			cells[r][i] = s
-			widths[i] = max(widths[i], utf8.RuneCountInString(s))
-			switch v.(type) {
-			case int64, float64, nil:
-			default:
-				numeric[i] = false
-			}
-		}
-	}
-	var b strings.Builder
-	line := func(vals []string, pad func(i int) string) {
-		for i, s := range vals {
-			if i > 0 {
-				b.WriteString("  ")
-			}
-			fill := strings.Repeat(pad(i), widths[i]-utf8.RuneCountInString(s))
-			if numeric[i] {
-				b.WriteString(fill + s)
-			} else if i < len(vals)-1 {
-				b.WriteString(s + fill)
-			} else {
-				b.WriteString(s)
-			}
-		}
-		b.WriteString("\n")
-	}
-	line(cols, func(int) string { return " " })
-	dashes := make([]string, len(cols))
-	for i := range dashes {
-		dashes[i] = strings.Repeat("-", widths[i])
-	}
-	line(dashes, func(int) string { return "-" })
-	for _, row := range cells {
-		line(row, func(int) string { return " " })
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func writeCSV(w io.Writer, cols []string, rows [][]any) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(cols); err != nil {
-		return err
-	}
-	rec := make([]string, len(cols))
-	for _, row := range rows {
-		for i, v := range row {
-			rec[i] = text(v, "")
-		}
-		if err := cw.Write(rec); err != nil {
+	err = c.Raw(func(dc any) error {
+		conn := dc.(sqlite3driver.Conn).Raw()
+		// The VFS reads with the connection's interrupt context, and
+		// SQLite stops when it is done.
+		old := conn.SetInterrupt(ctx)
+		defer conn.SetInterrupt(old)
+		stmt, tail, err := conn.Prepare(query)
+		if err != nil {
 			return err
 		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// writeJSON writes an array of objects whose keys keep the column order.
-func writeJSON(w io.Writer, cols []string, rows [][]any) error {
-	var b strings.Builder
-	b.WriteString("[")
-	for r, row := range rows {
-		if r > 0 {
-			b.WriteString(",")
+		if stmt == nil { // empty SQL, or only a comment
+			return usagef("no SQL statement in %q", query)
 		}
-		b.WriteString("\n  {")
-		for i, v := range row {
-			if i > 0 {
-				b.WriteString(", ")
+		defer stmt.Close()
+		if more, _, err := conn.Prepare(tail); more != nil || err != nil {
+			if more != nil {
+				more.Close()
 			}
-			k, _ := json.Marshal(cols[i])
-			b.Write(k)
-			b.WriteString(": ")
-			switch x := v.(type) {
-			case []byte:
-				if utf8.Valid(x) {
-					v = string(x) // text read as bytes; a true blob stays base64
-				}
-			case float64:
-				if math.IsInf(x, 0) || math.IsNaN(x) {
-					v = text(x, "") // JSON has no infinities
-				}
-			}
-			j, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Errorf("encode column %s of row %d: %w", cols[i], r+1, err)
-			}
-			b.Write(j)
+			return usagef("more than one SQL statement in %q: give one", query)
 		}
-		b.WriteString("}")
+		cols = make([]string, stmt.ColumnCount())
+		for i := range cols {
+			cols[i] = stmt.ColumnName(i)
+		}
+		for stmt.Step() {
+			row := make([]any, len(cols))
+			if err := stmt.Columns(row...); err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+		return stmt.Err()
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(rows) > 0 {
-		b.WriteString("\n")
-	}
-	b.WriteString("]\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return cols, rows, nil
 }

@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"log/slog"
+	"maps"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ltxvfs/ltxvfs/internal/fixture"
+	"github.com/ltxvfs/ltxvfs/storage/file"
+	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // queryCLI runs `ltx-writer query args...` and returns its exit code and
@@ -49,6 +55,11 @@ func TestQueryFormats(t *testing.T) {
 	}
 	if strings.Index(lines[0], "lo") != strings.Index(lines[2], latest.MinName) {
 		t.Fatalf("columns not aligned:\n%s", out)
+	}
+
+	// A comment after the statement is not a second statement.
+	if code, out, errs := queryCLI(t, "-replica", dir, "-format", "csv", "SELECT 1 AS one; -- the end"); code != 0 || out != "one\n1\n" {
+		t.Fatalf("statement and a comment: exit %d, %q, %s", code, out, errs)
 	}
 
 	code, out, errs = queryCLI(t, "-replica", dir, "-format", "csv", sql)
@@ -118,6 +129,8 @@ func TestQueryErrors(t *testing.T) {
 		{[]string{"-replica", dir, "-txid", "999", "SELECT 1"}, 1, "beyond the latest"},
 		{[]string{"-replica", dir, "SELECT * FROM nope"}, 1, "no such table: nope"},
 		{[]string{"-replica", dir, "DELETE FROM t"}, 1, "readonly"},
+		{[]string{"-replica", dir, "SELECT 1; SELECT 2"}, 2, "more than one SQL statement"},
+		{[]string{"-replica", dir, "SELECT 1; SELECT * FROM nope"}, 2, "more than one SQL statement"},
 		{[]string{"-replica", t.TempDir(), "SELECT 1"}, 1, "no LTX files"},
 		{[]string{"-replica", "ftp://x/y", "SELECT 1"}, 1, `unknown scheme "ftp"`},
 	} {
@@ -131,5 +144,192 @@ func TestQueryErrors(t *testing.T) {
 		if !strings.HasPrefix(errs, "ltx-writer query: ") && !strings.Contains(errs, "flag provided but not defined") {
 			t.Errorf("%v: stderr %q does not start with the command", tt.args, errs)
 		}
+	}
+}
+
+// replicaOf runs script on a new WAL database, replicates it once with the
+// writer into a directory and returns that directory.
+func replicaOf(t *testing.T, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path, replica := filepath.Join(dir, "app.db"), filepath.Join(dir, "replica")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(wal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(script); err != nil {
+		t.Fatal(err)
+	}
+	w, err := writer.New(path, file.New(replica), writer.Options{SyncInterval: -1, SnapshotInterval: -1, CheckpointInterval: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return replica
+}
+
+// queryOut runs the query CLI in one format and returns what it printed.
+func queryOut(t *testing.T, replica, format, query string) string {
+	t.Helper()
+	code, out, errs := queryCLI(t, "-replica", replica, "-format", format, query)
+	if code != 0 {
+		t.Fatalf("-format %s %q: exit %d: %s", format, query, code, errs)
+	}
+	return out
+}
+
+// wantOutputs checks the query's output in each format against want.
+func wantOutputs(t *testing.T, replica, query string, want map[string]string) {
+	t.Helper()
+	for _, format := range []string{"table", "csv", "json"} {
+		if got := queryOut(t, replica, format, query); got != want[format] {
+			t.Errorf("-format %s %q printed\n%s\nwant\n%s", format, query, got, want[format])
+		}
+	}
+}
+
+// Columns declared DATETIME, DATE, TIME, TIMESTAMP or BOOLEAN print what is
+// stored, as sqlite3 does (its -csv -header output is the CSV wanted here,
+// byte for byte), not the driver's time.Time and bool.
+func TestQueryPrintsStoredValuesOfDeclaredTypes(t *testing.T) {
+	replica := replicaOf(t, `
+		CREATE TABLE ev (id INTEGER PRIMARY KEY, at DATETIME, day DATE, t TIME, ts TIMESTAMP, ok BOOLEAN);
+		INSERT INTO ev VALUES (1, 1700000000, 2460000.5, '03:04:05', '2024-01-02 03:04:05', 1);
+		INSERT INTO ev VALUES (2, '2024-01-02T03:04:05Z', '2024-01-02', 0.5, 1700000000.5, 0);
+		INSERT INTO ev VALUES (3, NULL, 'soon', 45296, '', 2);`)
+	wantOutputs(t, replica, `SELECT * FROM ev ORDER BY id`, map[string]string{
+		"table": `id  at                    day         t         ts                   ok
+--  --------------------  ----------  --------  -------------------  --
+ 1  1700000000            2460000.5   03:04:05  2024-01-02 03:04:05   1
+ 2  2024-01-02T03:04:05Z  2024-01-02  0.5       1700000000.5          0
+ 3  NULL                  soon        45296                           2
+`,
+		"csv": `id,at,day,t,ts,ok
+1,1700000000,2460000.5,03:04:05,"2024-01-02 03:04:05",1
+2,2024-01-02T03:04:05Z,2024-01-02,0.5,1700000000.5,0
+3,,soon,45296,"",2
+`,
+		"json": `[
+  {"id": 1, "at": 1700000000, "day": 2460000.5, "t": "03:04:05", "ts": "2024-01-02 03:04:05", "ok": 1},
+  {"id": 2, "at": "2024-01-02T03:04:05Z", "day": "2024-01-02", "t": 0.5, "ts": 1700000000.5, "ok": 0},
+  {"id": 3, "at": null, "day": "soon", "t": 45296, "ts": "", "ok": 2}
+]
+`,
+	})
+}
+
+// Every storage class prints as its own kind: a REAL with its point (1.0
+// is not the INTEGER 1) and every digit it has, a BLOB never as its bytes,
+// even when they are valid UTF-8. In CSV and JSON, NULL, empty TEXT, the
+// text 'NULL', a BLOB and TEXT spelling a BLOB literal all differ; the
+// table, for people, shows the last two alike.
+func TestQueryKeepsStorageClassesApart(t *testing.T) {
+	replica := replicaOf(t, `
+		CREATE TABLE k (id INTEGER PRIMARY KEY, v);
+		INSERT INTO k (v) VALUES (NULL), (1), (1.0), (100.0), (1e15), (1e20), (1e-7), (0.1+0.2),
+			(9223372036854775807), (9e999), (-9e999), (''), ('hello'), (x''), (x'68656c6c6f'), (x'00ff'),
+			('a,"b"'), (' x'), ('NULL'), ('X''00ff''');`)
+	wantOutputs(t, replica, `SELECT id, typeof(v) AS type, v FROM k ORDER BY id`, map[string]string{
+		"table": `id  type     v
+--  -------  -------------------
+ 1  null     NULL
+ 2  integer  1
+ 3  real     1.0
+ 4  real     100.0
+ 5  real     1.0e+15
+ 6  real     1.0e+20
+ 7  real     1.0e-07
+ 8  real     0.30000000000000004
+ 9  integer  9223372036854775807
+10  real     Inf
+11  real     -Inf
+12  text     
+13  text     hello
+14  blob     X''
+15  blob     X'68656c6c6f'
+16  blob     X'00ff'
+17  text     a,"b"
+18  text      x
+19  text     NULL
+20  text     X'00ff'
+`,
+		"csv": `id,type,v
+1,null,
+2,integer,1
+3,real,1.0
+4,real,100.0
+5,real,1.0e+15
+6,real,1.0e+20
+7,real,1.0e-07
+8,real,0.30000000000000004
+9,integer,9223372036854775807
+10,real,Inf
+11,real,-Inf
+12,text,""
+13,text,hello
+14,blob,X''
+15,blob,X'68656c6c6f'
+16,blob,X'00ff'
+17,text,"a,""b"""
+18,text," x"
+19,text,NULL
+20,text,"X'00ff'"
+`,
+		"json": `[
+  {"id": 1, "type": "null", "v": null},
+  {"id": 2, "type": "integer", "v": 1},
+  {"id": 3, "type": "real", "v": 1.0},
+  {"id": 4, "type": "real", "v": 100.0},
+  {"id": 5, "type": "real", "v": 1.0e+15},
+  {"id": 6, "type": "real", "v": 1.0e+20},
+  {"id": 7, "type": "real", "v": 1.0e-07},
+  {"id": 8, "type": "real", "v": 0.30000000000000004},
+  {"id": 9, "type": "integer", "v": 9223372036854775807},
+  {"id": 10, "type": "real", "v": 1e999},
+  {"id": 11, "type": "real", "v": -1e999},
+  {"id": 12, "type": "text", "v": ""},
+  {"id": 13, "type": "text", "v": "hello"},
+  {"id": 14, "type": "blob", "v": {"$base64": true, "encoded": ""}},
+  {"id": 15, "type": "blob", "v": {"$base64": true, "encoded": "aGVsbG8="}},
+  {"id": 16, "type": "blob", "v": {"$base64": true, "encoded": "AP8="}},
+  {"id": 17, "type": "text", "v": "a,\"b\""},
+  {"id": 18, "type": "text", "v": " x"},
+  {"id": 19, "type": "text", "v": "NULL"},
+  {"id": 20, "type": "text", "v": "X'00ff'"}
+]
+`,
+	})
+}
+
+// Columns with the same name keep their names in the table and CSV (as in
+// sqlite3), and get distinct JSON keys: a JSON reader keeps one of two
+// equal keys, so a repeated key would drop a column's value.
+func TestQueryJSONKeysNeverRepeat(t *testing.T) {
+	replica := replicaOf(t, `CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT);
+		INSERT INTO p VALUES (1, 'ann'), (2, 'bob');`)
+	const join = `SELECT a.id, a.name, b.id, b.name FROM p a JOIN p b ON b.id = a.id + 1`
+	if got, want := queryOut(t, replica, "csv", join), "id,name,id,name\n1,ann,2,bob\n"; got != want {
+		t.Errorf("csv %q, want %q", got, want)
+	}
+	if got, want := queryOut(t, replica, "json", join), "[\n  {\"id\": 1, \"name\": \"ann\", \"id:1\": 2, \"name:1\": \"bob\"}\n]\n"; got != want {
+		t.Errorf("json %q, want %q", got, want)
+	}
+
+	// A suffixed key skips a name another column has; case differs in JSON.
+	out := queryOut(t, replica, "json", `SELECT 1 AS a, 2 AS a, 3 AS A, 4 AS "a:1", 5 AS a`)
+	var objs []map[string]int
+	if err := json.Unmarshal([]byte(out), &objs); err != nil || len(objs) != 1 {
+		t.Fatalf("json %q: %v", out, err)
+	}
+	if want := map[string]int{"a": 1, "a:2": 2, "A": 3, "a:1": 4, "a:3": 5}; !maps.Equal(objs[0], want) {
+		t.Errorf("json %s, want the keys and values of %v", out, want)
 	}
 }
