@@ -43,8 +43,28 @@ type Client interface {
 	// DeleteLTXFiles removes files; files already gone are not an error.
 	DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error
 
-	// DeleteAll removes every file of the replica.
+	// DeleteAll removes every file and object of the replica.
 	DeleteAll(ctx context.Context) error
+
+	// ReadObject opens an object (see ObjectDir) for reading whole. A
+	// missing object matches os.ErrNotExist; an IfNoneMatch that holds
+	// fails with ErrNotModified, before any body is sent. The info is the
+	// object's as read (its ETag is what a later IfNoneMatch or IfMatch
+	// takes).
+	ReadObject(ctx context.Context, name string, opts ReadOptions) (io.ReadCloser, ObjectInfo, error)
+
+	// WriteObject stores an object read from r, visible atomically and
+	// whole. A condition that does not hold fails with
+	// ErrPreconditionFailed and writes nothing.
+	WriteObject(ctx context.Context, name string, r io.Reader, opts WriteOptions) (ObjectInfo, error)
+
+	// ListObjects lists the objects whose names start with dir + "/",
+	// ordered by name.
+	ListObjects(ctx context.Context, dir string) ([]ObjectInfo, error)
+
+	// DeleteObjects removes objects; objects already gone are not an
+	// error.
+	DeleteObjects(ctx context.Context, names []string) error
 
 	// String describes the replica for logs and errors, without credentials.
 	String() string
