@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sync/atomic"
 
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -22,6 +25,10 @@ type File struct {
 	Info    ltx.FileInfo // level, TXID range, size, CreatedAt (from listing)
 	Header  ltx.Header   // page size, commit, timestamp (from the file)
 	Trailer ltx.Trailer  // FileChecksum identifies the file's content
+
+	// sums checks the frames read by range (see CheckFrame); nil for a
+	// file read by range without a hint (Litestream's).
+	sums *frameSums
 }
 
 // Name is "L<level>/<minTXID>-<maxTXID>.ltx", for errors and logs.
@@ -103,28 +110,37 @@ func invalidf(info *ltx.FileInfo, format string, args ...any) error {
 // fetchFileIndex reads a file's header, trailer and page index: one request
 // for a small file, a head read and a tail read in parallel for a larger
 // one, and one more read only when the index is larger than the tail read.
-// The hint of the file, when asked for, is read in the same round. The
-// frames read (the whole small file, the head of a larger one, the hint's)
-// are kept on the result for the frame sink. Everything read is treated as
-// untrusted: an index that does not describe exactly the file's page block
-// is an error naming the file; a hint that does not check out is dropped.
+// The hints listed for the file are read in the same round. The frames
+// read (the whole small file, the head of a larger one, the hint's) are
+// kept on the result for the frame sink.
+//
+// Everything read is treated as untrusted. A file read whole must match
+// its file checksum before any page of it is used. A larger file with a
+// hint must match the hint's header and tail sums, and its frames are then
+// checked against the hint's frame sums when read (File.CheckFrame). An
+// index that does not describe exactly the file's page block is an error
+// naming the file; a hint that does not decode is dropped with a warning.
 func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, hint hintRequest) (*fileIndex, error) {
 	size := info.Size
 	if size < minFileSize {
 		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", size, minFileSize)
 	}
 
-	var head, tail, hintData []byte
-	var hintErr error
+	var head, tail []byte
+	var hints []*manifest.Hint
+	var hintErrs []error
+	warn := func(name string, err error) {
+		hintErrs = append(hintErrs, fmt.Errorf("hint %s of %s: %w", name, storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err))
+	}
 	tailStart := max(size-tailFor(size), 0)
 	if size <= tailGuess {
 		tailStart = 0
 	}
 	// Every read goes out at once: one round trip.
 	g, gctx := errgroup.WithContext(ctx)
-	if hint.wanted() {
+	if len(hint.listed) > 0 && tailStart > 0 {
 		g.Go(func() error {
-			hintData, hintErr = readHint(gctx, client, sem, info, hint)
+			hints = readHints(gctx, client, sem, hint.listed, warn)
 			return nil // a hint is optional: its failure fails nothing
 		})
 	}
@@ -151,31 +167,84 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	}
 	if tailStart > 0 && int64(len(head)) >= tailStart {
 		head = append(head[:tailStart:tailStart], tail...) // the whole file
+		tail, tailStart = head, 0
+	}
+	whole := tailStart == 0
+	if whole {
+		// Nothing of a file read whole is used before it matches its file
+		// checksum: a change anywhere in it is found here.
+		if err := ltx.NewDecoder(bytes.NewReader(head)).Verify(); err != nil {
+			if errors.Is(err, ltx.ErrChecksumMismatch) {
+				return nil, fmt.Errorf("read %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+			}
+			return nil, invalidf(info, "%v", err)
+		}
 	}
 
+	fx, tailSum, err := parseFileIndex(ctx, client, sem, info, head, tail, tailStart)
+	if err != nil {
+		return nil, err
+	}
+	p := &pendingFrames{head: head}
+	if whole {
+		fx.sumWhole(head)
+	} else {
+		h, err := pickHint(fx, hints)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil && hint.byName {
+			// A hint written after the listing: by its name, now that the
+			// file's checksum is known (one more round trip, rarely).
+			name := manifest.HintName(sourceOf(fx.file))
+			if found, err := readHint(ctx, client, sem, name); err == nil && found.Describes(sourceOf(fx.file)) == nil {
+				h = found
+			} else if err != nil && ctx.Err() == nil && !errors.Is(err, os.ErrNotExist) {
+				warn(name, err)
+			}
+		}
+		if h != nil {
+			if err := fx.applyHint(h, head[:ltx.HeaderSize], tailSum); err != nil {
+				return nil, err
+			}
+			p.hint = fx.hintFrames(h)
+		}
+	}
+	p.hintErr = errors.Join(hintErrs...)
+	fx.pending.Store(p)
+	return fx, nil
+}
+
+// parseFileIndex reads the header, trailer and page index of a file from
+// its first bytes (head) and its last bytes (tail, from tailStart), reading
+// more only when the index starts before tailStart. It also returns the
+// CRC-32C of what follows the last frame (see manifest.Hint).
+func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, head, tail []byte, tailStart int64) (*fileIndex, uint32, error) {
+	size := info.Size
 	var hdr ltx.Header
 	if err := hdr.UnmarshalBinary(head); err != nil {
-		return nil, invalidf(info, "header: %v", err)
+		return nil, 0, invalidf(info, "header: %v", err)
 	}
 	if err := hdr.Validate(); err != nil {
-		return nil, invalidf(info, "header: %v", err)
+		return nil, 0, invalidf(info, "header: %v", err)
 	}
 	if hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
-		return nil, invalidf(info, "header holds TXIDs %s-%s, not those of its name", hdr.MinTXID, hdr.MaxTXID)
+		return nil, 0, invalidf(info, "header holds TXIDs %s-%s, not those of its name", hdr.MinTXID, hdr.MaxTXID)
 	}
+	trailerBytes := tail[len(tail)-ltx.TrailerSize:]
 	var trailer ltx.Trailer
-	if err := trailer.UnmarshalBinary(tail[len(tail)-ltx.TrailerSize:]); err != nil {
-		return nil, invalidf(info, "trailer: %v", err)
+	if err := trailer.UnmarshalBinary(trailerBytes); err != nil {
+		return nil, 0, invalidf(info, "trailer: %v", err)
 	}
 	if err := trailer.Validate(hdr); err != nil {
-		return nil, invalidf(info, "trailer: %v", err)
+		return nil, 0, invalidf(info, "trailer: %v", err)
 	}
 
 	// The index size field counts the records and the end marker.
 	sizeAt := size - ltx.TrailerSize - indexSizeLen
 	indexSize := binary.BigEndian.Uint64(tail[sizeAt-tailStart:])
 	if indexSize < 1 || indexSize > uint64(sizeAt-ltx.HeaderSize-ltx.PageHeaderSize) {
-		return nil, invalidf(info, "page index size %d does not fit in a %d-byte file", indexSize, size)
+		return nil, 0, invalidf(info, "page index size %d does not fit in a %d-byte file", indexSize, size)
 	}
 	indexStart := sizeAt - int64(indexSize)
 	blockEnd := indexStart - ltx.PageHeaderSize // where the end-of-pages marker starts
@@ -187,20 +256,19 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	} else {
 		more, err := readChunked(ctx, client, sem, info, blockEnd, tailStart-blockEnd)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		raw = append(more, tail[:len(tail)-ltx.TrailerSize]...)
 	}
 	if !bytes.Equal(raw[:ltx.PageHeaderSize], make([]byte, ltx.PageHeaderSize)) {
-		return nil, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
+		return nil, 0, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
 	}
-
 	r := bytes.NewReader(raw[ltx.PageHeaderSize:])
 	elems, err := ltx.DecodePageIndex(r, info.Level, info.MinTXID, info.MaxTXID)
 	if err != nil {
-		return nil, invalidf(info, "page index: %v", err)
+		return nil, 0, invalidf(info, "page index: %v", err)
 	} else if r.Len() != 0 {
-		return nil, invalidf(info, "page index: %d bytes left over", r.Len())
+		return nil, 0, invalidf(info, "page index: %d bytes left over", r.Len())
 	}
 
 	fx := &fileIndex{
@@ -233,7 +301,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		byPgno := make([]ltx.PageIndexElem, hdr.Commit+1)
 		for pgno, e := range elems {
 			if pgno > hdr.Commit {
-				return nil, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+				return nil, 0, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
 			}
 			byPgno[pgno] = e
 		}
@@ -241,7 +309,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 			// DecodePageIndex fills MinTXID (at least 1) in every entry.
 			if e := byPgno[pgno]; e.MinTXID != 0 {
 				if err := add(pgno, e); err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 			}
 		}
@@ -253,12 +321,12 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		slices.Sort(pgnos)
 		for _, pgno := range pgnos {
 			if err := add(pgno, elems[pgno]); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 	}
 	if next != blockEnd {
-		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
+		return nil, 0, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
 	}
 	if hdr.IsSnapshot() {
 		want := int(hdr.Commit)
@@ -266,19 +334,11 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 			want--
 		}
 		if len(fx.pgnos) != want {
-			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
+			return nil, 0, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
 		}
 	}
 
-	p := &pendingFrames{head: head}
-	if hintData != nil {
-		p.hint, hintErr = checkHint(fx.file, hintData)
-	}
-	if hintErr != nil && ctx.Err() == nil {
-		p.hintErr = hintErr
-	}
-	fx.pending.Store(p)
-	return fx, nil
+	return fx, crcOf(raw, trailerBytes), nil
 }
 
 // readChunked reads exactly n bytes at off, in parallel requests of at

@@ -28,6 +28,12 @@ type Options struct {
 	Logger      *slog.Logger // slog.Default() if nil
 	Concurrency int          // requests in flight while building; DefaultConcurrency if 0
 
+	// Frames, if set, receives the frames read along with page indexes
+	// (see FrameSink), and the interior frames of each file's hint when
+	// they take up to HintFrameBytes (0: none).
+	Frames         FrameSink
+	HintFrameBytes int64
+
 	// Moved, if set, is told of the pages that a new version reads from
 	// another file than the version it was built from, with the same bytes,
 	// because the old file vanished from storage (retention): a page cache
@@ -64,7 +70,7 @@ func New(client storage.Client, opts Options) *Index {
 	return &Index{
 		client:   client,
 		log:      opts.Logger,
-		cat:      newCatalog(client, opts.Concurrency),
+		cat:      newCatalog(client, opts),
 		moved:    opts.Moved,
 		updating: make(chan struct{}, 1),
 		probed:   map[probedKey]*ltx.FileInfo{},

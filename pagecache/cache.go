@@ -33,6 +33,17 @@ type Ref struct {
 	Key
 	Offset, Size int64
 	PageSize     uint32
+
+	// Check, if set, checks the frame's bytes as read before they are
+	// decoded (against a checksum its writer published): a frame it
+	// refuses is an error, and the page is never kept.
+	Check FrameChecker
+}
+
+// FrameChecker checks the frame of a page of one file before it is
+// decoded (see Ref.Check).
+type FrameChecker interface {
+	CheckFrame(pgno uint32, frame []byte) error
 }
 
 // Options tune a Cache.
@@ -101,14 +112,6 @@ func New(client storage.Client, opts Options) *Cache {
 	}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	return c
-}
-
-// SetDisk gives the cache a disk tier (see Options.Disk). Call it before
-// the cache is used.
-func (c *Cache) SetDisk(d *Disk) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.disk = d
 }
 
 func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }

@@ -193,7 +193,7 @@ func (c *Cache) readRun(ctx context.Context, run []Ref) error {
 		return fmt.Errorf("read pages %d-%d from %s at offsets %d-%d: %w", first.Pgno, last.Pgno, first.File.name(), start, end, err)
 	}
 	for _, ref := range run {
-		page, err := decodeFrame(ref, b[ref.Offset-start:ref.Offset-start+ref.Size])
+		page, err := checkAndDecode(ref, b[ref.Offset-start:ref.Offset-start+ref.Size])
 		if err != nil {
 			return err
 		}

@@ -43,12 +43,18 @@ func FileName(level int, minTXID, maxTXID ltx.TXID) string {
 	return fmt.Sprintf("L%d/%s", level, ltx.FormatFilename(minTXID, maxTXID))
 }
 
+// LegacyHintLevel held the hints of the first ltxvfs releases (LTX files
+// named after the TXID their file ends at); hints now live among the
+// replica's objects (see package manifest). Writers still delete the old
+// ones when their file goes, so the level stays valid.
+const LegacyHintLevel = 16
+
 // CheckLevel rejects a level that no replica file is stored at: 0 through
-// SnapshotLevel, and HintLevel. Every backend checks the levels it is given
+// SnapshotLevel, and LegacyHintLevel. Every backend checks the levels it is given
 // with it, so that a new level is added in one place.
 func CheckLevel(level int) error {
-	if (level < 0 || level > SnapshotLevel) && level != HintLevel {
-		return fmt.Errorf("invalid level %d (want 0..%d, or %d for hints)", level, SnapshotLevel, HintLevel)
+	if (level < 0 || level > SnapshotLevel) && level != LegacyHintLevel {
+		return fmt.Errorf("invalid level %d (want 0..%d, or %d for legacy hints)", level, SnapshotLevel, LegacyHintLevel)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 	refs := make([]pagecache.Ref, 0, to-from+1)
 	for p := from; p <= to; p++ {
 		if e, ok := v.Lookup(p); ok {
-			refs = append(refs, pagecache.Ref{Key: pagecache.Key{File: fileKey(e.File), Pgno: p}, Offset: e.Offset, Size: e.Size, PageSize: ps})
+			refs = append(refs, pageRef(e, p, ps))
 		}
 	}
 	r.cache.PrefetchAsync(ctx, refs)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -24,12 +25,12 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	}
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
-	hint := r.newHint()
+	hint := r.newHint(level)
 	info, err := compactLevel(ctx, r.client, level, hint)
 	if err != nil || info == nil {
 		return info, err
 	}
-	r.writeHint(ctx, level, hint)
+	r.writeHint(ctx, hint)
 	r.m.compaction(level)
 	r.m.uploadedBytes.Add(float64(info.Size))
 	if level == 1 {
@@ -41,7 +42,7 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 
 // compactLevel compacts into level the run of level-1 files that follows
 // the newest file of level, handing the output's pages to hint.
-func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPages) (*ltx.FileInfo, error) {
+func compactLevel(ctx context.Context, c storage.Client, level int, hint *manifest.HintBuilder) (*ltx.FileInfo, error) {
 	dst, err := storage.ListLevel(ctx, c, level, 0, false)
 	if err != nil {
 		return nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
@@ -97,7 +98,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 	maxTXID = inputs[len(inputs)-1].MaxTXID
 	pr, pw := io.Pipe()
 	go func() {
-		w, finish := hint.tee(pw)
+		w, finish := teeHint(hint, pw)
 		err := compactTo(ctx, w, rdrs, hdrs)
 		finish(err)
 		pw.CloseWithError(err)

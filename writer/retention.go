@@ -99,17 +99,22 @@ func (r *Replicator) EnforceRetention(ctx context.Context) error {
 	}
 
 	// Hints whose file is gone.
-	if stale, err := r.staleHints(ctx, levels, del); err != nil {
+	staleHints, legacy, err := r.staleHints(ctx, levels, del)
+	if err != nil {
 		r.log.Warn("retention: list hints", "err", err)
-	} else {
-		del = append(del, stale...)
 	}
+	del = append(del, legacy...)
 
-	if len(del) == 0 {
+	if len(del) == 0 && len(staleHints) == 0 {
 		return nil
 	}
 	if err := r.client.DeleteLTXFiles(ctx, del); err != nil {
 		return fmt.Errorf("retention: delete %d files from %s: %w", len(del), r.client, err)
+	}
+	// After the files: a hint without its file is useless, a file without
+	// its hint is read without its checks.
+	if err := r.client.DeleteObjects(ctx, staleHints); err != nil {
+		return fmt.Errorf("retention: delete %d hints from %s: %w", len(staleHints), r.client, err)
 	}
 	r.log.Debug("retention", "deleted", len(del), "oldest_snapshot_txid", oldestKept)
 	return nil

@@ -28,7 +28,7 @@ type history struct {
 	rowsAt map[ltx.TXID]int64      // items at each TXID
 	old    ltx.TXID                // the time-travel target, before the snapshot
 	plan   []*ltx.FileInfo         // the latest TXID's plan
-	levels map[int][]*ltx.FileInfo // by level, hints at storage.HintLevel
+	levels map[int][]*ltx.FileInfo // by level, hints at storage.LegacyHintLevel
 }
 
 // replicate writes the replica's history with the writer, with explicit
@@ -171,12 +171,12 @@ func (h *history) describe(ctx context.Context) error {
 	}
 	// Hint objects (the B-tree interior pages of a snapshot or compaction,
 	// written beside it) are counted, never planned with.
-	hints, err := storage.ListLevel(ctx, client, storage.HintLevel, 0, false)
+	hints, err := storage.ListLevel(ctx, client, storage.LegacyHintLevel, 0, false)
 	if err != nil {
 		return fmt.Errorf("list the hints of %s: %w", client, err)
 	}
 	if len(hints) > 0 {
-		h.levels[storage.HintLevel] = hints
+		h.levels[storage.LegacyHintLevel] = hints
 	}
 	plan, err := index.Plan(all, 0)
 	if err != nil {

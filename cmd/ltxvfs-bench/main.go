@@ -249,7 +249,7 @@ func (b *bench) openReplica(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	for _, level := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, storage.SnapshotLevel, storage.HintLevel} {
+	for _, level := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, storage.SnapshotLevel, storage.LegacyHintLevel} {
 		infos, err := storage.ListLevel(ctx, c, level, 0, false)
 		if err != nil {
 			return fmt.Errorf("-replica %s: list L%d: %w", c, level, err)
@@ -278,7 +278,7 @@ func (b *bench) describeSetup(ctx context.Context, res *Result) error {
 	s.FilesByLevel = map[string]int{}
 	for level, infos := range b.h.levels {
 		name := fmt.Sprintf("L%d", level)
-		if level == storage.HintLevel {
+		if level == storage.LegacyHintLevel {
 			name = "hints"
 		}
 		s.FilesByLevel[name] = len(infos)

@@ -47,7 +47,7 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 	for level := 0; level <= storage.SnapshotLevel; level++ {
 		levels = append(levels, level)
 	}
-	for _, level := range append(levels, storage.HintLevel) {
+	for _, level := range append(levels, storage.LegacyHintLevel) {
 		_, objs, err := c.levelObjects(ctx, level, "", "")
 		if err != nil {
 			return fmt.Errorf("delete all: %w", err)
