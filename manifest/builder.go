@@ -57,8 +57,8 @@ func (b *HintBuilder) Hint() (*Hint, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	if b.hint.Source.Size != b.total {
-		return nil, fmt.Errorf("hint of %s: %d bytes were written, the decoder read %d", b.hint.Source.Name(), b.total, b.hint.Source.Size)
+	if b.hint.Size != b.total {
+		return nil, fmt.Errorf("hint of %s: %d bytes were written, the decoder read %d", b.hint.Source().Name(), b.total, b.hint.Size)
 	}
 	return b.hint, nil
 }
@@ -73,10 +73,10 @@ func (b *HintBuilder) follow(r io.Reader) (*Hint, error) {
 	if err := dec.DecodeHeader(); err != nil {
 		return nil, fmt.Errorf("hint: %w", err)
 	}
-	hdr := dec.Header()
-	h := &Hint{PageSize: hdr.PageSize, Commit: hdr.Commit, HeadSum: Sum(cr.take())}
-	h.Source = Source{Level: b.level, MinTXID: hdr.MinTXID, MaxTXID: hdr.MaxTXID}
-	data := make([]byte, hdr.PageSize)
+	cr.take()
+	h := &Hint{Level: b.level, Header: dec.Header()}
+	name := h.Source().Name()
+	data := make([]byte, h.Header.PageSize)
 	var interiorBytes int
 	for {
 		var ph ltx.PageHeader
@@ -84,31 +84,42 @@ func (b *HintBuilder) follow(r io.Reader) (*Hint, error) {
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, fmt.Errorf("hint of %s: page %d: %w", h.Source.Name(), len(h.FrameSums)+1, err)
+			return nil, fmt.Errorf("hint of %s: page %d: %w", name, len(h.Pgnos)+1, err)
 		}
 		frame := cr.take()
 		if ph.Flags&ltx.PageHeaderFlagSize == 0 || len(frame) < ltx.PageHeaderSize+4 ||
 			int(binary.BigEndian.Uint32(frame[ltx.PageHeaderSize:]))+ltx.PageHeaderSize+4 != len(frame) {
-			return nil, fmt.Errorf("hint of %s: page %d is not in the block frame format", h.Source.Name(), ph.Pgno)
+			return nil, fmt.Errorf("hint of %s: page %d is not in the block frame format", name, ph.Pgno)
 		}
-		if IsInteriorPage(ph.Pgno, data) && interiorBytes+len(frame) <= MaxHintFrameBytes {
-			h.Interior = append(h.Interior, Frame{Ordinal: uint32(len(h.FrameSums)), Data: bytes.Clone(frame)})
+		ord := uint32(len(h.Pgnos))
+		head := cr.n-int64(len(frame)) < HeadFrameBytes
+		interior := IsInteriorPage(ph.Pgno, data) && interiorBytes+len(frame) <= MaxHintFrameBytes
+		if head || interior {
+			h.Frames = append(h.Frames, Frame{Ordinal: ord, Data: bytes.Clone(frame)})
+		}
+		if interior {
 			interiorBytes += len(frame)
 		}
-		h.FrameSums = append(h.FrameSums, Sum(frame))
+		h.Pgnos = append(h.Pgnos, ph.Pgno)
+		h.Sizes = append(h.Sizes, uint32(len(frame)))
+		h.Sums = append(h.Sums, Sum(frame))
 	}
-	tail := cr.n - int64(len(cr.buf)) // where the end-of-pages marker starts
 	if err := dec.Close(); err != nil {
-		return nil, fmt.Errorf("hint of %s: %w", h.Source.Name(), err)
+		return nil, fmt.Errorf("hint of %s: %w", name, err)
 	}
-	if _, err := io.Copy(io.Discard, cr); err != nil { // whatever follows the trailer, if anything, is the file's too
+	if _, err := io.Copy(io.Discard, cr); err != nil { // nothing should follow the trailer; if anything does, it counts
 		return nil, err
 	}
-	h.TailSum = Sum(cr.take())
-	h.Source.Size = cr.n
-	h.Source.FileChecksum = dec.Trailer().FileChecksum
-	if tail <= ltx.HeaderSize || h.Source.FileChecksum&ltx.ChecksumFlag == 0 {
-		return nil, fmt.Errorf("hint of %s: no page block or no file checksum", h.Source.Name())
+	tail := cr.take()
+	h.Size = cr.n
+	if len(tail) < ltx.TrailerSize {
+		return nil, fmt.Errorf("hint of %s: no trailer", name)
+	}
+	if err := h.Trailer.UnmarshalBinary(tail[len(tail)-ltx.TrailerSize:]); err != nil {
+		return nil, fmt.Errorf("hint of %s: %w", name, err)
+	}
+	if h.Trailer.FileChecksum != dec.Trailer().FileChecksum {
+		return nil, fmt.Errorf("hint of %s: the trailer read is not the one decoded", name)
 	}
 	return h, nil
 }

@@ -14,9 +14,22 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
+// bigPage is a page that LZ4 cannot shrink much.
+func bigPage(size uint32, pgno uint32) []byte {
+	p := make([]byte, size)
+	x := uint64(pgno)*0x9e3779b97f4a7c15 | 1
+	for i := range p {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		p[i] = byte(x)
+	}
+	return p
+}
+
 // interiorPage is a page that SQLite would take for a table interior page.
 func interiorPage(size uint32, pgno uint32) []byte {
-	p := storagetest.FillPage(size, pgno, 7)
+	p := bigPage(size, pgno)
 	off := 0
 	if pgno == 1 {
 		off = 100
@@ -25,14 +38,15 @@ func interiorPage(size uint32, pgno uint32) []byte {
 	return p
 }
 
-// sampleFile is a snapshot of 40 pages, pages 3 and 9 interior.
+// sampleFile is a snapshot of 160 pages of 4 KiB (they do not compress
+// much), pages 3 and 30 interior: page 30 lies past the first 64 KiB.
 func sampleFile(t *testing.T) []byte {
-	db := storagetest.NewDB(1024)
+	db := storagetest.NewDB(4096)
 	pages := map[uint32][]byte{}
-	for pgno := uint32(1); pgno <= 40; pgno++ {
-		pages[pgno] = storagetest.FillPage(1024, pgno, 1)
+	for pgno := uint32(1); pgno <= 160; pgno++ {
+		pages[pgno] = bigPage(4096, pgno)
 	}
-	pages[3], pages[9] = interiorPage(1024, 3), interiorPage(1024, 9)
+	pages[3], pages[30] = interiorPage(4096, 3), interiorPage(4096, 30)
 	db.Apply(t, 40, pages)
 	return db.Snapshot(t)
 }
@@ -77,10 +91,11 @@ func build(t *testing.T, level int, file []byte) *manifest.Hint {
 	return h
 }
 
-// TestHintDescribesItsFile: what the builder sums is exactly what a reader
-// reads by range (the header, each frame at its page index offset, the
-// tail after the last frame), the interior frames are the file's own
-// bytes, and the encoded hint decodes to the same.
+// TestHintDescribesItsFile: the hint's page index, sizes and sums are
+// exactly the file's frames as ltx's page index places them, its header
+// and trailer are the file's, the copied frames are the file's own bytes
+// (the first 64 KiB and the interior pages), and the encoded hint decodes
+// to the same.
 func TestHintDescribesItsFile(t *testing.T) {
 	file := sampleFile(t)
 	h := build(t, 9, file)
@@ -92,40 +107,42 @@ func TestHintDescribesItsFile(t *testing.T) {
 	if err := h.Describes(want); err != nil {
 		t.Fatal(err)
 	}
-	if h.HeadSum != manifest.Sum(file[:ltx.HeaderSize]) {
-		t.Error("head sum is not the header's CRC-32C")
+	if h.Header != dec.Header() || h.Trailer != dec.Trailer() {
+		t.Error("header or trailer differ from the file's")
 	}
 	pgnos, elems := frames(t, file)
-	if len(h.FrameSums) != len(pgnos) {
-		t.Fatalf("%d frame sums for %d frames", len(h.FrameSums), len(pgnos))
+	if !slices.Equal(h.Pgnos, pgnos) {
+		t.Fatalf("pages %v, want %v", h.Pgnos, pgnos)
 	}
 	for i, e := range elems {
-		if h.FrameSums[i] != manifest.Sum(file[e.Offset:e.Offset+e.Size]) {
-			t.Errorf("frame sum %d (page %d) is not its frame's", i, pgnos[i])
+		if int64(h.Sizes[i]) != e.Size || h.Sums[i] != manifest.Sum(file[e.Offset:e.Offset+e.Size]) {
+			t.Errorf("frame %d (page %d): size %d sum %08x, want the file's", i, pgnos[i], h.Sizes[i], h.Sums[i])
 		}
 	}
-	last := elems[len(elems)-1]
-	if h.TailSum != manifest.Sum(file[last.Offset+last.Size:]) {
-		t.Error("tail sum is not the CRC-32C of what follows the last frame")
-	}
-	var interior []uint32
-	for _, f := range h.Interior {
+	var copied []uint32
+	for _, f := range h.Frames {
 		e := elems[f.Ordinal]
 		if !bytes.Equal(f.Data, file[e.Offset:e.Offset+e.Size]) {
-			t.Errorf("interior frame of page %d differs from the file's", pgnos[f.Ordinal])
+			t.Errorf("copied frame of page %d differs from the file's", pgnos[f.Ordinal])
 		}
-		interior = append(interior, pgnos[f.Ordinal])
+		if e.Offset >= manifest.HeadFrameBytes {
+			copied = append(copied, pgnos[f.Ordinal])
+		}
 	}
-	if !slices.Equal(interior, []uint32{3, 9}) {
-		t.Errorf("interior pages %v, want [3 9]", interior)
+	if !slices.Equal(copied, []uint32{30}) {
+		t.Errorf("interior pages copied past the head: %v, want [30]", copied)
+	}
+	if len(h.Frames) < 2 || h.Frames[0].Ordinal != 0 {
+		t.Errorf("the head frames are not copied: %d frames", len(h.Frames))
 	}
 
 	got, err := manifest.DecodeHint(h.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Source != h.Source || got.HeadSum != h.HeadSum || got.TailSum != h.TailSum || !slices.Equal(got.FrameSums, h.FrameSums) || len(got.Interior) != 2 {
-		t.Errorf("decoded %+v, encoded %+v", got, h)
+	if got.Source() != h.Source() || got.Header != h.Header || !slices.Equal(got.Pgnos, h.Pgnos) || !slices.Equal(got.Sizes, h.Sizes) ||
+		!slices.Equal(got.Sums, h.Sums) || len(got.Frames) != len(h.Frames) {
+		t.Errorf("decoded %+v, encoded %+v", got.Source(), h.Source())
 	}
 }
 
@@ -134,6 +151,9 @@ func TestHintDescribesItsFile(t *testing.T) {
 func TestHintDamageDetected(t *testing.T) {
 	enc := build(t, 9, sampleFile(t)).Encode()
 	for i := range enc {
+		if i > 400 && i < len(enc)-8 && i%101 != 0 {
+			continue // the fields, then every 101st byte of the copied frames
+		}
 		b := bytes.Clone(enc)
 		b[i] ^= 0x10
 		if _, err := manifest.DecodeHint(b); !errors.Is(err, manifest.ErrInvalidHint) {
@@ -151,14 +171,19 @@ func TestHintDamageDetected(t *testing.T) {
 // level, size or checksum.
 func TestHintNotForAnotherFile(t *testing.T) {
 	h := build(t, 3, sampleFile(t))
+	src := h.Source()
 	for _, s := range []manifest.Source{
-		{Level: 2, MinTXID: 1, MaxTXID: 1, Size: h.Source.Size, FileChecksum: h.Source.FileChecksum},
-		{Level: 3, MinTXID: 1, MaxTXID: 1, Size: h.Source.Size + 1, FileChecksum: h.Source.FileChecksum},
-		{Level: 3, MinTXID: 1, MaxTXID: 1, Size: h.Source.Size, FileChecksum: h.Source.FileChecksum ^ 1},
+		{Level: 2, MinTXID: 1, MaxTXID: 1, Size: src.Size, FileChecksum: src.FileChecksum},
+		{Level: 3, MinTXID: 1, MaxTXID: 1, Size: src.Size + 1, FileChecksum: src.FileChecksum},
+		{Level: 3, MinTXID: 1, MaxTXID: 1, Size: src.Size, FileChecksum: src.FileChecksum ^ 1},
+		{Level: 3, MinTXID: 1, MaxTXID: 2, Size: src.Size},
 	} {
 		if h.Describes(s) == nil {
-			t.Errorf("hint of %+v describes %+v", h.Source, s)
+			t.Errorf("hint of %+v describes %+v", src, s)
 		}
+	}
+	if err := h.Describes(manifest.Source{Level: 3, MinTXID: 1, MaxTXID: 1, Size: src.Size}); err != nil {
+		t.Errorf("without a checksum to compare: %v", err)
 	}
 }
 
@@ -178,7 +203,7 @@ func TestBuilderNoHintForBrokenFile(t *testing.T) {
 			t.Fatalf("cut at %d: the tee passed %d bytes", cut, out.Len())
 		}
 		if h, err := b.Hint(); err == nil {
-			t.Fatalf("cut at %d: hint %+v", cut, h.Source)
+			t.Fatalf("cut at %d: hint %+v", cut, h.Source())
 		}
 	}
 	// An upload that fails ends the decoding without waiting for more.
