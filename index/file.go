@@ -107,43 +107,74 @@ func invalidf(info *ltx.FileInfo, format string, args ...any) error {
 	return fmt.Errorf("read page index of %s: %w: %s", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
 }
 
-// fetchFileIndex reads a file's header, trailer and page index: one request
-// for a small file, a head read and a tail read in parallel for a larger
-// one, and one more read only when the index is larger than the tail read.
-// The hints listed for the file are read in the same round. The frames
-// read (the whole small file, the head of a larger one, the hint's) are
-// kept on the result for the frame sink.
+// fetchFileIndex reads a file's header, trailer and page index. A file
+// whose hint a listing showed costs one request, for the hint: it holds
+// them all, and the first and interior frames. Otherwise it is one
+// request for a small file, a head read and a tail read in parallel for a
+// larger one, and one more read only when the index is larger than the
+// tail read. The frames read (the whole small file, the head of a larger
+// one, the hint's) are kept on the result for the frame sink.
 //
 // Everything read is treated as untrusted. A file read whole must match
-// its file checksum before any page of it is used. A larger file with a
-// hint must match the hint's header and tail sums, and its frames are then
-// checked against the hint's frame sums when read (File.CheckFrame). An
-// index that does not describe exactly the file's page block is an error
-// naming the file; a hint that does not decode is dropped with a warning.
+// its file checksum before any page of it is used. The frames of a file
+// with a hint are checked against the hint's frame sums when read
+// (File.CheckFrame). An index that does not describe exactly the file's
+// page block is an error naming the file; a hint that does not decode is
+// dropped with a warning, and the file read as if it had none.
 func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, hint hintRequest) (*fileIndex, error) {
-	size := info.Size
-	if size < minFileSize {
-		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", size, minFileSize)
+	if info.Size < minFileSize {
+		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", info.Size, minFileSize)
 	}
+	var hintErr error
+	if len(hint.listed) > 0 && info.Size > manifest.WholeFileMax {
+		h, err := readListedHint(ctx, client, sem, info, hint.listed)
+		if h != nil {
+			fx, err := indexFromHint(info, h)
+			if err == nil {
+				fx.pending.Store(&pendingFrames{hint: fx.hintFrames(h)})
+				return fx, nil
+			}
+			hintErr = err
+		} else if ctx.Err() == nil {
+			hintErr = err
+		}
+	}
+	fx, err := readFileIndex(ctx, client, sem, info)
+	if err != nil {
+		return nil, err
+	}
+	p := fx.pending.Load()
+	if fx.file.sums == nil && hint.byName {
+		// A hint written after the listing: by its name, now that the
+		// file's checksum is known (one more round trip, rarely).
+		name := manifest.HintName(sourceOf(fx.file))
+		h, err := readHint(ctx, client, sem, name)
+		if err == nil {
+			if err := fx.useHint(h); err != nil {
+				return nil, err
+			}
+			p.hint = fx.hintFrames(h)
+		} else if ctx.Err() == nil && !errors.Is(err, os.ErrNotExist) {
+			hintErr = errors.Join(hintErr, err)
+		}
+	}
+	if hintErr != nil {
+		p.hintErr = fmt.Errorf("hint of %s: %w", fx.file.Name(), hintErr)
+	}
+	return fx, nil
+}
 
+// readFileIndex reads a file's header, trailer and page index from the
+// file itself (see fetchFileIndex).
+func readFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo) (*fileIndex, error) {
+	size := info.Size
 	var head, tail []byte
-	var hints []*manifest.Hint
-	var hintErrs []error
-	warn := func(name string, err error) {
-		hintErrs = append(hintErrs, fmt.Errorf("hint %s of %s: %w", name, storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err))
-	}
 	tailStart := max(size-tailFor(size), 0)
 	if size <= tailGuess {
 		tailStart = 0
 	}
 	// Every read goes out at once: one round trip.
 	g, gctx := errgroup.WithContext(ctx)
-	if len(hint.listed) > 0 && tailStart > 0 {
-		g.Go(func() error {
-			hints = readHints(gctx, client, sem, hint.listed, warn)
-			return nil // a hint is optional: its failure fails nothing
-		})
-	}
 	if tailStart == 0 {
 		g.Go(func() (err error) {
 			tail, err = readRange(gctx, client, sem, info, 0, size)
@@ -175,76 +206,50 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		// checksum: a change anywhere in it is found here.
 		if err := ltx.NewDecoder(bytes.NewReader(head)).Verify(); err != nil {
 			if errors.Is(err, ltx.ErrChecksumMismatch) {
-				return nil, fmt.Errorf("read %s: %w", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+				return nil, fmt.Errorf("read %s: %w: the file is damaged", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
 			}
 			return nil, invalidf(info, "%v", err)
 		}
 	}
-
-	fx, tailSum, err := parseFileIndex(ctx, client, sem, info, head, tail, tailStart)
+	fx, err := parseFileIndex(ctx, client, sem, info, head, tail, tailStart)
 	if err != nil {
 		return nil, err
 	}
-	p := &pendingFrames{head: head}
 	if whole {
 		fx.sumWhole(head)
-	} else {
-		h, err := pickHint(fx, hints)
-		if err != nil {
-			return nil, err
-		}
-		if h == nil && hint.byName {
-			// A hint written after the listing: by its name, now that the
-			// file's checksum is known (one more round trip, rarely).
-			name := manifest.HintName(sourceOf(fx.file))
-			if found, err := readHint(ctx, client, sem, name); err == nil && found.Describes(sourceOf(fx.file)) == nil {
-				h = found
-			} else if err != nil && ctx.Err() == nil && !errors.Is(err, os.ErrNotExist) {
-				warn(name, err)
-			}
-		}
-		if h != nil {
-			if err := fx.applyHint(h, head[:ltx.HeaderSize], tailSum); err != nil {
-				return nil, err
-			}
-			p.hint = fx.hintFrames(h)
-		}
 	}
-	p.hintErr = errors.Join(hintErrs...)
-	fx.pending.Store(p)
+	fx.pending.Store(&pendingFrames{head: head})
 	return fx, nil
 }
 
 // parseFileIndex reads the header, trailer and page index of a file from
 // its first bytes (head) and its last bytes (tail, from tailStart), reading
-// more only when the index starts before tailStart. It also returns the
-// CRC-32C of what follows the last frame (see manifest.Hint).
-func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, head, tail []byte, tailStart int64) (*fileIndex, uint32, error) {
+// more only when the index starts before tailStart.
+func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, head, tail []byte, tailStart int64) (*fileIndex, error) {
 	size := info.Size
 	var hdr ltx.Header
 	if err := hdr.UnmarshalBinary(head); err != nil {
-		return nil, 0, invalidf(info, "header: %v", err)
+		return nil, invalidf(info, "header: %v", err)
 	}
 	if err := hdr.Validate(); err != nil {
-		return nil, 0, invalidf(info, "header: %v", err)
+		return nil, invalidf(info, "header: %v", err)
 	}
 	if hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID {
-		return nil, 0, invalidf(info, "header holds TXIDs %s-%s, not those of its name", hdr.MinTXID, hdr.MaxTXID)
+		return nil, invalidf(info, "header holds TXIDs %s-%s, not those of its name", hdr.MinTXID, hdr.MaxTXID)
 	}
-	trailerBytes := tail[len(tail)-ltx.TrailerSize:]
 	var trailer ltx.Trailer
-	if err := trailer.UnmarshalBinary(trailerBytes); err != nil {
-		return nil, 0, invalidf(info, "trailer: %v", err)
+	if err := trailer.UnmarshalBinary(tail[len(tail)-ltx.TrailerSize:]); err != nil {
+		return nil, invalidf(info, "trailer: %v", err)
 	}
 	if err := trailer.Validate(hdr); err != nil {
-		return nil, 0, invalidf(info, "trailer: %v", err)
+		return nil, invalidf(info, "trailer: %v", err)
 	}
 
 	// The index size field counts the records and the end marker.
 	sizeAt := size - ltx.TrailerSize - indexSizeLen
 	indexSize := binary.BigEndian.Uint64(tail[sizeAt-tailStart:])
 	if indexSize < 1 || indexSize > uint64(sizeAt-ltx.HeaderSize-ltx.PageHeaderSize) {
-		return nil, 0, invalidf(info, "page index size %d does not fit in a %d-byte file", indexSize, size)
+		return nil, invalidf(info, "page index size %d does not fit in a %d-byte file", indexSize, size)
 	}
 	indexStart := sizeAt - int64(indexSize)
 	blockEnd := indexStart - ltx.PageHeaderSize // where the end-of-pages marker starts
@@ -256,44 +261,22 @@ func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	} else {
 		more, err := readChunked(ctx, client, sem, info, blockEnd, tailStart-blockEnd)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		raw = append(more, tail[:len(tail)-ltx.TrailerSize]...)
 	}
 	if !bytes.Equal(raw[:ltx.PageHeaderSize], make([]byte, ltx.PageHeaderSize)) {
-		return nil, 0, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
+		return nil, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
 	}
 	r := bytes.NewReader(raw[ltx.PageHeaderSize:])
 	elems, err := ltx.DecodePageIndex(r, info.Level, info.MinTXID, info.MaxTXID)
 	if err != nil {
-		return nil, 0, invalidf(info, "page index: %v", err)
+		return nil, invalidf(info, "page index: %v", err)
 	} else if r.Len() != 0 {
-		return nil, 0, invalidf(info, "page index: %d bytes left over", r.Len())
+		return nil, invalidf(info, "page index: %d bytes left over", r.Len())
 	}
 
-	fx := &fileIndex{
-		file:  &File{Info: *info, Header: hdr, Trailer: trailer},
-		pgnos: make([]uint32, 0, len(elems)),
-		sizes: make([]uint32, 0, len(elems)),
-	}
-	lock := ltx.LockPgno(hdr.PageSize)
-	next := int64(ltx.HeaderSize)
-	add := func(pgno uint32, e ltx.PageIndexElem) error {
-		switch {
-		case pgno > hdr.Commit:
-			return invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
-		case pgno == lock:
-			return invalidf(info, "page index holds the lock page %d", pgno)
-		case e.Offset != next:
-			return invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, e.Offset, next)
-		case e.Size <= ltx.PageHeaderSize || e.Size > math.MaxUint32 || e.Size > blockEnd-next:
-			return invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, e.Size, e.Offset, ltx.HeaderSize, blockEnd)
-		}
-		fx.pgnos = append(fx.pgnos, pgno)
-		fx.sizes = append(fx.sizes, uint32(e.Size))
-		next += e.Size
-		return nil
-	}
+	fb := newIndexBuilder(info, hdr, trailer, blockEnd, len(elems))
 	if uint64(hdr.Commit) <= 2*uint64(len(elems)) {
 		// The file holds most pages of the database (a snapshot, a large
 		// compaction): order its entries by page number in a table of the
@@ -301,15 +284,15 @@ func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		byPgno := make([]ltx.PageIndexElem, hdr.Commit+1)
 		for pgno, e := range elems {
 			if pgno > hdr.Commit {
-				return nil, 0, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+				return nil, invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
 			}
 			byPgno[pgno] = e
 		}
 		for pgno := uint32(1); pgno <= hdr.Commit; pgno++ {
 			// DecodePageIndex fills MinTXID (at least 1) in every entry.
 			if e := byPgno[pgno]; e.MinTXID != 0 {
-				if err := add(pgno, e); err != nil {
-					return nil, 0, err
+				if err := fb.add(pgno, e.Offset, e.Size); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -320,25 +303,16 @@ func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		}
 		slices.Sort(pgnos)
 		for _, pgno := range pgnos {
-			if err := add(pgno, elems[pgno]); err != nil {
-				return nil, 0, err
+			if err := fb.add(pgno, elems[pgno].Offset, elems[pgno].Size); err != nil {
+				return nil, err
 			}
 		}
 	}
-	if next != blockEnd {
-		return nil, 0, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
+	fx, err := fb.finish(true)
+	if err != nil {
+		return nil, err
 	}
-	if hdr.IsSnapshot() {
-		want := int(hdr.Commit)
-		if lock <= hdr.Commit {
-			want--
-		}
-		if len(fx.pgnos) != want {
-			return nil, 0, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
-		}
-	}
-
-	return fx, crcOf(raw, trailerBytes), nil
+	return fx, nil
 }
 
 // readChunked reads exactly n bytes at off, in parallel requests of at
@@ -392,4 +366,68 @@ func readInto(ctx context.Context, client storage.Client, sem chan struct{}, inf
 		return fmt.Errorf("read %s bytes %d-%d: %w", name, off, off+n, err)
 	}
 	return nil
+}
+
+// indexBuilder checks the frames of a page index, from a file's own index
+// or from its hint, as it builds the fileIndex: in ascending page order,
+// none beyond the commit size nor the lock page, back to back from the
+// end of the header up to the end of the page block, and every page of
+// the database in a snapshot.
+type indexBuilder struct {
+	fx       *fileIndex
+	blockEnd int64 // where the page block ends (at most, for a hint)
+	next     int64 // where the next frame starts
+	lock     uint32
+}
+
+func newIndexBuilder(info *ltx.FileInfo, hdr ltx.Header, trailer ltx.Trailer, blockEnd int64, n int) *indexBuilder {
+	return &indexBuilder{
+		fx: &fileIndex{
+			file:  &File{Info: *info, Header: hdr, Trailer: trailer},
+			pgnos: make([]uint32, 0, n),
+			sizes: make([]uint32, 0, n),
+		},
+		blockEnd: blockEnd,
+		next:     ltx.HeaderSize,
+		lock:     ltx.LockPgno(hdr.PageSize),
+	}
+}
+
+func (b *indexBuilder) add(pgno uint32, offset, size int64) error {
+	info, hdr := &b.fx.file.Info, &b.fx.file.Header
+	switch {
+	case pgno > hdr.Commit:
+		return invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+	case pgno == b.lock:
+		return invalidf(info, "page index holds the lock page %d", pgno)
+	case len(b.fx.pgnos) > 0 && pgno <= b.fx.pgnos[len(b.fx.pgnos)-1]:
+		return invalidf(info, "page index holds page %d after page %d", pgno, b.fx.pgnos[len(b.fx.pgnos)-1])
+	case offset != b.next:
+		return invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, offset, b.next)
+	case size <= ltx.PageHeaderSize || size > math.MaxUint32 || size > b.blockEnd-b.next:
+		return invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, size, offset, ltx.HeaderSize, b.blockEnd)
+	}
+	b.fx.pgnos = append(b.fx.pgnos, pgno)
+	b.fx.sizes = append(b.fx.sizes, uint32(size))
+	b.next += size
+	return nil
+}
+
+// finish checks the whole: exact says the frames must end exactly at the
+// end of the page block (known from the file's own index).
+func (b *indexBuilder) finish(exact bool) (*fileIndex, error) {
+	info, hdr := &b.fx.file.Info, &b.fx.file.Header
+	if exact && b.next != b.blockEnd {
+		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", b.next, b.blockEnd)
+	}
+	if hdr.IsSnapshot() {
+		want := int(hdr.Commit)
+		if b.lock <= hdr.Commit {
+			want--
+		}
+		if len(b.fx.pgnos) != want {
+			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(b.fx.pgnos), hdr.Commit)
+		}
+	}
+	return b.fx, nil
 }

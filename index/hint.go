@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"os"
 	"slices"
+	"sync"
 
 	"github.com/superfly/ltx"
 
@@ -66,24 +65,7 @@ func (f *File) CheckFrame(pgno uint32, frame []byte) error {
 // against a checksum (see CheckFrame).
 func (f *File) Verified() bool { return f.sums != nil }
 
-// readHints reads the listed hints of a file, each whole: the ones that
-// fail to read or decode are left out with a warning (a hint is an aid,
-// and the file's own checks still apply).
-func readHints(ctx context.Context, client storage.Client, sem chan struct{}, names []string, warn func(string, error)) []*manifest.Hint {
-	var hints []*manifest.Hint
-	for _, name := range names {
-		h, err := readHint(ctx, client, sem, name)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, os.ErrNotExist) {
-				warn(name, err)
-			}
-			continue
-		}
-		hints = append(hints, h)
-	}
-	return hints
-}
-
+// readHint reads and decodes a hint object, holding a slot of sem.
 func readHint(ctx context.Context, client storage.Client, sem chan struct{}, name string) (*manifest.Hint, error) {
 	select {
 	case sem <- struct{}{}:
@@ -102,49 +84,81 @@ func readHint(ctx context.Context, client storage.Client, sem chan struct{}, nam
 	return h, nil
 }
 
-// pickHint returns, of hints, the one that describes the file fx was read
-// from; nil if none does. A hint of the file's name and size that names
-// another content means the file changed after its writer wrote it:
-// that is an error, never a file read without its checks.
-func pickHint(fx *fileIndex, hints []*manifest.Hint) (*manifest.Hint, error) {
-	src := sourceOf(fx.file)
-	var other *manifest.Hint
-	for _, h := range hints {
-		if h.Describes(src) == nil {
-			return h, nil
-		}
-		if h.Source.Size == src.Size && h.Source.Level == src.Level && h.Source.MinTXID == src.MinTXID && h.Source.MaxTXID == src.MaxTXID {
-			other = h
-		}
+// readListedHint reads the hints a listing showed for a file and returns
+// the one that describes it (its level, TXIDs and size as listed, and the
+// checksum its name gives); nil, with the reasons, if none does or two
+// do (a file written twice: its own trailer must then decide).
+func readListedHint(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, names []string) (*manifest.Hint, error) {
+	hints := make([]*manifest.Hint, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			h, err := readHint(ctx, client, sem, name)
+			if err == nil {
+				want, _ := manifest.ParseHintName(name)
+				want.Size = info.Size
+				err = h.Describes(want)
+			}
+			hints[i], errs[i] = h, err
+		})
 	}
-	if other != nil {
-		return nil, damagedf(fx.file, "its trailer gives file checksum %s, but its writer published %s (hint %s)",
-			src.FileChecksum, other.Source.FileChecksum, manifest.HintName(other.Source))
+	wg.Wait()
+	var found *manifest.Hint
+	for i, h := range hints {
+		if errs[i] != nil {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%d hints describe %s", len(names), storage.FileName(info.Level, info.MinTXID, info.MaxTXID))
+		}
+		found = h
 	}
-	return nil, nil
+	if found == nil {
+		return nil, errors.Join(errs...)
+	}
+	return found, nil
+}
+
+// indexFromHint builds the page index of a file from its hint, with the
+// checks of a page index read from the file, and the frame sums that
+// check every frame read: the file itself is not read.
+func indexFromHint(info *ltx.FileInfo, h *manifest.Hint) (*fileIndex, error) {
+	// The page block ends before its end marker, an index of at least
+	// one byte, the index's size and the trailer.
+	blockEnd := info.Size - ltx.PageHeaderSize - 1 - indexSizeLen - ltx.TrailerSize
+	fb := newIndexBuilder(info, h.Header, h.Trailer, blockEnd, len(h.Pgnos))
+	off := int64(ltx.HeaderSize)
+	for i, pgno := range h.Pgnos {
+		if err := fb.add(pgno, off, int64(h.Sizes[i])); err != nil {
+			return nil, err
+		}
+		off += int64(h.Sizes[i])
+	}
+	fx, err := fb.finish(false)
+	if err != nil {
+		return nil, err
+	}
+	fx.file.sums = &frameSums{pgnos: fx.pgnos, sums: h.Sums}
+	return fx, nil
+}
+
+// useHint takes the frame sums of a hint found by name for a file whose
+// page index was read from the file: the hint must describe the same
+// header, trailer and frames, or the file is damaged.
+func (fx *fileIndex) useHint(h *manifest.Hint) error {
+	if h.Header != fx.file.Header || h.Trailer != fx.file.Trailer {
+		return damagedf(fx.file, "its header or trailer differs from what its writer published")
+	}
+	if !slices.Equal(h.Pgnos, fx.pgnos) || !slices.Equal(h.Sizes, fx.sizes) {
+		return damagedf(fx.file, "its page index differs from what its writer published")
+	}
+	fx.file.sums = &frameSums{pgnos: fx.pgnos, sums: h.Sums}
+	return nil
 }
 
 func sourceOf(f *File) manifest.Source {
 	return manifest.Source{Level: f.Info.Level, MinTXID: f.Info.MinTXID, MaxTXID: f.Info.MaxTXID, Size: f.Info.Size, FileChecksum: f.Trailer.FileChecksum}
-}
-
-// applyHint checks a file's header and tail (what follows its last frame)
-// against the hint that describes it, and takes the frame sums from it.
-// A mismatch means the file is damaged.
-func (fx *fileIndex) applyHint(h *manifest.Hint, header []byte, tailSum uint32) error {
-	switch {
-	case h.PageSize != fx.file.Header.PageSize || h.Commit != fx.file.Header.Commit:
-		return damagedf(fx.file, "its header gives page size %d and commit %d, its writer published %d and %d",
-			fx.file.Header.PageSize, fx.file.Header.Commit, h.PageSize, h.Commit)
-	case manifest.Sum(header) != h.HeadSum:
-		return damagedf(fx.file, "its header does not match the CRC-32C its writer published")
-	case tailSum != h.TailSum:
-		return damagedf(fx.file, "its page index and trailer do not match the CRC-32C its writer published")
-	case len(h.FrameSums) != len(fx.pgnos):
-		return damagedf(fx.file, "its page index lists %d pages, its writer published sums of %d", len(fx.pgnos), len(h.FrameSums))
-	}
-	fx.file.sums = &frameSums{pgnos: fx.pgnos, sums: h.FrameSums}
-	return nil
 }
 
 // sumWhole computes the frame sums of a file read whole, after its file
@@ -160,10 +174,10 @@ func (fx *fileIndex) sumWhole(whole []byte) {
 	fx.file.sums = &frameSums{pgnos: fx.pgnos, sums: sums}
 }
 
-// hintFrames returns the interior frames of a hint as frames of its file.
+// hintFrames returns the frames a hint copies, as frames of its file.
 func (fx *fileIndex) hintFrames(h *manifest.Hint) []Frame {
-	out := make([]Frame, 0, len(h.Interior))
-	for _, f := range h.Interior {
+	out := make([]Frame, 0, len(h.Frames))
+	for _, f := range h.Frames {
 		out = append(out, Frame{Pgno: fx.pgnos[f.Ordinal], Data: f.Data})
 	}
 	return out
@@ -174,14 +188,3 @@ func (fx *fileIndex) hintFrames(h *manifest.Hint) []Frame {
 func damagedf(f *File, format string, args ...any) error {
 	return fmt.Errorf("%s: %w: %s: the file is damaged", f.Name(), ltx.ErrChecksumMismatch, fmt.Sprintf(format, args...))
 }
-
-// crcOf is the CRC-32C of the concatenation of parts.
-func crcOf(parts ...[]byte) uint32 {
-	var c uint32
-	for _, p := range parts {
-		c = crc32.Update(c, crcTable, p)
-	}
-	return c
-}
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
