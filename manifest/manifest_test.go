@@ -77,10 +77,10 @@ func TestManifestDamage(t *testing.T) {
 	}
 
 	for name, change := range map[string]func(m *manifest.Manifest){
-		"no files":            func(m *manifest.Manifest) { m.Files = nil },
-		"no snapshot first":   func(m *manifest.Manifest) { m.Files = m.Files[1:] },
-		"a gap":               func(m *manifest.Manifest) { m.Files = append(m.Files[:1], m.Files[2]) },
-		"TXID beyond":         func(m *manifest.Manifest) { m.TXID = 9 },
+		"no files":          func(m *manifest.Manifest) { m.Files = nil },
+		"no snapshot first": func(m *manifest.Manifest) { m.Files = m.Files[1:] },
+		"a gap":             func(m *manifest.Manifest) { m.Files = append(m.Files[:1], m.Files[2]) },
+		"TXID beyond":       func(m *manifest.Manifest) { m.TXID = 9 },
 		"inline index of another file": func(m *manifest.Manifest) {
 			m.Files[1].Index, m.Files[2].Index = m.Files[2].Index, m.Files[1].Index
 		},
