@@ -197,4 +197,18 @@ func (b bodyClient) DeleteLTXFiles(context.Context, []*ltx.FileInfo) error {
 
 func (b bodyClient) DeleteAll(context.Context) error { return errors.ErrUnsupported }
 
+func (b bodyClient) ReadObject(context.Context, string, storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	return nil, storage.ObjectInfo{}, errors.ErrUnsupported
+}
+
+func (b bodyClient) WriteObject(context.Context, string, io.Reader, storage.WriteOptions) (storage.ObjectInfo, error) {
+	return storage.ObjectInfo{}, errors.ErrUnsupported
+}
+
+func (b bodyClient) ListObjects(context.Context, string) ([]storage.ObjectInfo, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (b bodyClient) DeleteObjects(context.Context, []string) error { return errors.ErrUnsupported }
+
 func (b bodyClient) String() string { return "a probed file" }
