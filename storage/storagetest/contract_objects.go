@@ -83,7 +83,20 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		if string(got) != "version two" || r.ETag != w2.ETag {
 			t.Fatalf("read with the old ETag after a rewrite: %q, ETag %s; want %q, %s", got, r.ETag, "version two", w2.ETag)
 		}
-		if got, _ := mustReadObject(t, c, "manifest", `"no-such-etag"`); string(got) != "version two" {
+		// Rewrites whose files come and go may reuse what a backend
+		// builds its ETags from (an inode): no ETag may come back.
+		seen := map[string]int{w1.ETag: 1, w2.ETag: 2}
+		for v := 3; v <= 8; v++ {
+			w := mustWriteObject(t, c, "manifest", fmt.Appendf(nil, "version %03d", v), storage.WriteOptions{})
+			if seen[w.ETag] != 0 {
+				t.Fatalf("version %d has the ETag %s of version %d", v, w.ETag, seen[w.ETag])
+			}
+			seen[w.ETag] = v
+			if got, _ := mustReadObject(t, c, "manifest", w1.ETag); string(got) != fmt.Sprintf("version %03d", v) {
+				t.Fatalf("read with version 1's ETag: %q, want version %d", got, v)
+			}
+		}
+		if got, _ := mustReadObject(t, c, "manifest", `"no-such-etag"`); string(got) != "version 008" {
 			t.Fatalf("read with an unknown ETag: %q", got)
 		}
 		if _, _, err := c.ReadObject(ctx, "absent", storage.ReadOptions{IfNoneMatch: w1.ETag}); !errors.Is(err, os.ErrNotExist) {
