@@ -5,11 +5,13 @@ package file_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -91,6 +93,16 @@ func TestObjectTempAndLockFiles(t *testing.T) {
 	}
 	if _, err := c.WriteObject(ctx, "manifest", strings.NewReader("two"), storage.WriteOptions{IfMatch: w.ETag}); err != nil {
 		t.Fatal(err)
+	}
+	// Neither a write whose source broke nor refused ones leave a temp file.
+	broken := io.MultiReader(strings.NewReader("half"), iotest.ErrReader(errors.New("source broke")))
+	if _, err := c.WriteObject(ctx, "manifest", broken, storage.WriteOptions{}); err == nil {
+		t.Fatal("a write from a broken source succeeded")
+	}
+	for _, opts := range []storage.WriteOptions{{IfNoneMatch: true}, {IfMatch: w.ETag}} {
+		if _, err := c.WriteObject(ctx, "manifest", strings.NewReader("three"), opts); !errors.Is(err, storage.ErrPreconditionFailed) {
+			t.Fatalf("write %s: %v, want ErrPreconditionFailed", opts, err)
+		}
 	}
 	dir := storage.FileObjectDir(root)
 	assertOnly(t, dir, ".manifest.lock", "manifest") // no temp file left
