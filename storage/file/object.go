@@ -269,30 +269,19 @@ func (c *Client) ListObjects(ctx context.Context, dir string) ([]storage.ObjectI
 // DeleteObjects removes objects; missing ones are skipped. Lock files stay
 // (see withLock).
 func (c *Client) DeleteObjects(ctx context.Context, names []string) error {
-	for _, name := range names {
+	rels := make([]string, len(names))
+	for i, name := range names {
 		if err := storage.CheckObjectName(name); err != nil {
 			return err
 		}
+		rels[i] = objectRel(name)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(c.root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // no replica: nothing to delete
-	} else if err != nil {
-		return fmt.Errorf("delete objects from %s: %w", c.root, err)
-	}
-	defer root.Close()
-	dirs := map[string]bool{}
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel := objectRel(name)
-		err := c.withLock(ctx, root, rel, false, func() error {
+	return c.deleteRels(ctx, rels, func(root *os.Root, rel string) error {
+		return c.withLock(ctx, root, rel, false, func() error {
 			fi, err := root.Lstat(rel)
-			if err != nil {
+			if errors.Is(err, syscall.ENOTDIR) {
+				return nil // "a/b" where "a" is an object
+			} else if err != nil {
 				return err
 			}
 			if fi.IsDir() {
@@ -300,15 +289,5 @@ func (c *Client) DeleteObjects(ctx context.Context, names []string) error {
 			}
 			return root.Remove(rel)
 		})
-		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			return fmt.Errorf("delete object %s: %w", filepath.Join(c.root, rel), err)
-		}
-		dirs[filepath.Dir(rel)] = true
-	}
-	for dir := range dirs {
-		if err := syncDir(root, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("fsync %s: %w", filepath.Join(c.root, dir), err)
-		}
-	}
-	return nil
+	})
 }

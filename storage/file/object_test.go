@@ -87,19 +87,13 @@ func TestObjectTempAndLockFiles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	c := file.New(root)
-	w, err := c.WriteObject(ctx, "manifest", strings.NewReader("one"), storage.WriteOptions{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WriteObject(ctx, "manifest", strings.NewReader("two"), storage.WriteOptions{IfMatch: w.ETag}); err != nil {
-		t.Fatal(err)
-	}
+	createThenSwap(t, c)
 	// Neither a write whose source broke nor refused ones leave a temp file.
 	broken := io.MultiReader(strings.NewReader("half"), iotest.ErrReader(errors.New("source broke")))
 	if _, err := c.WriteObject(ctx, "manifest", broken, storage.WriteOptions{}); err == nil {
 		t.Fatal("a write from a broken source succeeded")
 	}
-	for _, opts := range []storage.WriteOptions{{IfNoneMatch: true}, {IfMatch: w.ETag}} {
+	for _, opts := range []storage.WriteOptions{{IfNoneMatch: true}, {IfMatch: `"stale"`}} {
 		if _, err := c.WriteObject(ctx, "manifest", strings.NewReader("three"), opts); !errors.Is(err, storage.ErrPreconditionFailed) {
 			t.Fatalf("write %s: %v, want ErrPreconditionFailed", opts, err)
 		}
@@ -136,13 +130,7 @@ func TestObjectLockIsHonoured(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	c := file.New(root)
-	w, err := c.WriteObject(ctx, "manifest", strings.NewReader("one"), storage.WriteOptions{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w, err = c.WriteObject(ctx, "manifest", strings.NewReader("two"), storage.WriteOptions{IfMatch: w.ETag}); err != nil {
-		t.Fatal(err)
-	}
+	w := createThenSwap(t, c)
 	lock, err := os.OpenFile(filepath.Join(storage.FileObjectDir(root), ".manifest.lock"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -170,4 +158,19 @@ func TestObjectLockIsHonoured(t *testing.T) {
 		t.Fatalf("after writes that gave up: %q, %+v, %v", b, info, err)
 	}
 	assertOnly(t, storage.FileObjectDir(root), ".manifest.lock", "manifest", "other")
+}
+
+// createThenSwap creates the manifest ("one"), then swaps it ("two") as a
+// writer replaces its manifest, which makes its lock file.
+func createThenSwap(t *testing.T, c *file.Client) storage.ObjectInfo {
+	t.Helper()
+	ctx := context.Background()
+	w, err := c.WriteObject(ctx, "manifest", strings.NewReader("one"), storage.WriteOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err = c.WriteObject(ctx, "manifest", strings.NewReader("two"), storage.WriteOptions{IfMatch: w.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
