@@ -165,9 +165,10 @@ func (c *Client) WriteObject(ctx context.Context, name string, r io.Reader, opts
 			return fail(err)
 		}
 		placed = true
-		if err := root.Remove(tmpRel); err != nil {
-			return fail(fmt.Errorf("remove the temp file after linking it: %w", err))
-		}
+		// The object is in place: a temp name that cannot be removed is
+		// no reason to report the create failed (a retry would then fail
+		// its condition); the next lease holder removes it.
+		_ = root.Remove(tmpRel)
 	case opts.IfMatch != "":
 		err = c.withLock(ctx, root, rel, true, func() error {
 			cur, err := root.Stat(rel)
