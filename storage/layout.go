@@ -14,7 +14,11 @@ import (
 //	file: <root>/ltx/<level in decimal>/<minTXID>-<maxTXID>.ltx
 //	s3:   <prefix>/<level as %04x>/<minTXID>-<maxTXID>.ltx
 //
-// TXIDs are 16 lower-case hex digits (ltx.FormatFilename).
+// TXIDs are 16 lower-case hex digits (ltx.FormatFilename). The objects
+// ltxvfs adds (see ObjectDir) live where Litestream never looks:
+//
+//	file: <root>/ltx/ltxvfs/<name>
+//	s3:   <prefix>/ltxvfs/<name>
 
 // FileLevelDir is the directory of one level in a file replica.
 func FileLevelDir(root string, level int) string {
@@ -36,6 +40,25 @@ func ObjectLevelPrefix(prefix string, level int) string {
 // ObjectKey is the key of one LTX file in an S3 replica.
 func ObjectKey(prefix string, level int, minTXID, maxTXID ltx.TXID) string {
 	return ObjectLevelPrefix(prefix, level) + ltx.FormatFilename(minTXID, maxTXID)
+}
+
+// FileObjectDir is the object folder (see ObjectDir) of a file replica:
+// <root>/ltx/ltxvfs, beside the level directories, where Litestream, which
+// only reads directories named by a level, never looks.
+func FileObjectDir(root string) string {
+	return filepath.Join(root, "ltx", ObjectDir)
+}
+
+// ObjectDirPrefix is the key prefix, ending in a slash, of the object
+// folder of an S3 replica: <prefix>/ltxvfs/. Unlike the level prefixes it
+// has no leading slash when the prefix is empty, so that it never depends
+// on how a server treats such keys (see the s3 backend's levelObjects):
+// Litestream's layout does not constrain it.
+func ObjectDirPrefix(prefix string) string {
+	if prefix == "" {
+		return ObjectDir + "/"
+	}
+	return prefix + "/" + ObjectDir + "/"
 }
 
 // FileName names a file for messages: "L1/0000000000000001-0000000000000010.ltx".
