@@ -107,58 +107,58 @@ func invalidf(info *ltx.FileInfo, format string, args ...any) error {
 	return fmt.Errorf("read page index of %s: %w: %s", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
 }
 
-// fetchFileIndex reads a file's header, trailer and page index. A file
-// whose hint a listing showed costs one request, for the hint: it holds
-// them all, and the first and interior frames. Otherwise it is one
-// request for a small file, a head read and a tail read in parallel for a
-// larger one, and one more read only when the index is larger than the
-// tail read. The frames read (the whole small file, the head of a larger
-// one, the hint's) are kept on the result for the frame sink.
+// fetchFileIndex reads a file's header, trailer and page index from the
+// file: one request for a small file, a head read and a tail read in
+// parallel for a larger one, and one more read only when the index is
+// larger than the tail read. The hints a listing showed for the file are
+// read in the same round. The frames read (the whole small file, the head
+// of a larger one, the hint's) are kept on the result for the frame sink.
 //
 // Everything read is treated as untrusted. A file read whole must match
-// its file checksum before any page of it is used. The frames of a file
-// with a hint are checked against the hint's frame sums when read
-// (File.CheckFrame). An index that does not describe exactly the file's
-// page block is an error naming the file; a hint that does not decode is
-// dropped with a warning, and the file read as if it had none.
+// its file checksum before any page of it is used. A larger file whose
+// hint describes exactly its header, trailer and page index has its
+// frames checked against the hint's frame sums when read
+// (File.CheckFrame); a hint that differs means the file is damaged. An
+// index that does not describe exactly the file's page block is an error
+// naming the file; a hint that does not decode is dropped with a warning,
+// and the file read as if it had none.
 func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, hint hintRequest) (*fileIndex, error) {
 	if info.Size < minFileSize {
 		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", info.Size, minFileSize)
 	}
+	var h *manifest.Hint
 	var hintErr error
+	g, gctx := errgroup.WithContext(ctx)
 	if len(hint.listed) > 0 && info.Size > manifest.WholeFileMax {
-		h, err := readListedHint(ctx, client, sem, info, hint.listed)
-		if h != nil {
-			fx, err := indexFromHint(info, h)
-			if err == nil {
-				fx.pending.Store(&pendingFrames{hint: fx.hintFrames(h)})
-				return fx, nil
-			}
-			hintErr = err
-		} else if ctx.Err() == nil {
-			hintErr = err
-		}
+		g.Go(func() error {
+			h, hintErr = readListedHint(gctx, client, sem, info, hint.listed)
+			return nil // a hint is optional: its failure fails nothing
+		})
 	}
-	fx, err := readFileIndex(ctx, client, sem, info)
-	if err != nil {
+	var fx *fileIndex
+	g.Go(func() (err error) {
+		fx, err = readFileIndex(gctx, client, sem, info)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	p := fx.pending.Load()
-	if fx.file.sums == nil && hint.byName {
+	if h == nil && fx.file.sums == nil && hint.byName {
 		// A hint written after the listing: by its name, now that the
 		// file's checksum is known (one more round trip, rarely).
-		name := manifest.HintName(sourceOf(fx.file))
-		h, err := readHint(ctx, client, sem, name)
-		if err == nil {
-			if err := fx.useHint(h); err != nil {
-				return nil, err
-			}
-			p.hint = fx.hintFrames(h)
-		} else if ctx.Err() == nil && !errors.Is(err, os.ErrNotExist) {
+		var err error
+		if h, err = readHint(ctx, client, sem, manifest.HintName(sourceOf(fx.file))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			hintErr = errors.Join(hintErr, err)
 		}
 	}
-	if hintErr != nil {
+	p := fx.pending.Load()
+	if h != nil && fx.file.sums == nil {
+		if err := fx.useHint(h); err != nil {
+			return nil, err
+		}
+		p.hint = fx.hintFrames(h)
+	}
+	if hintErr != nil && ctx.Err() == nil {
 		p.hintErr = fmt.Errorf("hint of %s: %w", fx.file.Name(), hintErr)
 	}
 	return fx, nil

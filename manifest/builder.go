@@ -148,3 +148,16 @@ func (c *capture) take() []byte {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// BuildHint builds the hint of the LTX file read from r, stored at level:
+// for a file already written (a Litestream file, a spooled upload).
+func BuildHint(level int, r io.Reader) (*Hint, error) {
+	b := NewHintBuilder(level)
+	w, finish := b.Tee(io.Discard)
+	_, err := io.Copy(w, r)
+	finish(err)
+	if err != nil {
+		return nil, err
+	}
+	return b.Hint()
+}

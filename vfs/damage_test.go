@@ -113,7 +113,7 @@ func wantDamageError(t *testing.T, db *sql.DB, query, file string, more ...strin
 	t.Helper()
 	got, err := strs(db, query)
 	if err == nil {
-		t.Fatalf("%s: read %d rows from a damaged replica (%.60q...), want an error", query, len(got), got)
+		t.Fatalf("%s: read %d rows from a damaged replica, want an error", query, len(got))
 	}
 	for _, want := range append([]string{file}, more...) {
 		if !strings.Contains(err.Error(), want) {

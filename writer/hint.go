@@ -37,20 +37,7 @@ func teeHint(b *manifest.HintBuilder, w io.Writer) (io.Writer, func(error)) {
 	return b.Tee(w)
 }
 
-// hintOfFile builds the hint of a whole file held in a spool.
-func (r *Replicator) hintOfFile(level int, body io.Reader) *manifest.HintBuilder {
-	b := r.newHint(level)
-	if b == nil {
-		return nil
-	}
-	w, finish := b.Tee(io.Discard)
-	_, err := io.Copy(w, body)
-	finish(err)
-	return b
-}
-
-// writeHint uploads the hint built by b, when its file is large enough to
-// be read by ranges. A hint is created, never replaced: its name says the
+// writeHint uploads the hint built by b (see writeHintOf). A hint is created, never replaced: its name says the
 // content of its file, so one already there (an upload retried after it
 // landed) is the same hint. A hint is an aid: failing to write one is
 // logged and fails nothing (its file is then read without its checks, as
@@ -64,12 +51,18 @@ func (r *Replicator) writeHint(ctx context.Context, b *manifest.HintBuilder) {
 		r.log.Warn("hint not written", "err", err)
 		return
 	}
-	if h.Source.Size <= manifest.WholeFileMax {
+	r.writeHintOf(ctx, h)
+}
+
+// writeHintOf uploads a file's hint, when the file is large enough to be
+// read by ranges.
+func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) {
+	if h.Size <= manifest.WholeFileMax {
 		return
 	}
-	name := manifest.HintName(h.Source)
+	name := manifest.HintName(h.Source())
 	data := h.Encode()
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
 		_, err := r.client.WriteObject(ctx, name, bytes.NewReader(data), storage.WriteOptions{IfNoneMatch: true})
 		if errors.Is(err, storage.ErrPreconditionFailed) {
 			return nil
@@ -80,7 +73,7 @@ func (r *Replicator) writeHint(ctx context.Context, b *manifest.HintBuilder) {
 		r.log.Warn("hint not written", "hint", name, "err", err)
 		return
 	}
-	r.log.Debug("hint written", "hint", name, "interior_pages", len(h.Interior), "bytes", len(data))
+	r.log.Debug("hint written", "hint", name, "frames", len(h.Frames), "bytes", len(data))
 }
 
 // staleHints lists the hints whose file is gone once del is deleted: no

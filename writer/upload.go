@@ -26,10 +26,14 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 		return err
 	}
 	if !landed {
-		if p.body.size > manifest.WholeFileMax {
+		if p.body.size > manifest.WholeFileMax && !r.opts.NoHints {
 			// Before the file, so that a reader that lists the file
 			// finds its hint too.
-			r.writeHint(ctx, r.hintOfFile(0, p.body.reader()))
+			if h, err := manifest.BuildHint(0, p.body.reader()); err != nil {
+				r.log.Warn("hint not written", "file", name, "err", err)
+			} else {
+				r.writeHintOf(ctx, h)
+			}
 		}
 		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
 			r.behind.Store(true)

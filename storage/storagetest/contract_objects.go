@@ -265,7 +265,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		for _, o := range []string{"0/" + name, "0000/" + name, name} {
 			mustWriteObject(t, c, o, f.data, storage.WriteOptions{})
 		}
-		for _, level := range []int{0, storage.SnapshotLevel, storage.HintLevel} {
+		for _, level := range []int{0, storage.SnapshotLevel, storage.LegacyHintLevel} {
 			infos, err := storage.ListLevel(ctx, c, level, 0, false)
 			if err != nil {
 				t.Fatal(err)
