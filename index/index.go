@@ -50,6 +50,8 @@ type Index struct {
 	moved   func([]Move)
 	movedMu sync.Mutex // Moved is never called concurrently
 
+	mf manifestState // see manifest.go
+
 	latest   atomic.Pointer[Version]
 	updating chan struct{} // held by the one Update running
 	behind   ltx.TXID      // newest TXID of a listing behind latest, warned of (under updating)
@@ -107,6 +109,9 @@ func (x *Index) Update(ctx context.Context) (*Version, error) {
 }
 
 func (x *Index) update(ctx context.Context) (*Version, error) {
+	if v, handled, err := x.fromManifest(ctx); handled {
+		return v, err
+	}
 	infos, err := x.cat.listLevels(ctx, false)
 	if err != nil {
 		return nil, err
@@ -150,14 +155,14 @@ func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	if v := x.pinnedAt(txid); v != nil {
 		return v, nil
 	}
-	return x.buildAt(ctx, txid, x.Latest())
+	return x.buildAt(ctx, txid, x.Latest(), true)
 }
 
 // Replan builds v's TXID again from a fresh listing and plan: the way out
 // when a file of v has vanished (retention), which must never be answered
 // with a wrong page.
 func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
-	nv, err := x.buildAt(ctx, v.TXID(), v)
+	nv, err := x.buildAt(ctx, v.TXID(), v, false) // a listing: the manifest may name the vanished file
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +174,10 @@ func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
 
 // buildAt lists the replica and builds a version at txid from a fresh plan,
 // reading from prev's files where they serve the same pages (see adopt).
-func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
-	v, err := x.tryBuildAt(ctx, txid, prev)
+func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version, useManifest bool) (*Version, error) {
+	v, err := x.tryBuildAt(ctx, txid, prev, useManifest)
 	if errors.Is(err, os.ErrNotExist) {
-		v, err = x.tryBuildAt(ctx, txid, prev) // retention raced with the listing
+		v, err = x.tryBuildAt(ctx, txid, prev, false) // retention raced with the listing
 	}
 	if err != nil {
 		return nil, err
@@ -190,8 +195,29 @@ func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Ver
 	return v, nil
 }
 
-func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
+func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version, useManifest bool) (*Version, error) {
+	if files := manifestPlan(x.lastManifest(), txid); useManifest && files != nil {
+		// The manifest's plan passes through txid: no listing.
+		infos, err := x.cat.loadManifest(ctx, files)
+		if err == nil {
+			return x.buildPlan(ctx, txid, prev, infos, infos)
+		} else if !errors.Is(err, errDisagrees) {
+			return nil, err
+		}
+	}
 	infos, err := x.cat.listLevels(ctx, false)
+	if errors.Is(err, errors.ErrUnsupported) && !useManifest {
+		// Storage that cannot list (a web server): the manifest as it is
+		// now, read afresh.
+		m, merr := x.readManifest(ctx)
+		if files := manifestPlan(m, txid); files != nil {
+			if infos, err = x.cat.loadManifest(ctx, files); err == nil {
+				return x.buildPlan(ctx, txid, prev, infos, infos)
+			}
+		} else if merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +226,12 @@ func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*
 	if err != nil {
 		return nil, fmt.Errorf("plan version of %s at txid %s: %w", x.client, txid, err)
 	}
+	return x.buildPlan(ctx, txid, prev, infos, plan)
+}
+
+// buildPlan builds the version of a plan from nothing, reading from prev's
+// files wherever they serve the same pages and are among infos.
+func (x *Index) buildPlan(ctx context.Context, txid ltx.TXID, prev *Version, infos, plan []*ltx.FileInfo) (*Version, error) {
 	fxs, fetched, err := x.load(ctx, plan)
 	if err != nil {
 		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
@@ -336,6 +368,9 @@ func (x *Index) retainKnown(latest *Version) {
 // and the oldest restorable time when t is earlier than every retained
 // TXID).
 func (x *Index) TXIDAt(ctx context.Context, t time.Time) (ltx.TXID, error) {
+	if m := x.lastManifest(); m != nil && !t.Before(m.Time) {
+		return m.TXID, nil // nothing newer was committed by then, as of the manifest
+	}
 	infos, err := x.cat.listLevels(ctx, true)
 	if err != nil {
 		return 0, err
