@@ -25,26 +25,32 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
 	hint := r.newHint()
-	info, err := compactLevel(ctx, r.client, level, hint)
+	info, inputs, err := compactLevel(ctx, r.client, level, hint)
 	if err != nil || info == nil {
 		return info, err
 	}
 	r.writeHint(ctx, level, hint)
 	r.m.compaction(level)
 	r.m.uploadedBytes.Add(float64(info.Size))
-	if level == 1 {
-		r.l1SeenAt[info.MaxTXID] = time.Now()
+	if level == 1 { // L0 retention counts from now (see EnforceRetention)
+		now := time.Now()
+		for _, in := range inputs {
+			if _, ok := r.l0CoveredAt[in.MaxTXID]; !ok {
+				r.l0CoveredAt[in.MaxTXID] = now
+			}
+		}
 	}
 	r.log.Debug("compacted", "file", storage.FileName(level, info.MinTXID, info.MaxTXID), "bytes", info.Size)
 	return info, nil
 }
 
 // compactLevel compacts into level the run of level-1 files that follows
-// the newest file of level, handing the output's pages to hint.
-func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPages) (*ltx.FileInfo, error) {
+// the newest file of level, handing the output's pages to hint. It returns
+// the file written and its inputs.
+func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPages) (*ltx.FileInfo, []*ltx.FileInfo, error) {
 	dst, err := storage.ListLevel(ctx, c, level, 0, false)
 	if err != nil {
-		return nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
+		return nil, nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
 	}
 	var seek ltx.TXID
 	if len(dst) > 0 {
@@ -52,7 +58,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 	}
 	src, err := storage.ListLevel(ctx, c, level-1, seek, false)
 	if err != nil {
-		return nil, fmt.Errorf("list L%d of %s: %w", level-1, c, err)
+		return nil, nil, fmt.Errorf("list L%d of %s: %w", level-1, c, err)
 	}
 	// The inputs must follow the destination and each other without a
 	// gap: stop at the first file that does not.
@@ -66,22 +72,22 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 		next = info.MaxTXID + 1
 	}
 	if len(src) > 0 && len(inputs) == 0 {
-		return nil, fmt.Errorf("compact L%d of %s: L%d resumes at %s, after a gap from %s",
+		return nil, nil, fmt.Errorf("compact L%d of %s: L%d resumes at %s, after a gap from %s",
 			level, c, level-1, storage.FileName(level-1, src[0].MinTXID, src[0].MaxTXID), seek)
 	}
 	if len(inputs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	minTXID, maxTXID := inputs[0].MinTXID, inputs[len(inputs)-1].MaxTXID
 
 	rdrs, closeAll, err := openInputs(ctx, c, inputs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer closeAll()
 	hdrs, err := peekHeaders(rdrs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A file that tracks checksums cannot follow one that does not in a
 	// compaction (its pre-apply checksum would be missing): compact the
@@ -105,9 +111,9 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 	info, err := c.WriteLTXFile(ctx, level, minTXID, maxTXID, pr)
 	pr.CloseWithError(errors.New("upload ended"))
 	if err != nil {
-		return nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
+		return nil, nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
 	}
-	return info, nil
+	return info, inputs, nil
 }
 
 // openInputs opens every file whole, peeking at each header so that a run
