@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -117,12 +118,12 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 		return nil, err
 	}
 	infos = x.asProbed(infos, true)
-	plan, err := Plan(infos, 0)
+	files, err := plan.Restore(infos, 0)
 	if err != nil {
 		return nil, fmt.Errorf("plan the latest version of %s: %w", x.client, err)
 	}
 	cur := x.Latest()
-	if newest := plan[len(plan)-1].MaxTXID; cur != nil && newest < cur.TXID() {
+	if newest := files[len(files)-1].MaxTXID; cur != nil && newest < cur.TXID() {
 		if newest != x.behind {
 			x.log.Warn("replica's newest restorable TXID is behind the latest version; keeping it",
 				"replica", x.client.String(), "newest", newest.String(), "latest", cur.TXID().String())
@@ -130,7 +131,7 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 		}
 		return cur, nil
 	}
-	next, fetched, incremental, err := x.build(ctx, infos, plan, cur)
+	next, fetched, incremental, err := x.build(ctx, infos, files, cur)
 	if err != nil {
 		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
 	}
@@ -143,11 +144,11 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 	return next, nil
 }
 
-// At returns a version at exactly txid (ErrTXIDNotFound beyond the newest,
-// ErrTXIDUnavailable when no retained chain of files reaches it).
+// At returns a version at exactly txid (plan.ErrTXIDNotFound beyond the newest,
+// plan.ErrTXIDUnavailable when no retained chain of files reaches it).
 func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	if txid == 0 {
-		return nil, fmt.Errorf("version of %s at txid 0: %w: no transaction has TXID 0", x.client, ErrTXIDUnavailable)
+		return nil, fmt.Errorf("version of %s at txid 0: %w: no transaction has TXID 0", x.client, plan.ErrTXIDUnavailable)
 	}
 	if v := x.Latest(); v != nil && v.TXID() == txid {
 		return v, nil
@@ -222,11 +223,11 @@ func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version, us
 		return nil, err
 	}
 	infos = x.asProbed(infos, false)
-	plan, err := Plan(infos, txid)
+	files, err := plan.Restore(infos, txid)
 	if err != nil {
 		return nil, fmt.Errorf("plan version of %s at txid %s: %w", x.client, txid, err)
 	}
-	return x.buildPlan(ctx, txid, prev, infos, plan)
+	return x.buildPlan(ctx, txid, prev, infos, files)
 }
 
 // buildPlan builds the version of a plan from nothing, reading from prev's
@@ -375,7 +376,7 @@ func (x *Index) TXIDAt(ctx context.Context, t time.Time) (ltx.TXID, error) {
 	if err != nil {
 		return 0, err
 	}
-	txid, err := TXIDAtTime(infos, t)
+	txid, err := plan.TXIDAt(infos, t)
 	if err != nil {
 		return 0, fmt.Errorf("find txid of %s at %s: %w", x.client, t.UTC().Format(ltx.RFC3339Milli), err)
 	}

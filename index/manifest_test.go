@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/manifest"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -21,12 +22,12 @@ func (r *testReplica) publish(seq uint64) *manifest.Manifest {
 	if err != nil {
 		r.tb.Fatal(err)
 	}
-	plan, err := Plan(all, 0)
+	files, err := plan.Restore(all, 0)
 	if err != nil {
 		r.tb.Fatal(err)
 	}
 	m := &manifest.Manifest{Seq: seq, Published: time.Now().UTC()}
-	for _, info := range plan {
+	for _, info := range files {
 		rc, err := r.store.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
 		if err != nil {
 			r.tb.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -70,11 +70,11 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 	}
 	target := opts.TXID
 	if !opts.Time.IsZero() {
-		if target, err = index.TXIDAtTime(files, opts.Time); err != nil {
+		if target, err = plan.TXIDAt(files, opts.Time); err != nil {
 			return nil, fmt.Errorf("restore %s at %s: %w", client, opts.Time.UTC().Format(time.RFC3339), err)
 		}
 	}
-	plan, err := index.Plan(files, target)
+	plan, err := plan.Restore(files, target)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", client, err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -189,13 +189,13 @@ func checkRetained(t *testing.T, c storage.Client, r *writer.Replicator, points 
 		t.Fatal(err)
 	}
 	snaps := listLevel(t, c, storage.SnapshotLevel)
-	oldest, newest := index.Restorable(all)
+	oldest, newest := plan.Restorable(all)
 	if newest != r.TXID() || len(snaps) == 0 || oldest > snaps[0].MaxTXID {
 		t.Fatalf("restorable %s..%s, want up to %s", oldest, newest, r.TXID())
 	}
 	restored := 0
 	for _, p := range points {
-		if _, err := index.Plan(all, p.txid); err != nil {
+		if _, err := plan.Restore(all, p.txid); err != nil {
 			if p.txid >= snaps[0].MaxTXID && isEnd(all, p.txid) {
 				t.Fatalf("TXID %s, the end of a retained file after the oldest snapshot, cannot be planned: %v", p.txid, err)
 			}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/manifest"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -175,7 +175,7 @@ func (h *history) describe(ctx context.Context) error {
 	if h.hints, err = client.ListObjects(ctx, manifest.HintDir); err != nil {
 		return fmt.Errorf("list the hints of %s: %w", client, err)
 	}
-	plan, err := index.Plan(all, 0)
+	plan, err := plan.Restore(all, 0)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", client, err)
 	}
@@ -192,7 +192,7 @@ func (h *history) planOf(txid ltx.TXID) ([]*ltx.FileInfo, error) {
 	for _, infos := range h.levels {
 		all = append(all, infos...)
 	}
-	return index.Plan(all, txid)
+	return plan.Restore(all, txid)
 }
 
 // newWriter makes the replicator of the harness: explicit syncs,
