@@ -28,6 +28,12 @@ import (
 // is looked at again for one.
 const manifestRecheck = time.Minute
 
+// staleAfter is how long a manifest may stay unchanged before the index
+// checks, with one read, that no L0 file follows its TXID: a writer that
+// does not publish manifests (Litestream, after a switch back) would
+// otherwise leave followers on the last one forever.
+var staleAfter = time.Minute
+
 // errDisagrees: a manifest names a file that is not there, or not as it
 // says.
 var errDisagrees = errors.New("the manifest disagrees with the files it names")
@@ -40,6 +46,9 @@ type manifestState struct {
 	absent  bool               // none, or none usable: list
 	checked time.Time          // when absent was decided
 	warned  string             // the last problem logged (each once)
+
+	advanced time.Time // when last's TXID last grew
+	probed   time.Time // when a file after last's TXID was last looked for
 }
 
 // FromManifest reports whether the latest version came from the
@@ -93,6 +102,10 @@ func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err
 	b, info, err := storage.ReadAllObject(ctx, x.client, manifest.Name, storage.ReadOptions{IfNoneMatch: etag}, manifest.MaxSize)
 	switch {
 	case errors.Is(err, storage.ErrNotModified):
+		if err := x.checkStale(ctx); err != nil {
+			x.markAbsent(err)
+			return nil, false, nil
+		}
 		return x.Latest(), true, nil
 	case errors.Is(err, os.ErrNotExist):
 		x.markAbsent(nil)
@@ -123,9 +136,36 @@ func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err
 		return nil, true, err
 	}
 	st.mu.Lock()
+	if st.last == nil || m.TXID > st.last.TXID {
+		st.advanced = time.Now()
+	}
 	st.last, st.absent, st.warned = m, false, ""
 	st.mu.Unlock()
 	return v, true, nil
+}
+
+// checkStale looks, once in a while, for an L0 file after the TXID of a
+// manifest that has not changed for staleAfter; finding one means the
+// manifest is stale, and the replica must be listed.
+func (x *Index) checkStale(ctx context.Context) error {
+	st := &x.mf
+	st.mu.Lock()
+	m := st.last
+	due := m != nil && time.Since(st.advanced) >= staleAfter && time.Since(st.probed) >= staleAfter
+	if due {
+		st.probed = time.Now()
+	}
+	st.mu.Unlock()
+	if !due {
+		return nil
+	}
+	next := m.TXID + 1
+	rc, err := x.client.OpenLTXFile(ctx, 0, next, next, 0, 1)
+	if err != nil {
+		return nil // not there (or unknown: the next check tells)
+	}
+	rc.Close()
+	return fmt.Errorf("the manifest of %s is stale: it ends at TXID %s, and %s exists", x.client, m.TXID, storage.FileName(0, next, next))
 }
 
 // readManifest reads and decodes the manifest as it is now, without

@@ -278,3 +278,33 @@ func TestManifestBadInput(t *testing.T) {
 		r.check(v)
 	})
 }
+
+// TestStaleManifest: a manifest that stops moving while L0 files go on
+// after it (a writer that does not publish one, after a switch back to
+// Litestream) is found stale by one read of the next file, and the
+// replica is listed.
+func TestStaleManifest(t *testing.T) {
+	defer func(d time.Duration) { staleAfter = d }(staleAfter)
+	staleAfter = 0
+	r := newTestReplica(t)
+	r.grow(4000)
+	r.apply(4000, 1, 3000)
+	r.publish(1)
+	x := New(r.client, Options{})
+	if v := mustUpdate(t, x); v.TXID() != 2 || !x.FromManifest() {
+		t.Fatalf("TXID %d, from the manifest: %v", v.TXID(), x.FromManifest())
+	}
+	r.client.Reset()
+	if v := mustUpdate(t, x); v.TXID() != 2 {
+		t.Fatal(v.TXID())
+	}
+	if c := r.client.Counts(); c.Opens != 1 || c.Lists != 0 {
+		t.Fatalf("%+v: want one look for the next file", c)
+	}
+	r.apply(4000, 2, 10) // not published
+	v := mustUpdate(t, x)
+	r.check(v)
+	if v.TXID() != 3 || x.FromManifest() {
+		t.Fatalf("TXID %d, from the manifest: %v; want 3 from a listing", v.TXID(), x.FromManifest())
+	}
+}
