@@ -23,6 +23,7 @@ type catalog struct {
 	log     *slog.Logger
 	sink    FrameSink // nil: frames read with page indexes are dropped
 	maxHint int64     // largest hint whose interior frames go to the sink
+	objects ObjectCache // nil: none
 
 	mu      sync.Mutex
 	indexes map[fileKey]*fileIndex
@@ -42,6 +43,7 @@ func newCatalog(client storage.Client, opts Options) *catalog {
 		log:     opts.Logger,
 		sink:    opts.Frames,
 		maxHint: opts.HintFrameBytes,
+		objects: opts.Objects,
 		indexes: map[fileKey]*fileIndex{},
 	}
 }
@@ -108,7 +110,7 @@ func (c *catalog) hintFor(info *ltx.FileInfo) hintRequest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	listed := c.hints[hintKey{info.Level, info.MinTXID, info.MaxTXID}]
-	return hintRequest{listed: listed, byName: len(listed) == 0 && c.hasHints}
+	return hintRequest{listed: listed, byName: len(listed) == 0 && c.hasHints, cache: c.objects}
 }
 
 // load returns the page indexes of files, in the same order, fetching

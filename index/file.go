@@ -131,7 +131,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	g, gctx := errgroup.WithContext(ctx)
 	if len(hint.listed) > 0 && info.Size > manifest.WholeFileMax {
 		g.Go(func() error {
-			h, hintErr = readListedHint(gctx, client, sem, info, hint.listed)
+			h, hintErr = readListedHint(gctx, client, sem, hint.cache, info, hint.listed)
 			return nil // a hint is optional: its failure fails nothing
 		})
 	}
@@ -147,7 +147,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		// A hint written after the listing: by its name, now that the
 		// file's checksum is known (one more round trip, rarely).
 		var err error
-		if h, err = readHint(ctx, client, sem, manifest.HintName(sourceOf(fx.file))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if h, err = readHint(ctx, client, sem, hint.cache, manifest.HintName(sourceOf(fx.file))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			hintErr = errors.Join(hintErr, err)
 		}
 	}

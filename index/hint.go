@@ -24,6 +24,16 @@ const maxHintRead = 256 << 20
 type hintRequest struct {
 	listed []string // object names
 	byName bool
+	cache  ObjectCache // nil: none
+}
+
+// ObjectCache keeps immutable objects (hints, whose name says their
+// content) across restarts, so that a reader opens without reading them
+// again. What it returns is checked as what storage returns is.
+type ObjectCache interface {
+	GetObject(name string) ([]byte, bool)
+	PutObject(name string, b []byte)
+	RemoveObject(name string)
 }
 
 // hintKey identifies the files a hint may describe, as a listing names
@@ -65,8 +75,17 @@ func (f *File) CheckFrame(pgno uint32, frame []byte) error {
 // against a checksum (see CheckFrame).
 func (f *File) Verified() bool { return f.sums != nil }
 
-// readHint reads and decodes a hint object, holding a slot of sem.
-func readHint(ctx context.Context, client storage.Client, sem chan struct{}, name string) (*manifest.Hint, error) {
+// readHint reads and decodes a hint object, from cache if it holds it,
+// else from storage holding a slot of sem (and keeps it in cache).
+func readHint(ctx context.Context, client storage.Client, sem chan struct{}, cache ObjectCache, name string) (*manifest.Hint, error) {
+	if cache != nil {
+		if b, ok := cache.GetObject(name); ok {
+			if h, err := manifest.DecodeHint(b); err == nil {
+				return h, nil
+			}
+			cache.RemoveObject(name) // damaged on disk: read it again
+		}
+	}
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
@@ -81,6 +100,9 @@ func readHint(ctx context.Context, client storage.Client, sem chan struct{}, nam
 	if err != nil {
 		return nil, fmt.Errorf("hint %s: %w", name, err)
 	}
+	if cache != nil {
+		cache.PutObject(name, b)
+	}
 	return h, nil
 }
 
@@ -88,13 +110,13 @@ func readHint(ctx context.Context, client storage.Client, sem chan struct{}, nam
 // the one that describes it (its level, TXIDs and size as listed, and the
 // checksum its name gives); nil, with the reasons, if none does or two
 // do (a file written twice: its own trailer must then decide).
-func readListedHint(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, names []string) (*manifest.Hint, error) {
+func readListedHint(ctx context.Context, client storage.Client, sem chan struct{}, cache ObjectCache, info *ltx.FileInfo, names []string) (*manifest.Hint, error) {
 	hints := make([]*manifest.Hint, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Go(func() {
-			h, err := readHint(ctx, client, sem, name)
+			h, err := readHint(ctx, client, sem, cache, name)
 			if err == nil {
 				want, _ := manifest.ParseHintName(name)
 				want.Size = info.Size

@@ -35,6 +35,10 @@ type Options struct {
 	Frames         FrameSink
 	HintFrameBytes int64
 
+	// Objects, if set, keeps the hints read, so that a reader started
+	// again opens without reading them from storage.
+	Objects ObjectCache
+
 	// Moved, if set, is told of the pages that a new version reads from
 	// another file than the version it was built from, with the same bytes,
 	// because the old file vanished from storage (retention): a page cache

@@ -274,7 +274,7 @@ func (c *catalog) manifestIndex(ctx context.Context, f manifest.File, info *ltx.
 	}
 	if f.HintSize > 0 {
 		name := manifest.HintName(f.Source())
-		h, err := readHint(ctx, c.client, c.sem, name)
+		h, err := readHint(ctx, c.client, c.sem, c.objects, name)
 		if err == nil {
 			err = h.Describes(f.Source())
 		}

@@ -308,3 +308,48 @@ func TestStaleManifest(t *testing.T) {
 		t.Fatalf("TXID %d, from the manifest: %v; want 3 from a listing", v.TXID(), x.FromManifest())
 	}
 }
+
+// memObjects is an ObjectCache in memory.
+type memObjects struct {
+	m    map[string][]byte
+	gets int
+}
+
+func (c *memObjects) GetObject(name string) ([]byte, bool) {
+	c.gets++
+	b, ok := c.m[name]
+	return b, ok
+}
+func (c *memObjects) PutObject(name string, b []byte) { c.m[name] = bytes.Clone(b) }
+func (c *memObjects) RemoveObject(name string)        { delete(c.m, name) }
+
+// TestManifestOpenWithKeptHints: a reader started again with the hints it
+// read kept (the disk tier) opens with the manifest's read alone; a kept
+// hint that was damaged is read again.
+func TestManifestOpenWithKeptHints(t *testing.T) {
+	r := newTestReplica(t)
+	r.grow(4000)
+	r.apply(4000, 1, 3000)
+	r.publish(1)
+	cache := &memObjects{m: map[string][]byte{}}
+	mustUpdate(t, New(r.client, Options{Objects: cache}))
+	if len(cache.m) != 1 {
+		t.Fatalf("%d hints kept, want 1", len(cache.m))
+	}
+	r.client.Reset()
+	v := mustUpdate(t, New(r.client, Options{Objects: cache}))
+	r.check(v)
+	if c := r.client.Counts(); c.Requests() != 1 {
+		t.Fatalf("a restart with the hints kept: %+v, want the manifest's read alone", c)
+	}
+	for name, b := range cache.m {
+		b[len(b)/2] ^= 1
+		cache.m[name] = b
+	}
+	r.client.Reset()
+	v = mustUpdate(t, New(r.client, Options{Objects: cache}))
+	r.check(v)
+	if c := r.client.Counts(); c.ObjectReads != 2 {
+		t.Fatalf("a damaged kept hint: %+v, want it read again", c)
+	}
+}

@@ -97,6 +97,9 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 	}
 	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes, Disk: disk})
 	iopts := index.Options{Logger: r.log, Moved: r.moved}
+	if disk != nil {
+		iopts.Objects = disk // hints survive a restart there too
+	}
 	if !cfg.cold.noFrames {
 		iopts.Frames, iopts.HintFrameBytes = r.putFrames, r.hintFrameBytes()
 	}
