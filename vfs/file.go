@@ -127,6 +127,7 @@ func (f *file) Close() error {
 	}
 	f.closed = true
 	f.tx = nil
+	f.ra.endTransaction()
 	f.rep.removeFile(f)
 	if f.following {
 		f.following = false
@@ -313,9 +314,11 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 	return nil
 }
 
-// Unlock releases the transaction's version at NONE.
+// Unlock releases the transaction's version at NONE, and ends the reads
+// ahead its queries started.
 func (f *file) Unlock(lock vfs.LockLevel) error {
-	if lock == vfs.LOCK_NONE && f.tx != nil {
+	if lock == vfs.LOCK_NONE {
+		f.ra.endTransaction()
 		f.tx = nil
 		f.txTXID.Store(0)
 	}
