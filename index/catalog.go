@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -21,48 +22,49 @@ type catalog struct {
 	sem     chan struct{} // one slot per request in flight
 	log     *slog.Logger
 	sink    FrameSink // nil: frames read with page indexes are dropped
-	maxHint int64     // largest hint read; 0: hints are not read
+	maxHint int64     // largest hint whose interior frames go to the sink
+	objects ObjectCache // nil: none
 
 	mu      sync.Mutex
 	indexes map[fileKey]*fileIndex
 	flights singleflight.Group // one fetch per file in flight
 
-	// The hint level is listed with the first listing; its files are
-	// those of the files listed then (up to hintHorizon). A file that
-	// ends later has its hint read by name, if the replica had hints.
-	hintsListed bool
-	hints       map[ltx.TXID]*ltx.FileInfo // by MaxTXID
-	hintHorizon ltx.TXID
+	// The hints of the last listing, by the file they name, and whether
+	// the replica had any (then a file listed without one may have had
+	// it written since: see hintRequest.byName).
+	hints    map[hintKey][]string
+	hasHints bool
 }
 
-func newCatalog(client storage.Client, concurrency int) *catalog {
-	return &catalog{client: client, sem: make(chan struct{}, concurrency), log: slog.Default(), indexes: map[fileKey]*fileIndex{}}
+func newCatalog(client storage.Client, opts Options) *catalog {
+	return &catalog{
+		client:  client,
+		sem:     make(chan struct{}, opts.Concurrency),
+		log:     opts.Logger,
+		sink:    opts.Frames,
+		maxHint: opts.HintFrameBytes,
+		objects: opts.Objects,
+		indexes: map[fileKey]*fileIndex{},
+	}
 }
 
-// listLevels lists every level at once: one round trip however many levels
-// hold files. The first listing lists the hint level too, in the same
-// round.
+// listLevels lists every level at once, and the hints (see
+// manifest.Hint) in the same round: one round trip however many levels
+// hold files.
 func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
 	var levels [storage.SnapshotLevel + 1][]*ltx.FileInfo
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cap(c.sem))
-	c.mu.Lock()
-	listHints := c.maxHint > 0 && c.sink != nil && !c.hintsListed
-	c.mu.Unlock()
-	var hints []*ltx.FileInfo
+	var hints []storage.ObjectInfo
 	var hintsErr error
 	done := make(chan struct{})
-	if listHints {
+	go func() {
 		// Outside the group: a hint is optional, and its listing failing
-		// must fail nothing.
-		go func() {
-			defer close(done)
-			// ctx, not gctx: gctx ends when the group's listings are done.
-			hints, hintsErr = storage.ListLevel(ctx, c.client, storage.HintLevel, 0, false)
-		}()
-	} else {
-		close(done)
-	}
+		// must fail nothing. ctx, not gctx: gctx ends when the group's
+		// listings are done.
+		defer close(done)
+		hints, hintsErr = c.client.ListObjects(ctx, manifest.HintDir)
+	}()
 	for level := range levels {
 		g.Go(func() error {
 			infos, err := storage.ListLevel(gctx, c.client, level, 0, useMetadata)
@@ -82,38 +84,33 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 	for _, infos := range levels {
 		all = append(all, infos...)
 	}
-	if listHints {
-		c.mu.Lock()
-		c.hintsListed = true
-		if hintsErr != nil {
-			c.log.Debug("list hints: reading without", "replica", c.client.String(), "err", hintsErr)
-		} else {
-			c.hints = make(map[ltx.TXID]*ltx.FileInfo, len(hints))
-			for _, h := range hints {
-				if h.MinTXID == h.MaxTXID {
-					c.hints[h.MaxTXID] = h
-				}
-			}
-			for _, info := range all {
-				c.hintHorizon = max(c.hintHorizon, info.MaxTXID)
-			}
-		}
-		c.mu.Unlock()
+	if hintsErr != nil {
+		c.log.Debug("list hints: reading without", "replica", c.client.String(), "err", hintsErr)
+		return all, nil
 	}
+	byFile := map[hintKey][]string{}
+	for _, h := range hints {
+		if src, err := manifest.ParseHintName(h.Name); err == nil {
+			k := hintKey{src.Level, src.MinTXID, src.MaxTXID}
+			byFile[k] = append(byFile[k], h.Name)
+		}
+	}
+	c.mu.Lock()
+	c.hints, c.hasHints = byFile, c.hasHints || len(byFile) > 0
+	c.mu.Unlock()
 	return all, nil
 }
 
-// hintFor says how to read the hint of a file.
+// hintFor says where to look for the hint of a file: files read whole
+// need none.
 func (c *catalog) hintFor(info *ltx.FileInfo) hintRequest {
-	if c.maxHint <= 0 || c.sink == nil || info.Level < 1 || info.MaxTXID < 2 {
+	if info.Size <= manifest.WholeFileMax {
 		return hintRequest{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if info.MaxTXID <= c.hintHorizon {
-		return hintRequest{listed: c.hints[info.MaxTXID], max: c.maxHint}
-	}
-	return hintRequest{probe: len(c.hints) > 0, max: c.maxHint}
+	listed := c.hints[hintKey{info.Level, info.MinTXID, info.MaxTXID}]
+	return hintRequest{listed: listed, byName: len(listed) == 0 && c.hasHints, cache: c.objects}
 }
 
 // load returns the page indexes of files, in the same order, fetching

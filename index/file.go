@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sync/atomic"
 
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -22,6 +25,10 @@ type File struct {
 	Info    ltx.FileInfo // level, TXID range, size, CreatedAt (from listing)
 	Header  ltx.Header   // page size, commit, timestamp (from the file)
 	Trailer ltx.Trailer  // FileChecksum identifies the file's content
+
+	// sums checks the frames read by range (see CheckFrame); nil for a
+	// file read by range without a hint (Litestream's).
+	sums *frameSums
 }
 
 // Name is "L<level>/<minTXID>-<maxTXID>.ltx", for errors and logs.
@@ -100,34 +107,74 @@ func invalidf(info *ltx.FileInfo, format string, args ...any) error {
 	return fmt.Errorf("read page index of %s: %w: %s", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), ltx.ErrInvalidFile, fmt.Sprintf(format, args...))
 }
 
-// fetchFileIndex reads a file's header, trailer and page index: one request
-// for a small file, a head read and a tail read in parallel for a larger
-// one, and one more read only when the index is larger than the tail read.
-// The hint of the file, when asked for, is read in the same round. The
-// frames read (the whole small file, the head of a larger one, the hint's)
-// are kept on the result for the frame sink. Everything read is treated as
-// untrusted: an index that does not describe exactly the file's page block
-// is an error naming the file; a hint that does not check out is dropped.
+// fetchFileIndex reads a file's header, trailer and page index from the
+// file: one request for a small file, a head read and a tail read in
+// parallel for a larger one, and one more read only when the index is
+// larger than the tail read. The hints a listing showed for the file are
+// read in the same round. The frames read (the whole small file, the head
+// of a larger one, the hint's) are kept on the result for the frame sink.
+//
+// Everything read is treated as untrusted. A file read whole must match
+// its file checksum before any page of it is used. A larger file whose
+// hint describes exactly its header, trailer and page index has its
+// frames checked against the hint's frame sums when read
+// (File.CheckFrame); a hint that differs means the file is damaged. An
+// index that does not describe exactly the file's page block is an error
+// naming the file; a hint that does not decode is dropped with a warning,
+// and the file read as if it had none.
 func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, hint hintRequest) (*fileIndex, error) {
-	size := info.Size
-	if size < minFileSize {
-		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", size, minFileSize)
+	if info.Size < minFileSize {
+		return nil, invalidf(info, "file is %d bytes, smaller than the smallest LTX file (%d bytes)", info.Size, minFileSize)
 	}
-
-	var head, tail, hintData []byte
+	var h *manifest.Hint
 	var hintErr error
+	g, gctx := errgroup.WithContext(ctx)
+	if len(hint.listed) > 0 && info.Size > manifest.WholeFileMax {
+		g.Go(func() error {
+			h, hintErr = readListedHint(gctx, client, sem, hint.cache, info, hint.listed)
+			return nil // a hint is optional: its failure fails nothing
+		})
+	}
+	var fx *fileIndex
+	g.Go(func() (err error) {
+		fx, err = readFileIndex(gctx, client, sem, info)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if h == nil && fx.file.sums == nil && hint.byName {
+		// A hint written after the listing: by its name, now that the
+		// file's checksum is known (one more round trip, rarely).
+		var err error
+		if h, err = readHint(ctx, client, sem, hint.cache, manifest.HintName(sourceOf(fx.file))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			hintErr = errors.Join(hintErr, err)
+		}
+	}
+	p := fx.pending.Load()
+	if h != nil && fx.file.sums == nil {
+		if err := fx.useHint(h); err != nil {
+			return nil, err
+		}
+		p.hint = fx.hintFrames(h)
+	}
+	if hintErr != nil && ctx.Err() == nil {
+		p.hintErr = fmt.Errorf("hint of %s: %w", fx.file.Name(), hintErr)
+	}
+	return fx, nil
+}
+
+// readFileIndex reads a file's header, trailer and page index from the
+// file itself (see fetchFileIndex).
+func readFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo) (*fileIndex, error) {
+	size := info.Size
+	var head, tail []byte
 	tailStart := max(size-tailFor(size), 0)
 	if size <= tailGuess {
 		tailStart = 0
 	}
 	// Every read goes out at once: one round trip.
 	g, gctx := errgroup.WithContext(ctx)
-	if hint.wanted() {
-		g.Go(func() error {
-			hintData, hintErr = readHint(gctx, client, sem, info, hint)
-			return nil // a hint is optional: its failure fails nothing
-		})
-	}
 	if tailStart == 0 {
 		g.Go(func() (err error) {
 			tail, err = readRange(gctx, client, sem, info, 0, size)
@@ -151,8 +198,35 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	}
 	if tailStart > 0 && int64(len(head)) >= tailStart {
 		head = append(head[:tailStart:tailStart], tail...) // the whole file
+		tail, tailStart = head, 0
 	}
+	whole := tailStart == 0
+	if whole {
+		// Nothing of a file read whole is used before it matches its file
+		// checksum: a change anywhere in it is found here.
+		if err := ltx.NewDecoder(bytes.NewReader(head)).Verify(); err != nil {
+			if errors.Is(err, ltx.ErrChecksumMismatch) {
+				return nil, fmt.Errorf("read %s: %w: the file is damaged", storage.FileName(info.Level, info.MinTXID, info.MaxTXID), err)
+			}
+			return nil, invalidf(info, "%v", err)
+		}
+	}
+	fx, err := parseFileIndex(ctx, client, sem, info, head, tail, tailStart)
+	if err != nil {
+		return nil, err
+	}
+	if whole {
+		fx.sumWhole(head)
+	}
+	fx.pending.Store(&pendingFrames{head: head})
+	return fx, nil
+}
 
+// parseFileIndex reads the header, trailer and page index of a file from
+// its first bytes (head) and its last bytes (tail, from tailStart), reading
+// more only when the index starts before tailStart.
+func parseFileIndex(ctx context.Context, client storage.Client, sem chan struct{}, info *ltx.FileInfo, head, tail []byte, tailStart int64) (*fileIndex, error) {
+	size := info.Size
 	var hdr ltx.Header
 	if err := hdr.UnmarshalBinary(head); err != nil {
 		return nil, invalidf(info, "header: %v", err)
@@ -194,7 +268,6 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 	if !bytes.Equal(raw[:ltx.PageHeaderSize], make([]byte, ltx.PageHeaderSize)) {
 		return nil, invalidf(info, "no end-of-pages marker before the page index at offset %d", indexStart)
 	}
-
 	r := bytes.NewReader(raw[ltx.PageHeaderSize:])
 	elems, err := ltx.DecodePageIndex(r, info.Level, info.MinTXID, info.MaxTXID)
 	if err != nil {
@@ -203,29 +276,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		return nil, invalidf(info, "page index: %d bytes left over", r.Len())
 	}
 
-	fx := &fileIndex{
-		file:  &File{Info: *info, Header: hdr, Trailer: trailer},
-		pgnos: make([]uint32, 0, len(elems)),
-		sizes: make([]uint32, 0, len(elems)),
-	}
-	lock := ltx.LockPgno(hdr.PageSize)
-	next := int64(ltx.HeaderSize)
-	add := func(pgno uint32, e ltx.PageIndexElem) error {
-		switch {
-		case pgno > hdr.Commit:
-			return invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
-		case pgno == lock:
-			return invalidf(info, "page index holds the lock page %d", pgno)
-		case e.Offset != next:
-			return invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, e.Offset, next)
-		case e.Size <= ltx.PageHeaderSize || e.Size > math.MaxUint32 || e.Size > blockEnd-next:
-			return invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, e.Size, e.Offset, ltx.HeaderSize, blockEnd)
-		}
-		fx.pgnos = append(fx.pgnos, pgno)
-		fx.sizes = append(fx.sizes, uint32(e.Size))
-		next += e.Size
-		return nil
-	}
+	fb := newIndexBuilder(info, hdr, trailer, blockEnd, len(elems))
 	if uint64(hdr.Commit) <= 2*uint64(len(elems)) {
 		// The file holds most pages of the database (a snapshot, a large
 		// compaction): order its entries by page number in a table of the
@@ -240,7 +291,7 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		for pgno := uint32(1); pgno <= hdr.Commit; pgno++ {
 			// DecodePageIndex fills MinTXID (at least 1) in every entry.
 			if e := byPgno[pgno]; e.MinTXID != 0 {
-				if err := add(pgno, e); err != nil {
+				if err := fb.add(pgno, e.Offset, e.Size); err != nil {
 					return nil, err
 				}
 			}
@@ -252,32 +303,15 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		}
 		slices.Sort(pgnos)
 		for _, pgno := range pgnos {
-			if err := add(pgno, elems[pgno]); err != nil {
+			if err := fb.add(pgno, elems[pgno].Offset, elems[pgno].Size); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if next != blockEnd {
-		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", next, blockEnd)
+	fx, err := fb.finish(true)
+	if err != nil {
+		return nil, err
 	}
-	if hdr.IsSnapshot() {
-		want := int(hdr.Commit)
-		if lock <= hdr.Commit {
-			want--
-		}
-		if len(fx.pgnos) != want {
-			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(fx.pgnos), hdr.Commit)
-		}
-	}
-
-	p := &pendingFrames{head: head}
-	if hintData != nil {
-		p.hint, hintErr = checkHint(fx.file, hintData)
-	}
-	if hintErr != nil && ctx.Err() == nil {
-		p.hintErr = hintErr
-	}
-	fx.pending.Store(p)
 	return fx, nil
 }
 
@@ -332,4 +366,68 @@ func readInto(ctx context.Context, client storage.Client, sem chan struct{}, inf
 		return fmt.Errorf("read %s bytes %d-%d: %w", name, off, off+n, err)
 	}
 	return nil
+}
+
+// indexBuilder checks the frames of a page index, from a file's own index
+// or from its hint, as it builds the fileIndex: in ascending page order,
+// none beyond the commit size nor the lock page, back to back from the
+// end of the header up to the end of the page block, and every page of
+// the database in a snapshot.
+type indexBuilder struct {
+	fx       *fileIndex
+	blockEnd int64 // where the page block ends (at most, for a hint)
+	next     int64 // where the next frame starts
+	lock     uint32
+}
+
+func newIndexBuilder(info *ltx.FileInfo, hdr ltx.Header, trailer ltx.Trailer, blockEnd int64, n int) *indexBuilder {
+	return &indexBuilder{
+		fx: &fileIndex{
+			file:  &File{Info: *info, Header: hdr, Trailer: trailer},
+			pgnos: make([]uint32, 0, n),
+			sizes: make([]uint32, 0, n),
+		},
+		blockEnd: blockEnd,
+		next:     ltx.HeaderSize,
+		lock:     ltx.LockPgno(hdr.PageSize),
+	}
+}
+
+func (b *indexBuilder) add(pgno uint32, offset, size int64) error {
+	info, hdr := &b.fx.file.Info, &b.fx.file.Header
+	switch {
+	case pgno > hdr.Commit:
+		return invalidf(info, "page index holds page %d beyond the commit size of %d pages", pgno, hdr.Commit)
+	case pgno == b.lock:
+		return invalidf(info, "page index holds the lock page %d", pgno)
+	case len(b.fx.pgnos) > 0 && pgno <= b.fx.pgnos[len(b.fx.pgnos)-1]:
+		return invalidf(info, "page index holds page %d after page %d", pgno, b.fx.pgnos[len(b.fx.pgnos)-1])
+	case offset != b.next:
+		return invalidf(info, "page index puts page %d at offset %d, but its frame starts at %d", pgno, offset, b.next)
+	case size <= ltx.PageHeaderSize || size > math.MaxUint32 || size > b.blockEnd-b.next:
+		return invalidf(info, "page index gives page %d a frame of %d bytes at offset %d, outside the page block (%d-%d)", pgno, size, offset, ltx.HeaderSize, b.blockEnd)
+	}
+	b.fx.pgnos = append(b.fx.pgnos, pgno)
+	b.fx.sizes = append(b.fx.sizes, uint32(size))
+	b.next += size
+	return nil
+}
+
+// finish checks the whole: exact says the frames must end exactly at the
+// end of the page block (known from the file's own index).
+func (b *indexBuilder) finish(exact bool) (*fileIndex, error) {
+	info, hdr := &b.fx.file.Info, &b.fx.file.Header
+	if exact && b.next != b.blockEnd {
+		return nil, invalidf(info, "page index describes frames up to offset %d, but the page block ends at %d", b.next, b.blockEnd)
+	}
+	if hdr.IsSnapshot() {
+		want := int(hdr.Commit)
+		if b.lock <= hdr.Commit {
+			want--
+		}
+		if len(b.fx.pgnos) != want {
+			return nil, invalidf(info, "snapshot holds %d pages, not every page of the %d-page database", len(b.fx.pgnos), hdr.Commit)
+		}
+	}
+	return b.fx, nil
 }

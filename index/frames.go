@@ -20,16 +20,6 @@ type Frame struct {
 // Replan or Probe; frames are only valid during the call.
 type FrameSink func(f *File, frames []Frame)
 
-// SetFrameSink hands sink the frames read along with page indexes from now
-// on, and reads the hint object (see storage.HintLevel) of each snapshot
-// and compaction file, up to maxHintBytes (0: no hints), in the same round
-// trip as its page index. Call it before the first Update.
-func (x *Index) SetFrameSink(sink FrameSink, maxHintBytes int64) {
-	x.cat.mu.Lock()
-	defer x.cat.mu.Unlock()
-	x.cat.sink, x.cat.maxHint, x.cat.log = sink, maxHintBytes, x.log
-}
-
 // pendingFrames are the frames read along with a file's page index.
 type pendingFrames struct {
 	head    []byte  // the first bytes of the file (the whole of a small one)
@@ -42,9 +32,7 @@ type pendingFrames struct {
 // (v may keep reading a page from the file an earlier version read it
 // from: see adopt; the page cache holds it there).
 func (c *catalog) deliver(v *Version, fxs []*fileIndex) {
-	c.mu.Lock()
 	sink := c.sink
-	c.mu.Unlock()
 	for _, fx := range fxs {
 		p := fx.pending.Swap(nil)
 		if p == nil || sink == nil {
@@ -65,16 +53,33 @@ func (c *catalog) deliver(v *Version, fxs []*fileIndex) {
 			if end > int64(len(p.head)) {
 				break
 			}
+			if err := fx.file.CheckFrame(pgno, p.head[off:end]); err != nil {
+				// Not kept: a query that needs the page reads it and
+				// fails with the same error.
+				c.log.Warn("ltx index: a frame read with a page index does not match its checksum", "replica", c.client.String(), "err", err)
+				break
+			}
 			keep(pgno, p.head[off:end])
 			off, headMax = end, pgno
 		}
-		for _, f := range p.hint {
-			if f.Pgno > headMax {
-				keep(f.Pgno, f.Data)
+		if hintBytes(p.hint) <= c.maxHint {
+			for _, f := range p.hint {
+				if f.Pgno > headMax {
+					keep(f.Pgno, f.Data)
+				}
 			}
 		}
 		if len(out) > 0 {
 			sink(fx.file, out)
 		}
 	}
+}
+
+// hintBytes is the size of a hint's frames.
+func hintBytes(frames []Frame) int64 {
+	var n int64
+	for _, f := range frames {
+		n += int64(len(f.Data))
+	}
+	return n
 }

@@ -3,12 +3,17 @@ package index
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -80,8 +85,7 @@ func TestFramesOfSmallFiles(t *testing.T) {
 	r.apply(30, 3, 5) // page 3 again: only this file's page 3 is current
 	r.apply(20)       // a shrink: pages above 20 are gone
 	var l frameLog
-	x := New(r.client, Options{})
-	x.SetFrameSink(l.sink(t), 0)
+	x := New(r.client, Options{Frames: l.sink(t), HintFrameBytes: 0})
 	r.client.Reset()
 	v := mustUpdate(t, x)
 	r.check(v)
@@ -116,8 +120,7 @@ func TestFramesOfALargeFile(t *testing.T) {
 	}
 	r.apply(4000, 1, 3000)
 	var l frameLog
-	x := New(r.client, Options{})
-	x.SetFrameSink(l.sink(t), 0)
+	x := New(r.client, Options{Frames: l.sink(t), HintFrameBytes: 0})
 	r.client.Reset()
 	v := mustUpdate(t, x)
 	l.check(t, r, v)
@@ -133,34 +136,49 @@ func TestFramesOfALargeFile(t *testing.T) {
 	}
 }
 
-// hintOf writes the hint of the file at level [min,max] holding pgnos,
-// made from the pages of TXID max, and returns its bytes.
+// hintOf writes the hint of the file at level [min,max], as the writer
+// does, with copies of the frames of pgnos (instead of the writer's
+// choice: the test's pages are not B-tree pages), and returns its bytes.
 func (r *testReplica) hintOf(level int, min, max ltx.TXID, pgnos ...uint32) []byte {
 	r.tb.Helper()
 	rc, err := r.store.OpenLTXFile(context.Background(), level, min, max, 0, 0)
 	if err != nil {
 		r.tb.Fatal(err)
 	}
-	defer rc.Close()
-	dec := ltx.NewDecoder(rc)
-	if err := dec.Verify(); err != nil {
+	file, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
 		r.tb.Fatal(err)
 	}
-	var pages []storage.HintPage
-	for _, pgno := range pgnos {
-		pages = append(pages, storage.HintPage{Pgno: pgno, Data: r.images[max][pgno]})
-	}
-	var buf bytes.Buffer
-	if err := storage.EncodeHint(&buf, dec.Header(), dec.Trailer().FileChecksum, pages); err != nil {
+	h, err := manifest.BuildHint(level, bytes.NewReader(file))
+	if err != nil {
 		r.tb.Fatal(err)
 	}
-	r.write(storage.HintLevel, max, max, buf.Bytes())
-	return buf.Bytes()
+	h.Frames = nil
+	off := int64(ltx.HeaderSize)
+	for i, pgno := range h.Pgnos {
+		if slices.Contains(pgnos, pgno) {
+			h.Frames = append(h.Frames, manifest.Frame{Ordinal: uint32(i), Data: file[off : off+int64(h.Sizes[i])]})
+		}
+		off += int64(h.Sizes[i])
+	}
+	b := h.Encode()
+	r.putHint(manifest.HintName(h.Source()), b)
+	return b
+}
+
+// putHint stores a hint object as is.
+func (r *testReplica) putHint(name string, b []byte) {
+	r.tb.Helper()
+	if _, err := r.store.WriteObject(context.Background(), name, bytes.NewReader(b), storage.WriteOptions{}); err != nil {
+		r.tb.Fatal(err)
+	}
 }
 
 // TestHints: the hint of a snapshot is listed with the levels and read in
-// the same round as the page indexes; its pages reach the sink where the
-// version serves them from the snapshot.
+// the same round as the page indexes; its frames reach the sink where the
+// version serves them from the snapshot, and its frame sums check the
+// snapshot's frames.
 func TestHints(t *testing.T) {
 	r := newTestReplica(t)
 	r.grow(4000)
@@ -170,13 +188,12 @@ func TestHints(t *testing.T) {
 	r.hintOf(storage.SnapshotLevel, 1, 2, 1500, 2000, 3000, 3999)
 
 	var l frameLog
-	x := New(r.client, Options{})
-	x.SetFrameSink(l.sink(t), 1<<20)
+	x := New(r.client, Options{Frames: l.sink(t), HintFrameBytes: 1 << 20})
 	r.client.Reset()
 	v := mustUpdate(t, x)
 	l.check(t, r, v)
-	if c := r.client.Counts(); c.Lists != storage.SnapshotLevel+2 || c.Opens != 4 {
-		t.Fatalf("%d lists and %d reads; want the levels and the hint level listed, a head, tail and hint read of the snapshot and a read of the L0 file", c.Lists, c.Opens)
+	if c := r.client.Counts(); c.Lists != storage.SnapshotLevel+1 || c.ObjectLists != 1 || c.Opens != 3 || c.ObjectReads != 2 {
+		t.Fatalf("%+v; want a look for a manifest, the levels and the hints listed, a head and tail read of the snapshot, its hint, and a read of the L0 file", c)
 	}
 	snap := l.pages[storage.FileName(storage.SnapshotLevel, 1, 2)]
 	for _, pgno := range []uint32{1500, 2000, 3999} {
@@ -187,11 +204,12 @@ func TestHints(t *testing.T) {
 	if snap[3000] != nil {
 		t.Fatal("hinted page 3000, rewritten by a later file, handed over")
 	}
+	e, _ := v.Lookup(1500)
+	if !e.File.Verified() {
+		t.Fatal("the snapshot's frames are not checked against its hint")
+	}
 
-	// Polls list no hints; a new snapshot's hint is read by name. (Page
-	// 2500 is rewritten: the version keeps reading the pages that did not
-	// change from the files it read them from, so only a rewritten page's
-	// frame from the new snapshot's hint reaches the sink.)
+	// A poll lists the hints again: a new snapshot's hint is read.
 	r.apply(4000, 10, 2500)
 	r.snapshot() // [1,4]
 	r.hintOf(storage.SnapshotLevel, 1, 4, 2500)
@@ -199,37 +217,35 @@ func TestHints(t *testing.T) {
 	l.pages = map[string]map[uint32][]byte{}
 	v = mustUpdate(t, x)
 	l.check(t, r, v)
-	if c := r.client.Counts(); c.Lists != storage.SnapshotLevel+1 {
-		t.Fatalf("a poll made %d lists, want one per level", c.Lists)
-	}
 	if v.TXID() != 4 || l.pages[storage.FileName(storage.SnapshotLevel, 1, 4)][2500] == nil {
-		t.Fatalf("the new snapshot's hint was not read by name (TXID %d)", v.TXID())
+		t.Fatalf("the new snapshot's hint was not read (TXID %d)", v.TXID())
 	}
 }
 
-// TestBadHints: a hint that does not check out is dropped, and the version
-// is built as without it.
+// TestBadHints: a hint that does not decode is dropped, and the version is
+// built as without it; one that decodes but describes another content
+// under the file's name means the file is damaged.
 func TestBadHints(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		damage func(r *testReplica, hint []byte)
+		name    string
+		damage  func(r *testReplica, name string, hint []byte)
+		damaged bool
 	}{
-		{"of another file", func(r *testReplica, _ []byte) {
-			// The hint of an L1 file [2,2], which the snapshot [1,2] is not.
-			r.compact(1, 2, 2)
-			r.hintOf(1, 2, 2, 1500)
-		}},
-		{"flipped byte", func(r *testReplica, hint []byte) {
+		{"flipped byte", func(r *testReplica, name string, hint []byte) {
 			b := bytes.Clone(hint)
 			b[len(b)/2] ^= 1
-			r.putRaw(storage.HintLevel, 2, 2, b)
-		}},
-		{"truncated", func(r *testReplica, hint []byte) {
-			r.putRaw(storage.HintLevel, 2, 2, hint[:len(hint)-20])
-		}},
-		{"not LTX", func(r *testReplica, hint []byte) {
-			r.putRaw(storage.HintLevel, 2, 2, bytes.Repeat([]byte("x"), 300))
-		}},
+			r.putHint(name, b)
+		}, false},
+		{"truncated", func(r *testReplica, name string, hint []byte) { r.putHint(name, hint[:len(hint)-20]) }, false},
+		{"not a hint", func(r *testReplica, name string, hint []byte) { r.putHint(name, bytes.Repeat([]byte("x"), 300)) }, false},
+		{"of another content", func(r *testReplica, name string, hint []byte) {
+			h, err := manifest.DecodeHint(hint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Sizes[3], h.Sizes[4] = h.Sizes[3]+1, h.Sizes[4]-1
+			r.putHint(name, h.Encode())
+		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newTestReplica(t)
@@ -237,11 +253,23 @@ func TestBadHints(t *testing.T) {
 			r.apply(4000, 2000)
 			r.snapshot()
 			hint := r.hintOf(storage.SnapshotLevel, 1, 2, 1500, 2000)
-			tt.damage(r, hint)
+			h, err := manifest.DecodeHint(hint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.damage(r, manifest.HintName(h.Source()), hint)
 			var l frameLog
-			x := New(r.client, Options{})
-			x.SetFrameSink(l.sink(t), 1<<20)
-			v := mustUpdate(t, x)
+			x := New(r.client, Options{Frames: l.sink(t), HintFrameBytes: 1 << 20})
+			v, err := x.Update(context.Background())
+			if tt.damaged {
+				if err == nil || !errors.Is(err, ltx.ErrChecksumMismatch) || !strings.Contains(err.Error(), storage.FileName(storage.SnapshotLevel, 1, 2)) {
+					t.Fatalf("got %v, want an error saying the snapshot is damaged", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			l.check(t, r, v)
 			snap := l.pages[storage.FileName(storage.SnapshotLevel, 1, 2)]
 			if snap[1500] != nil || snap[2000] != nil {
@@ -251,41 +279,40 @@ func TestBadHints(t *testing.T) {
 	}
 }
 
-// TestHintTooLarge: a hint larger than the bound is not read.
+// TestHintTooLarge: a hint copying more than the bound is still read for
+// its checksums, and its frames are not handed over.
 func TestHintTooLarge(t *testing.T) {
 	r := newTestReplica(t)
 	r.grow(4000)
 	r.apply(4000, 2000)
 	r.snapshot()
-	hint := r.hintOf(storage.SnapshotLevel, 1, 2, 1500, 2000)
+	r.hintOf(storage.SnapshotLevel, 1, 2, 1500, 2000)
 	var l frameLog
-	x := New(r.client, Options{})
-	x.SetFrameSink(l.sink(t), int64(len(hint)-1))
-	r.client.Reset()
-	mustUpdate(t, x)
-	if c := r.client.Counts(); c.Opens != 2 {
-		t.Fatalf("%d reads, want the snapshot's head and tail only", c.Opens)
+	x := New(r.client, Options{Frames: l.sink(t), HintFrameBytes: 10})
+	v := mustUpdate(t, x)
+	if snap := l.pages[storage.FileName(storage.SnapshotLevel, 1, 2)]; snap[1500] != nil {
+		t.Fatal("the frames of a hint over the bound were handed over")
+	}
+	if e, _ := v.Lookup(1500); !e.File.Verified() {
+		t.Fatal("a hint over the bound was not used for its checksums")
 	}
 }
 
-// slowHintList lists the hint level after the other levels.
+// slowHintList lists the hints after the levels.
 type slowHintList struct {
 	storage.Client
 }
 
-func (c slowHintList) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
-	if level == storage.HintLevel {
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+func (c slowHintList) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	select {
+	case <-time.After(50 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return c.Client.LTXFiles(ctx, level, seek, useMetadata)
+	return c.Client.ListObjects(ctx, dir)
 }
 
-// TestHintListedLast: a hint level that lists after every other level is
-// still read.
+// TestHintListedLast: hints that list after every level are still read.
 func TestHintListedLast(t *testing.T) {
 	r := newTestReplica(t)
 	r.grow(4000)
@@ -293,8 +320,7 @@ func TestHintListedLast(t *testing.T) {
 	r.snapshot()
 	r.hintOf(storage.SnapshotLevel, 1, 2, 1500)
 	var l frameLog
-	x := New(slowHintList{r.client}, Options{})
-	x.SetFrameSink(l.sink(t), 1<<20)
+	x := New(slowHintList{r.client}, Options{Frames: l.sink(t), HintFrameBytes: 1 << 20})
 	mustUpdate(t, x)
 	if l.pages[storage.FileName(storage.SnapshotLevel, 1, 2)][1500] == nil {
 		t.Fatal("the hint listed last was not read")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -27,6 +28,16 @@ const DefaultConcurrency = 128
 type Options struct {
 	Logger      *slog.Logger // slog.Default() if nil
 	Concurrency int          // requests in flight while building; DefaultConcurrency if 0
+
+	// Frames, if set, receives the frames read along with page indexes
+	// (see FrameSink), and the interior frames of each file's hint when
+	// they take up to HintFrameBytes (0: none).
+	Frames         FrameSink
+	HintFrameBytes int64
+
+	// Objects, if set, keeps the hints read, so that a reader started
+	// again opens without reading them from storage.
+	Objects ObjectCache
 
 	// Moved, if set, is told of the pages that a new version reads from
 	// another file than the version it was built from, with the same bytes,
@@ -43,6 +54,8 @@ type Index struct {
 	cat     *catalog
 	moved   func([]Move)
 	movedMu sync.Mutex // Moved is never called concurrently
+
+	mf manifestState // see manifest.go
 
 	latest   atomic.Pointer[Version]
 	updating chan struct{} // held by the one Update running
@@ -64,7 +77,7 @@ func New(client storage.Client, opts Options) *Index {
 	return &Index{
 		client:   client,
 		log:      opts.Logger,
-		cat:      newCatalog(client, opts.Concurrency),
+		cat:      newCatalog(client, opts),
 		moved:    opts.Moved,
 		updating: make(chan struct{}, 1),
 		probed:   map[probedKey]*ltx.FileInfo{},
@@ -101,17 +114,20 @@ func (x *Index) Update(ctx context.Context) (*Version, error) {
 }
 
 func (x *Index) update(ctx context.Context) (*Version, error) {
+	if v, handled, err := x.fromManifest(ctx); handled {
+		return v, err
+	}
 	infos, err := x.cat.listLevels(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	infos = x.asProbed(infos, true)
-	plan, err := Plan(infos, 0)
+	files, err := plan.Restore(infos, 0)
 	if err != nil {
 		return nil, fmt.Errorf("plan the latest version of %s: %w", x.client, err)
 	}
 	cur := x.Latest()
-	if newest := plan[len(plan)-1].MaxTXID; cur != nil && newest < cur.TXID() {
+	if newest := files[len(files)-1].MaxTXID; cur != nil && newest < cur.TXID() {
 		if newest != x.behind {
 			x.log.Warn("replica's newest restorable TXID is behind the latest version; keeping it",
 				"replica", x.client.String(), "newest", newest.String(), "latest", cur.TXID().String())
@@ -119,7 +135,7 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 		}
 		return cur, nil
 	}
-	next, fetched, incremental, err := x.build(ctx, infos, plan, cur)
+	next, fetched, incremental, err := x.build(ctx, infos, files, cur)
 	if err != nil {
 		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
 	}
@@ -132,11 +148,11 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 	return next, nil
 }
 
-// At returns a version at exactly txid (ErrTXIDNotFound beyond the newest,
-// ErrTXIDUnavailable when no retained chain of files reaches it).
+// At returns a version at exactly txid (plan.ErrTXIDNotFound beyond the newest,
+// plan.ErrTXIDUnavailable when no retained chain of files reaches it).
 func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	if txid == 0 {
-		return nil, fmt.Errorf("version of %s at txid 0: %w: no transaction has TXID 0", x.client, ErrTXIDUnavailable)
+		return nil, fmt.Errorf("version of %s at txid 0: %w: no transaction has TXID 0", x.client, plan.ErrTXIDUnavailable)
 	}
 	if v := x.Latest(); v != nil && v.TXID() == txid {
 		return v, nil
@@ -144,14 +160,14 @@ func (x *Index) At(ctx context.Context, txid ltx.TXID) (*Version, error) {
 	if v := x.pinnedAt(txid); v != nil {
 		return v, nil
 	}
-	return x.buildAt(ctx, txid, x.Latest())
+	return x.buildAt(ctx, txid, x.Latest(), true)
 }
 
 // Replan builds v's TXID again from a fresh listing and plan: the way out
 // when a file of v has vanished (retention), which must never be answered
 // with a wrong page.
 func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
-	nv, err := x.buildAt(ctx, v.TXID(), v)
+	nv, err := x.buildAt(ctx, v.TXID(), v, false) // a listing: the manifest may name the vanished file
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +179,10 @@ func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
 
 // buildAt lists the replica and builds a version at txid from a fresh plan,
 // reading from prev's files where they serve the same pages (see adopt).
-func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
-	v, err := x.tryBuildAt(ctx, txid, prev)
+func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version, useManifest bool) (*Version, error) {
+	v, err := x.tryBuildAt(ctx, txid, prev, useManifest)
 	if errors.Is(err, os.ErrNotExist) {
-		v, err = x.tryBuildAt(ctx, txid, prev) // retention raced with the listing
+		v, err = x.tryBuildAt(ctx, txid, prev, false) // retention raced with the listing
 	}
 	if err != nil {
 		return nil, err
@@ -184,16 +200,43 @@ func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Ver
 	return v, nil
 }
 
-func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version) (*Version, error) {
+func (x *Index) tryBuildAt(ctx context.Context, txid ltx.TXID, prev *Version, useManifest bool) (*Version, error) {
+	if files := manifestPlan(x.lastManifest(), txid); useManifest && files != nil {
+		// The manifest's plan passes through txid: no listing.
+		infos, err := x.cat.loadManifest(ctx, files)
+		if err == nil {
+			return x.buildPlan(ctx, txid, prev, infos, infos)
+		} else if !errors.Is(err, errDisagrees) {
+			return nil, err
+		}
+	}
 	infos, err := x.cat.listLevels(ctx, false)
+	if errors.Is(err, errors.ErrUnsupported) && !useManifest {
+		// Storage that cannot list (a web server): the manifest as it is
+		// now, read afresh.
+		m, merr := x.readManifest(ctx)
+		if files := manifestPlan(m, txid); files != nil {
+			if infos, err = x.cat.loadManifest(ctx, files); err == nil {
+				return x.buildPlan(ctx, txid, prev, infos, infos)
+			}
+		} else if merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	infos = x.asProbed(infos, false)
-	plan, err := Plan(infos, txid)
+	files, err := plan.Restore(infos, txid)
 	if err != nil {
 		return nil, fmt.Errorf("plan version of %s at txid %s: %w", x.client, txid, err)
 	}
+	return x.buildPlan(ctx, txid, prev, infos, files)
+}
+
+// buildPlan builds the version of a plan from nothing, reading from prev's
+// files wherever they serve the same pages and are among infos.
+func (x *Index) buildPlan(ctx context.Context, txid ltx.TXID, prev *Version, infos, plan []*ltx.FileInfo) (*Version, error) {
 	fxs, fetched, err := x.load(ctx, plan)
 	if err != nil {
 		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
@@ -330,11 +373,14 @@ func (x *Index) retainKnown(latest *Version) {
 // and the oldest restorable time when t is earlier than every retained
 // TXID).
 func (x *Index) TXIDAt(ctx context.Context, t time.Time) (ltx.TXID, error) {
+	if m := x.lastManifest(); m != nil && !t.Before(m.Time) {
+		return m.TXID, nil // nothing newer was committed by then, as of the manifest
+	}
 	infos, err := x.cat.listLevels(ctx, true)
 	if err != nil {
 		return 0, err
 	}
-	txid, err := TXIDAtTime(infos, t)
+	txid, err := plan.TXIDAt(infos, t)
 	if err != nil {
 		return 0, fmt.Errorf("find txid of %s at %s: %w", x.client, t.UTC().Format(ltx.RFC3339Milli), err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -80,7 +81,7 @@ func TestUpdateFollowsHistory(t *testing.T) {
 	for txid := ltx.TXID(1); txid <= r.db.TXID(); txid++ {
 		v, err := x.At(context.Background(), txid)
 		if err != nil {
-			if errors.Is(err, ErrTXIDUnavailable) {
+			if errors.Is(err, plan.ErrTXIDUnavailable) {
 				continue // inside a compaction: only its MaxTXID is restorable
 			}
 			t.Fatalf("At(%d): %v", txid, err)
@@ -260,8 +261,8 @@ func TestGapAfterRetention(t *testing.T) {
 	if _, _, err := readPage(t, r.store, e); !isNotExist(err) {
 		t.Fatalf("reading a page of the version pinned before retention: %v, want a missing file", err)
 	}
-	if _, err := x.Replan(context.Background(), old); !errors.Is(err, ErrTXIDUnavailable) {
-		t.Fatalf("Replan at TXID 5 after retention: %v, want ErrTXIDUnavailable", err)
+	if _, err := x.Replan(context.Background(), old); !errors.Is(err, plan.ErrTXIDUnavailable) {
+		t.Fatalf("Replan at TXID 5 after retention: %v, want plan.ErrTXIDUnavailable", err)
 	}
 }
 
@@ -318,15 +319,15 @@ func TestAt(t *testing.T) {
 			t.Fatalf("At(%d) again: %v; want the version still in use", txid, err)
 		}
 	}
-	if _, err := x.At(ctx, 21); !errors.Is(err, ErrTXIDNotFound) {
-		t.Fatalf("At(21): %v, want ErrTXIDNotFound", err)
+	if _, err := x.At(ctx, 21); !errors.Is(err, plan.ErrTXIDNotFound) {
+		t.Fatalf("At(21): %v, want plan.ErrTXIDNotFound", err)
 	}
 	r.remove(0, 2, 2) // TXIDs 2..9 are now only inside the L1
-	if _, err := x.At(ctx, 5); !errors.Is(err, ErrTXIDUnavailable) {
-		t.Fatalf("At(5) inside a compaction: %v, want ErrTXIDUnavailable", err)
+	if _, err := x.At(ctx, 5); !errors.Is(err, plan.ErrTXIDUnavailable) {
+		t.Fatalf("At(5) inside a compaction: %v, want plan.ErrTXIDUnavailable", err)
 	}
-	if _, err := x.At(ctx, 0); !errors.Is(err, ErrTXIDUnavailable) {
-		t.Fatalf("At(0): %v, want ErrTXIDUnavailable", err)
+	if _, err := x.At(ctx, 0); !errors.Is(err, plan.ErrTXIDUnavailable) {
+		t.Fatalf("At(0): %v, want plan.ErrTXIDUnavailable", err)
 	}
 }
 
@@ -344,8 +345,8 @@ func TestTXIDAt(t *testing.T) {
 			t.Fatalf("TXIDAt(commit time of %d + 0.5s) = %d, %v", txid, got, err)
 		}
 	}
-	if _, err := x.TXIDAt(ctx, r.timeOf(1).Add(-time.Second)); !errors.Is(err, ErrTimeUnavailable) {
-		t.Fatalf("TXIDAt before the first commit: %v, want ErrTimeUnavailable", err)
+	if _, err := x.TXIDAt(ctx, r.timeOf(1).Add(-time.Second)); !errors.Is(err, plan.ErrTimeUnavailable) {
+		t.Fatalf("TXIDAt before the first commit: %v, want plan.ErrTimeUnavailable", err)
 	}
 }
 
@@ -502,8 +503,8 @@ func TestUpdateHonoursContext(t *testing.T) {
 
 func TestUpdateEmptyReplica(t *testing.T) {
 	r := newTestReplica(t)
-	if _, err := New(r.client, Options{}).Update(context.Background()); !errors.Is(err, ErrNoFiles) {
-		t.Fatalf("Update of an empty replica: %v, want ErrNoFiles", err)
+	if _, err := New(r.client, Options{}).Update(context.Background()); !errors.Is(err, plan.ErrNoFiles) {
+		t.Fatalf("Update of an empty replica: %v, want plan.ErrNoFiles", err)
 	}
 }
 

@@ -105,15 +105,14 @@ func (x *Index) readWhole(ctx context.Context, txid ltx.TXID) ([]byte, error) {
 	return body, nil
 }
 
-// parseWhole checks a whole file read without a listing and reads its
-// page index. The whole file is verified against its checksum first: an
-// open-ended read that ended early looks like a whole file otherwise.
+// parseWhole reads the page index of a whole file read without a
+// listing; fetchFileIndex checks it against its file checksum first (an
+// open-ended read that ended early looks like a whole file otherwise).
 func parseWhole(ctx context.Context, txid ltx.TXID, body []byte) (*fileIndex, error) {
-	dec := ltx.NewDecoder(bytes.NewReader(body))
-	if err := dec.Verify(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ltx.ErrInvalidFile, err)
+	var hdr ltx.Header
+	if err := hdr.UnmarshalBinary(body); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ltx.ErrInvalidFile, err)
 	}
-	hdr := dec.Header()
 	info := &ltx.FileInfo{Level: 0, MinTXID: txid, MaxTXID: txid, Size: int64(len(body)), CreatedAt: time.UnixMilli(hdr.Timestamp).UTC()}
 	// fetchFileIndex parses what it reads through a client: giving it the
 	// body already read keeps one parser (and its checks) for both paths.
@@ -196,5 +195,19 @@ func (b bodyClient) DeleteLTXFiles(context.Context, []*ltx.FileInfo) error {
 }
 
 func (b bodyClient) DeleteAll(context.Context) error { return errors.ErrUnsupported }
+
+func (b bodyClient) ReadObject(context.Context, string, storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	return nil, storage.ObjectInfo{}, errors.ErrUnsupported
+}
+
+func (b bodyClient) WriteObject(context.Context, string, io.Reader, storage.WriteOptions) (storage.ObjectInfo, error) {
+	return storage.ObjectInfo{}, errors.ErrUnsupported
+}
+
+func (b bodyClient) ListObjects(context.Context, string) ([]storage.ObjectInfo, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (b bodyClient) DeleteObjects(context.Context, []string) error { return errors.ErrUnsupported }
 
 func (b bodyClient) String() string { return "a probed file" }

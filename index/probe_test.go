@@ -144,8 +144,8 @@ func TestProbeRefusesWhatItCannotTrust(t *testing.T) {
 	data := append([]byte(nil), r.l0[v.TXID()+1]...)
 	data[len(data)/2] ^= 0xff
 	r.putRaw(0, v.TXID()+1, v.TXID()+1, data)
-	if _, _, err := x.Probe(context.Background()); !errors.Is(err, ltx.ErrInvalidFile) {
-		t.Fatalf("probe of a damaged file: %v, want ltx.ErrInvalidFile", err)
+	if _, _, err := x.Probe(context.Background()); !errors.Is(err, ltx.ErrChecksumMismatch) {
+		t.Fatalf("probe of a damaged file: %v, want ltx.ErrChecksumMismatch", err)
 	}
 
 	// A file of another database, named as the next TXID: its pre-apply

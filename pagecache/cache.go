@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/singleflight"
@@ -33,6 +34,17 @@ type Ref struct {
 	Key
 	Offset, Size int64
 	PageSize     uint32
+
+	// Check, if set, checks the frame's bytes as read before they are
+	// decoded (against a checksum its writer published): a frame it
+	// refuses is an error, and the page is never kept.
+	Check FrameChecker
+}
+
+// FrameChecker checks the frame of a page of one file before it is
+// decoded (see Ref.Check).
+type FrameChecker interface {
+	CheckFrame(pgno uint32, frame []byte) error
 }
 
 // Options tune a Cache.
@@ -52,6 +64,7 @@ type Stats struct {
 	Evictions        int64
 	Pages, UsedBytes int64 // held now
 	ReadaheadErrors  int64 // reads ahead that failed or were cancelled (the pages are read when asked for)
+	ReadaheadStuck   int64 // pages read by the caller itself because their read ahead was still under way after aheadPatience
 }
 
 // entryOverhead is what the cache spends on an entry besides the page
@@ -70,8 +83,8 @@ type Cache struct {
 	disk     *Disk // nil without a disk tier
 
 	mu       sync.Mutex
-	pages    *segments             // under mu
-	inflight map[Key]chan struct{} // pages being read by a prefetch, under mu
+	pages    *segments          // under mu
+	inflight map[Key]*aheadRead // pages being read ahead, under mu
 
 	flights singleflight.Group // one fetch per page in flight
 
@@ -81,6 +94,9 @@ type Cache struct {
 	async   sync.WaitGroup
 	asyncN  chan struct{} // one slot per read ahead in flight
 	aborted atomic.Int64  // reads ahead that failed
+	stuck   atomic.Int64  // pages whose read ahead Page stopped waiting for
+
+	patience time.Duration // aheadPatience; shorter in tests
 
 	hits, misses    atomic.Int64
 	requests, bytes atomic.Int64
@@ -96,19 +112,12 @@ func New(client storage.Client, opts Options) *Cache {
 		maxBytes: opts.MaxBytes,
 		disk:     opts.Disk,
 		pages:    newSegments(opts.MaxBytes),
-		inflight: map[Key]chan struct{}{},
+		inflight: map[Key]*aheadRead{},
 		asyncN:   make(chan struct{}, asyncConcurrency),
+		patience: aheadPatience,
 	}
 	c.bg, c.stop = context.WithCancel(context.Background())
 	return c
-}
-
-// SetDisk gives the cache a disk tier (see Options.Disk). Call it before
-// the cache is used.
-func (c *Cache) SetDisk(d *Disk) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.disk = d
 }
 
 func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
@@ -124,33 +133,55 @@ func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 // A file that no longer exists gives an error matching os.ErrNotExist.
 //
 // A page being read ahead (PrefetchAsync) is waited for rather than read
-// again.
+// again, until aheadPatience after that read started: a read ahead may be
+// stuck on storage for as long as the query that started it lasts (maybe
+// another connection's), so past that the page is read under ctx like any
+// miss.
 func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 	c.mu.Lock()
 	page, ok := c.pages.get(ref.Key)
-	var wait chan struct{}
+	var ahead *aheadRead
 	if !ok {
-		wait = c.inflight[ref.Key] // a hit, the warm path, hashes the key once
+		ahead = c.inflight[ref.Key] // a hit, the warm path, hashes the key once
 	}
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
 		return page, nil
 	}
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			c.misses.Add(1)
-			return nil, ctx.Err()
-		}
-		if page, ok := c.get(ref.Key); ok {
-			c.hits.Add(1)
-			return page, nil
+	if ahead != nil {
+		page, err := c.awaitAhead(ctx, ref.Key, ahead)
+		if page != nil || err != nil {
+			return page, err
 		}
 	}
 	c.misses.Add(1)
 	return c.fetchShared(ctx, ref)
+}
+
+// awaitAhead waits for the read ahead bringing page k, until it ends, ctx
+// ends, or its patience runs out. It returns the page if the read ahead
+// brought it, nil and no error if the caller must read it itself.
+func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte, error) {
+	left := time.Until(ahead.since.Add(c.patience))
+	if left > 0 {
+		timer := time.NewTimer(left)
+		defer timer.Stop()
+		select {
+		case <-ahead.done:
+			if page, ok := c.get(k); ok {
+				c.hits.Add(1)
+				return page, nil
+			}
+			return nil, nil // it failed or was cancelled
+		case <-ctx.Done():
+			c.misses.Add(1)
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
+	c.stuck.Add(1)
+	return nil, nil
 }
 
 // fetchShared reads a page once for every caller waiting for it. The read
@@ -267,5 +298,6 @@ func (c *Cache) Stats() Stats {
 		UsedBytes: used,
 
 		ReadaheadErrors: c.aborted.Load(),
+		ReadaheadStuck:  c.stuck.Load(),
 	}
 }

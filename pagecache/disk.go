@@ -59,6 +59,8 @@ type diskEntry struct {
 type diskWrite struct {
 	key  Key
 	page []byte
+
+	object string // if set, an object to keep instead of a page
 }
 
 // diskMagic starts every page file.
@@ -139,16 +141,8 @@ func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {
 	page, ok := decodeDiskPage(k, b)
 	if !ok || len(page) != int(pageSize) {
 		// Torn by a crash, or damaged: never served.
-		os.Remove(path)
+		d.remove(path)
 		d.mu.Lock()
-		if size, known := d.lru.Peek(path); known {
-			d.lru.Remove(path)
-			d.used -= size
-		} else if size, found := d.isFound[path]; found {
-			d.forgetFound(path)
-			d.used -= size
-		}
-		d.removed++
 		d.misses++
 		d.mu.Unlock()
 		return nil, false
@@ -167,12 +161,66 @@ func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {
 
 // put queues a page to be written; a full queue drops it (the tier is an
 // optimization, never a reason to wait).
-func (d *Disk) put(k Key, page []byte) {
+func (d *Disk) put(k Key, page []byte) { d.enqueue(diskWrite{key: k, page: page}) }
+
+func (d *Disk) enqueue(w diskWrite) {
 	select {
 	case <-d.done:
-	case d.queue <- diskWrite{k, page}:
+	case d.queue <- w:
 	default:
 	}
+}
+
+// The disk tier also keeps immutable objects of the replica (hints, whose
+// name says their content: see index.ObjectCache), so that a reader
+// started again opens without reading them; they count against the same
+// bound. Their own checks (a hint's CRC) are the reader's: a damaged one
+// is removed by the caller.
+
+// objectPath names the file of an object.
+func (d *Disk) objectPath(name string) string {
+	return filepath.Join(d.dir, "objects", strings.ReplaceAll(name, "/", "_")+".obj")
+}
+
+// GetObject returns an object kept by PutObject.
+func (d *Disk) GetObject(name string) ([]byte, bool) {
+	path := d.objectPath(name)
+	b, err := os.ReadFile(path)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.misses++
+		return nil, false
+	}
+	d.hits++
+	if _, known := d.lru.Get(path); !known {
+		d.lru.Add(path, int64(len(b)))
+		if !d.forgetFound(path) {
+			d.used += int64(len(b))
+		}
+	}
+	return b, true
+}
+
+// PutObject queues an object to be kept (see GetObject).
+func (d *Disk) PutObject(name string, b []byte) { d.enqueue(diskWrite{object: name, page: b}) }
+
+// RemoveObject removes a kept object (one found damaged).
+func (d *Disk) RemoveObject(name string) { d.remove(d.objectPath(name)) }
+
+// remove removes a file of the tier and stops counting it.
+func (d *Disk) remove(path string) {
+	os.Remove(path)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if size, known := d.lru.Peek(path); known {
+		d.lru.Remove(path)
+		d.used -= size
+	} else if size, found := d.isFound[path]; found {
+		d.forgetFound(path)
+		d.used -= size
+	}
+	d.removed++
 }
 
 // Close writes the pages queued and stops. Pages are still read after
@@ -193,13 +241,13 @@ func (d *Disk) run() {
 			for { // what was queued before Close is written
 				select {
 				case w := <-d.queue:
-					d.write(w.key, w.page)
+					d.write(w)
 				default:
 					return
 				}
 			}
 		case w := <-d.queue:
-			d.write(w.key, w.page)
+			d.write(w)
 		}
 	}
 }
@@ -221,7 +269,7 @@ func (d *Disk) scan() {
 			os.Remove(path) // a write cut short by a crash
 			return nil
 		}
-		if !strings.HasSuffix(path, ".page") {
+		if !strings.HasSuffix(path, ".page") && !strings.HasSuffix(path, ".obj") {
 			return nil
 		}
 		if info, err := e.Info(); err == nil {
@@ -242,17 +290,23 @@ func (d *Disk) scan() {
 	d.evict()
 }
 
-// write stores a page: a temp file renamed into place, so that a reader
-// sees a whole file or none.
-func (d *Disk) write(k Key, page []byte) {
-	path := d.path(k)
+// write stores a page or an object: a temp file renamed into place, so
+// that a reader sees a whole file or none.
+func (d *Disk) write(w diskWrite) {
+	path := d.path(w.key)
+	if w.object != "" {
+		path = d.objectPath(w.object)
+	}
 	d.mu.Lock()
 	known := d.lru.Contains(path)
 	d.mu.Unlock()
 	if known {
 		return
 	}
-	b := encodeDiskPage(k, page)
+	b := w.page
+	if w.object == "" {
+		b = encodeDiskPage(w.key, w.page)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return
 	}

@@ -46,6 +46,17 @@ func (c *Cache) fetch(ctx context.Context, ref Ref) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read page %d from %s at offset %d: %w", ref.Pgno, ref.File.name(), ref.Offset, err)
 	}
+	return checkAndDecode(ref, b)
+}
+
+// checkAndDecode checks a frame read from storage with ref.Check, then
+// decodes it (see decodeFrame).
+func checkAndDecode(ref Ref, b []byte) ([]byte, error) {
+	if ref.Check != nil {
+		if err := ref.Check.CheckFrame(ref.Pgno, b); err != nil {
+			return nil, fmt.Errorf("read page %d from %s at offset %d: %w", ref.Pgno, ref.File.name(), ref.Offset, err)
+		}
+	}
 	return decodeFrame(ref, b)
 }
 

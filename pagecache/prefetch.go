@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -27,7 +28,23 @@ const (
 	asyncRun = 1 << 20
 	// asyncConcurrency bounds the reads ahead in flight per cache.
 	asyncConcurrency = 16
+
+	// aheadPatience is how long after a read ahead claimed its pages Page
+	// still waits for it rather than reading the page itself. A read ahead
+	// normally lands in one round trip plus ~10 ms of transfer (a few
+	// round trips when queued behind others), well within it; one still
+	// under way by then is stuck (storage that hangs until the read's
+	// context ends) or queued behind reads that are, and must not hold up
+	// the queries that need its pages, whichever query started it.
+	aheadPatience = time.Second
 )
+
+// aheadRead is one read ahead (PrefetchAsync) in flight; the pages it claims
+// map to it in Cache.inflight.
+type aheadRead struct {
+	done  chan struct{} // closed when it ends, whatever the outcome
+	since time.Time     // when its pages were claimed
+}
 
 // Prefetch reads the pages of refs that are not held yet and keeps them:
 // frames of one file that lie close together are read with one ranged
@@ -49,10 +66,12 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 // PrefetchAsync starts reading, in the background, the pages of refs that
 // are neither held nor being read, as Prefetch does but in smaller parallel
 // requests, and returns at once. Page waits for a page being read this way
-// rather than reading it again. The reads end with ctx (the query that
-// asked for them) or at Close, whichever comes first, and at most
-// asyncConcurrency run at once per cache; a read that fails keeps nothing
-// and fails nothing: the page is read when asked for.
+// rather than reading it again, but not past aheadPatience after this call:
+// then it reads the page itself. The reads end with ctx (the
+// caller ends it when the query that asked for them ends) or at Close,
+// whichever comes first, and at most asyncConcurrency run at once per
+// cache; a read that fails keeps nothing and fails nothing: the page is
+// read when asked for.
 func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 	if c.bg.Err() != nil || ctx.Err() != nil {
 		return
@@ -73,13 +92,14 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 		return // closed meanwhile (Close cancels bg under mu)
 	}
 	var batches [][]Ref
-	var dones []chan struct{}
+	var reads []*aheadRead
+	now := time.Now()
 	for run := range runs(mine, asyncRun) {
-		done := make(chan struct{})
+		read := &aheadRead{done: make(chan struct{}), since: now}
 		for _, ref := range run {
-			c.inflight[ref.Key] = done
+			c.inflight[ref.Key] = read
 		}
-		batches, dones = append(batches, run), append(dones, done)
+		batches, reads = append(batches, run), append(reads, read)
 	}
 	c.async.Add(len(batches) + 1)
 	c.mu.Unlock()
@@ -88,7 +108,7 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 	stop := context.AfterFunc(ctx, cancel)
 	var wg sync.WaitGroup
 	for i, run := range batches {
-		wg.Go(func() { c.readAhead(rctx, run, dones[i]) })
+		wg.Go(func() { c.readAhead(rctx, run, reads[i]) })
 	}
 	go func() {
 		defer c.async.Done()
@@ -98,17 +118,17 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 	}()
 }
 
-func (c *Cache) readAhead(ctx context.Context, run []Ref, done chan struct{}) {
+func (c *Cache) readAhead(ctx context.Context, run []Ref, read *aheadRead) {
 	defer c.async.Done()
 	defer func() {
 		c.mu.Lock()
 		for _, ref := range run {
-			if c.inflight[ref.Key] == done {
+			if c.inflight[ref.Key] == read {
 				delete(c.inflight, ref.Key)
 			}
 		}
 		c.mu.Unlock()
-		close(done)
+		close(read.done)
 	}()
 	select {
 	case c.asyncN <- struct{}{}:
@@ -193,7 +213,7 @@ func (c *Cache) readRun(ctx context.Context, run []Ref) error {
 		return fmt.Errorf("read pages %d-%d from %s at offsets %d-%d: %w", first.Pgno, last.Pgno, first.File.name(), start, end, err)
 	}
 	for _, ref := range run {
-		page, err := decodeFrame(ref, b[ref.Offset-start:ref.Offset-start+ref.Size])
+		page, err := checkAndDecode(ref, b[ref.Offset-start:ref.Offset-start+ref.Size])
 		if err != nil {
 			return err
 		}

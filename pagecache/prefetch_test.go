@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/superfly/ltx"
 
@@ -261,5 +262,42 @@ func TestPrefetchAsyncEndsWithItsContext(t *testing.T) {
 	gated.open()
 	if err := <-got; err != nil {
 		t.Fatalf("the caller waiting for a cancelled read ahead: %v", err)
+	}
+}
+
+// TestPageOvertakesAStuckReadAhead: a caller whose page a read ahead is
+// bringing, while that read hangs on storage, waits for it only a while,
+// then reads the page itself under its own context, and returns while the
+// stuck read is still blocked.
+func TestPageOvertakesAStuckReadAhead(t *testing.T) {
+	dir, files := newTestReplica(t, 10)
+	f := files[0]
+	// Reads started while FirstByte is an hour hang until their context
+	// ends, and keep hanging after it is set back.
+	faulty := storagetest.NewFaulty(file.New(dir), storagetest.FaultyConfig{Open: storagetest.Behaviour{FirstByte: time.Hour}})
+	counting := storagetest.NewCounting(faulty)
+	c := New(counting, Options{})
+	defer c.Close()
+	c.patience = time.Millisecond
+	c.PrefetchAsync(context.Background(), []Ref{f.refs[3], f.refs[4], f.refs[5]})
+	waitFor(t, "the read ahead to reach storage", func() bool { return counting.Counts().InFlight == 1 })
+	faulty.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{}) // storage answers again
+
+	// The deadline only keeps the test from hanging where Page would wait
+	// for the stuck read: it fails there.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, pgno := range []uint32{4, 5} {
+		page, err := c.Page(ctx, f.refs[pgno])
+		if err != nil || !bytes.Equal(page, f.pages[pgno]) {
+			t.Fatalf("page %d while its read ahead hangs: %v", pgno, err)
+		}
+	}
+	s := c.Stats()
+	if n := counting.Counts().InFlight; n != 1 || s.ReadaheadStuck != 2 || s.Misses != 2 {
+		t.Fatalf("%d reads in flight, stats %+v: want the stuck read still in flight, and 2 pages read past it", n, s)
+	}
+	if n := counting.Counts().Opens; n != 3 {
+		t.Fatalf("%d reads, want the read ahead and one for each page", n)
 	}
 }

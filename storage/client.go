@@ -43,8 +43,31 @@ type Client interface {
 	// DeleteLTXFiles removes files; files already gone are not an error.
 	DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error
 
-	// DeleteAll removes every file of the replica.
+	// DeleteAll removes every file and object of the replica.
 	DeleteAll(ctx context.Context) error
+
+	// ReadObject opens an object (see ObjectDir) for reading whole. A
+	// missing object matches os.ErrNotExist; an IfNoneMatch that holds
+	// fails with ErrNotModified, before any body is sent. The info is the
+	// object's as read, Size the length of the body (its ETag is what a
+	// later IfNoneMatch or IfMatch takes); with ErrNotModified it still
+	// carries the name and the ETag that matched.
+	ReadObject(ctx context.Context, name string, opts ReadOptions) (io.ReadCloser, ObjectInfo, error)
+
+	// WriteObject stores an object read from r, visible atomically and
+	// whole. A condition that does not hold fails with
+	// ErrPreconditionFailed and writes nothing. The info is the object as
+	// written, with its new ETag.
+	WriteObject(ctx context.Context, name string, r io.Reader, opts WriteOptions) (ObjectInfo, error)
+
+	// ListObjects lists the objects whose names start with dir + "/", at
+	// any depth, or every object when dir is "", ordered by name. LTX files
+	// are never listed, nor keys that are not valid object names.
+	ListObjects(ctx context.Context, dir string) ([]ObjectInfo, error)
+
+	// DeleteObjects removes objects; objects already gone are not an
+	// error.
+	DeleteObjects(ctx context.Context, names []string) error
 
 	// String describes the replica for logs and errors, without credentials.
 	String() string

@@ -1,7 +1,8 @@
 // Package storage owns the replica client: the one interface through which
 // the writer puts LTX files into object storage and the VFS reads them back,
-// the on-storage layout (compatible with Litestream v0.5), and the parsing of
-// replica URLs into clients.
+// the on-storage layout (compatible with Litestream v0.5), the objects ltxvfs
+// keeps beside the LTX files (ObjectDir: read and written whole, with ETags
+// and conditional requests), and the parsing of replica URLs into clients.
 //
 // Backends live in subpackages (storage/file, storage/s3) and register their
 // URL schemes with Register when imported; storage/storagetest holds the

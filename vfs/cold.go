@@ -14,7 +14,7 @@ type coldTuning struct {
 	diskBytes int64  // its bound (0: pagecache.DefaultDiskBytes)
 
 	noFrames    bool // frames read with page indexes (and hints) are not kept
-	noHints     bool // hint objects are not read
+	noHints     bool // the interior pages of hints are not kept (hints are still read for their checksums)
 	noReadahead bool // sequential reads are not read ahead
 }
 
@@ -29,33 +29,29 @@ type coldState struct {
 	budget int64 // the cache budget
 }
 
-// hintShare is the part of the cache budget that a hint object may fill:
-// a hint larger than budget/hintShare is not read.
+// hintShare is the part of the cache budget that the interior pages of a
+// hint may fill: a hint with more is read for its checksums only.
 const hintShare = 4
 
-// setupCold gives the cache its disk tier, if any, and makes the index hand
-// the frames it reads along with page indexes (whole small files, the
-// first frames of larger ones, the hints of snapshots and compactions) to
-// the cache: page 1, the schema and the B-tree interior pages then come
-// with the open, in its round trips.
-func (r *replica) setupCold(cfg replicaConfig) error {
+// setupCold records the cold-path settings and opens the disk tier, if
+// any. The index hands the frames it reads along with page indexes (whole
+// small files, the first frames of larger ones, the interior pages in the
+// hints) to the cache (putFrames): page 1, the schema and the B-tree
+// interior pages then come with the open, in its round trips.
+func (r *replica) setupCold(cfg replicaConfig) (*pagecache.Disk, error) {
 	r.cold = coldState{tune: cfg.cold, budget: cfg.cacheBytes}
-	if cfg.cold.diskDir != "" {
-		d, err := pagecache.OpenDisk(cfg.cold.diskDir, cfg.cold.diskBytes)
-		if err != nil {
-			return err
-		}
-		r.cache.SetDisk(d)
+	if cfg.cold.diskDir == "" {
+		return nil, nil
 	}
-	if cfg.cold.noFrames {
-		return nil
+	return pagecache.OpenDisk(cfg.cold.diskDir, cfg.cold.diskBytes)
+}
+
+// hintFrameBytes bounds the interior pages a hint hands to the cache.
+func (r *replica) hintFrameBytes() int64 {
+	if r.cold.tune.noHints {
+		return 0
 	}
-	maxHint := cfg.cacheBytes / hintShare // set to the default by newReplica
-	if cfg.cold.noHints {
-		maxHint = 0
-	}
-	r.idx.SetFrameSink(r.putFrames, maxHint)
-	return nil
+	return r.cold.budget / hintShare
 }
 
 // closeCold ends the reads ahead of a replica no connection uses any more.

@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/superfly/ltx"
-
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 	filereplica "github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
@@ -155,46 +154,20 @@ func writeColdHint(dir string) error {
 		return fmt.Errorf("list snapshots: %v (%d)", err, len(snaps))
 	}
 	s := snaps[len(snaps)-1]
-	hints, err := storage.ListLevel(ctx, c, storage.HintLevel, 0, false)
-	if err != nil {
-		return err
-	}
-	for _, h := range hints {
-		if h.MaxTXID == s.MaxTXID {
-			return nil
-		}
-	}
 	rc, err := c.OpenLTXFile(ctx, s.Level, s.MinTXID, s.MaxTXID, 0, 0)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	dec := ltx.NewDecoder(bufio.NewReaderSize(rc, 1<<20))
-	dec.SetRetainPageIndex(false)
-	if err := dec.DecodeHeader(); err != nil {
+	h, err := manifest.BuildHint(s.Level, bufio.NewReaderSize(rc, 1<<20))
+	if err != nil {
 		return err
 	}
-	var pages []storage.HintPage
-	for {
-		var ph ltx.PageHeader
-		data := make([]byte, dec.Header().PageSize)
-		if err := dec.DecodePage(&ph, data); err == io.EOF {
-			break
-		} else if err != nil {
-			return err
-		}
-		if storage.IsInteriorPage(ph.Pgno, data) {
-			pages = append(pages, storage.HintPage{Pgno: ph.Pgno, Data: data})
-		}
+	name := manifest.HintName(h.Source())
+	_, err = c.WriteObject(ctx, name, bytes.NewReader(h.Encode()), storage.WriteOptions{IfNoneMatch: true})
+	if errors.Is(err, storage.ErrPreconditionFailed) {
+		return nil
 	}
-	if err := dec.Close(); err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := storage.EncodeHint(&buf, dec.Header(), dec.Trailer().FileChecksum, pages); err != nil {
-		return err
-	}
-	_, err = c.WriteLTXFile(ctx, storage.HintLevel, s.MaxTXID, s.MaxTXID, &buf)
 	return err
 }
 

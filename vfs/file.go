@@ -127,6 +127,7 @@ func (f *file) Close() error {
 	}
 	f.closed = true
 	f.tx = nil
+	f.ra.endTransaction()
 	f.rep.removeFile(f)
 	if f.following {
 		f.following = false
@@ -210,14 +211,9 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		}
 		return f.zero, nil
 	}
-	key := pagecache.Key{File: fileKey(e.File), Pgno: pgno}
-	f.ra.observe(ctx, f.rep, v, key)
-	data, err := f.rep.cache.Page(ctx, pagecache.Ref{
-		Key:      key,
-		Offset:   e.Offset,
-		Size:     e.Size,
-		PageSize: v.PageSize(),
-	})
+	ref := pageRef(e, pgno, v.PageSize())
+	f.ra.observe(ctx, f.rep, v, ref.Key)
+	data, err := f.rep.cache.Page(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
@@ -229,6 +225,19 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		return f.page1, nil
 	}
 	return data, nil
+}
+
+// pageRef is what the page cache needs to read page pgno from the entry
+// e: the frame's place, and its file to check the frame's bytes before
+// they are decoded.
+func pageRef(e index.Entry, pgno, pageSize uint32) pagecache.Ref {
+	return pagecache.Ref{
+		Key:      pagecache.Key{File: fileKey(e.File), Pgno: pgno},
+		Offset:   e.Offset,
+		Size:     e.Size,
+		PageSize: pageSize,
+		Check:    e.File,
+	}
 }
 
 func fileKey(f *index.File) pagecache.FileKey {
@@ -305,9 +314,11 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 	return nil
 }
 
-// Unlock releases the transaction's version at NONE.
+// Unlock releases the transaction's version at NONE, and ends the reads
+// ahead its queries started.
 func (f *file) Unlock(lock vfs.LockLevel) error {
-	if lock == vfs.LOCK_NONE && f.tx != nil {
+	if lock == vfs.LOCK_NONE {
+		f.ra.endTransaction()
 		f.tx = nil
 		f.txTXID.Store(0)
 	}

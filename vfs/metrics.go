@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"time"
@@ -21,7 +22,7 @@ type metrics struct {
 	collectors []prometheus.Collector
 
 	pageReads prometheus.Counter
-	requests  *prometheus.CounterVec // by op: list, read, write, delete
+	requests  *prometheus.CounterVec // by op: list, read, write, delete, object_read, object_not_modified, object_write, object_list, object_delete
 	bytes     prometheus.Counter
 	fetch     prometheus.Histogram
 }
@@ -125,6 +126,49 @@ func (c *meteredClient) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInf
 func (c *meteredClient) DeleteAll(ctx context.Context) error {
 	c.m.requests.WithLabelValues("delete").Inc()
 	return c.Client.DeleteAll(ctx)
+}
+
+// ReadObject counts a read answered 304 as op="object_not_modified", any
+// other as op="object_read", so that the ops still add up to the requests.
+func (c *meteredClient) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	rc, info, err := c.Client.ReadObject(ctx, name, opts)
+	if errors.Is(err, storage.ErrNotModified) {
+		c.m.requests.WithLabelValues("object_not_modified").Inc()
+		return nil, info, err
+	}
+	c.m.requests.WithLabelValues("object_read").Inc()
+	if err != nil {
+		return nil, info, err
+	}
+	return &countedBody{ReadCloser: rc, bytes: c.m.bytes}, info, nil
+}
+
+func (c *meteredClient) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
+	c.m.requests.WithLabelValues("object_write").Inc()
+	return c.Client.WriteObject(ctx, name, r, opts)
+}
+
+func (c *meteredClient) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	c.m.requests.WithLabelValues("object_list").Inc()
+	return c.Client.ListObjects(ctx, dir)
+}
+
+func (c *meteredClient) DeleteObjects(ctx context.Context, names []string) error {
+	c.m.requests.WithLabelValues("object_delete").Inc()
+	return c.Client.DeleteObjects(ctx, names)
+}
+
+// countedBody adds what is read from an object's body to the bytes read;
+// unlike a ranged read's, its latency is not a page fetch's.
+type countedBody struct {
+	io.ReadCloser
+	bytes prometheus.Counter
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.bytes.Add(float64(n))
+	return n, err
 }
 
 type meteredBody struct {

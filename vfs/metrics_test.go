@@ -1,11 +1,16 @@
 package vfs
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 func TestMetrics(t *testing.T) {
@@ -113,4 +118,45 @@ func value(m *dto.Metric) float64 {
 		return m.GetGauge().GetValue()
 	}
 	return 0
+}
+
+// TestMetricsOfObjectRequests: object requests are counted by op of their
+// own, a 304 apart from a read with a body, and their bodies' bytes with
+// the bytes read.
+func TestMetricsOfObjectRequests(t *testing.T) {
+	ctx := t.Context()
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg, "measured", nil)
+	reg.MustRegister(m.requests, m.bytes)
+	c := &meteredClient{Client: storagetest.NewMem(), m: m}
+
+	w, err := c.WriteObject(ctx, "manifest", strings.NewReader("0123456789"), storage.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := storage.ReadAllObject(ctx, c, "manifest", storage.ReadOptions{}, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadObject(ctx, "manifest", storage.ReadOptions{IfNoneMatch: w.ETag}); !errors.Is(err, storage.ErrNotModified) {
+		t.Fatal(err)
+	}
+	if _, err := c.ListObjects(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteObjects(ctx, []string{"manifest"}); err != nil {
+		t.Fatal(err)
+	}
+	got := gather(t, reg)
+	for name, want := range map[string]float64{
+		`ltxvfs_storage_requests_total{op="object_write"}`:        1,
+		`ltxvfs_storage_requests_total{op="object_read"}`:         1,
+		`ltxvfs_storage_requests_total{op="object_not_modified"}`: 1,
+		`ltxvfs_storage_requests_total{op="object_list"}`:         1,
+		`ltxvfs_storage_requests_total{op="object_delete"}`:       1,
+		`ltxvfs_storage_read_bytes_total`:                         10,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", name, got[name], want, got)
+		}
+	}
 }

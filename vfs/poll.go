@@ -32,7 +32,9 @@ const (
 var errBehind = errors.New("more new files than a poll probes for")
 
 // pollLoop follows the replica while at least one connection follows the
-// newest TXID. A poll probes for the file the writer makes next, and takes
+// newest TXID. A replica with a manifest is polled by reading its manifest
+// (index.Update, a conditional read). Otherwise a poll probes for the
+// file the writer makes next, and takes
 // in the files that follow it at once (a writer syncing quickly is followed
 // without waiting a poll interval per file); every so often (see
 // listEvery), and after a probe that could not tell, it lists the levels
@@ -54,7 +56,12 @@ func (r *replica) pollLoop(ctx context.Context, done chan struct{}) {
 		case <-t.C:
 		}
 		var err error
-		if time.Since(listed) < gap {
+		if r.idx.FromManifest() {
+			// One conditional read of the manifest: a 304 when nothing
+			// changed, the new files' page indexes in one round when
+			// something did. Nothing is listed or probed.
+			err = r.pollOnce(ctx)
+		} else if time.Since(listed) < gap {
 			if err = r.probe(ctx); err != nil && ctx.Err() == nil {
 				r.log.Debug("ltx vfs: probe could not tell; listing", "err", err)
 				listed, err = time.Now(), r.pollOnce(ctx)
@@ -75,7 +82,8 @@ func (r *replica) pollLoop(ctx context.Context, done chan struct{}) {
 	}
 }
 
-// pollOnce lists every level and brings the index up to date with them.
+// pollOnce brings the index up to date: from the manifest, or by listing
+// every level.
 func (r *replica) pollOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()

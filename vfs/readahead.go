@@ -20,6 +20,14 @@ import (
 // the cache on probation (see the pagecache's segments): a scan never
 // pushes out the pages point lookups keep using. A read elsewhere that
 // misses the cache ends the run.
+//
+// What is read ahead ends with the query that asked for it: with its
+// context, or at the end of the connection's read transaction (the VFS sees
+// it as Unlock(NONE): when its last open statement ends in autocommit
+// mode, at COMMIT/ROLLBACK in an explicit transaction), whichever comes
+// first. A query made with
+// context.Background() has no context that ends, and storage that hangs
+// would otherwise hold its reads ahead, and the pages they claim, forever.
 const (
 	raMinRun  = 4        // ascending reads in a row before reading ahead
 	raMaxStep = 8        // a read at most this many pages after the last continues a run
@@ -34,18 +42,73 @@ type readahead struct {
 	run    int            // ascending reads in a row
 	ahead  uint32         // pages up to here are held or on their way
 	window uint32         // pages to read ahead next
+	scope  raScope        // what ends the reads ahead under way
+}
+
+// restart starts a new run at pgno of v.
+func (ra *readahead) restart(v *index.Version, pgno uint32) {
+	*ra = readahead{v: v, last: pgno, scope: ra.scope}
+}
+
+// endTransaction ends the reads ahead of the read transaction that ends.
+// What they had not brought is no longer on its way: the run goes on, if
+// the next transaction continues it, from its last page.
+func (ra *readahead) endTransaction() {
+	ra.scope.end()
+	ra.ahead = min(ra.ahead, ra.last)
+}
+
+// raScope makes the contexts of a connection's reads ahead: each ends with
+// the query's context or with the read transaction, whichever ends first.
+type raScope struct {
+	tx    context.Context // ends with the read transaction; nil before a read ahead
+	endTx context.CancelFunc
+	query context.Context // the query context that ctx was made for
+	ctx   context.Context // ends with query or with tx
+	stops []func() bool   // unhook the contexts made from the queries' contexts
+}
+
+// context returns the context for reads ahead asked for by a query whose
+// context is query.
+func (s *raScope) context(query context.Context) context.Context {
+	if s.tx == nil {
+		s.tx, s.endTx = context.WithCancel(context.Background())
+	}
+	if query.Done() == nil {
+		return s.tx // context.Background(): only the transaction ends them
+	}
+	if s.query != query {
+		// Another statement of the transaction: its reads ahead end with
+		// its own context; those of the earlier ones with theirs.
+		ctx, cancel := context.WithCancel(s.tx)
+		s.stops = append(s.stops, context.AfterFunc(query, cancel))
+		s.query, s.ctx = query, ctx
+	}
+	return s.ctx
+}
+
+// end cancels every read ahead the scope's contexts were given to.
+func (s *raScope) end() {
+	if s.tx == nil {
+		return
+	}
+	s.endTx()
+	for _, stop := range s.stops {
+		stop()
+	}
+	*s = raScope{}
 }
 
 // observe notes a read of the page of v under key (key.Pgno) and reads
 // ahead when it continues a run. What it reads ahead ends with ctx, the
-// query's.
+// query's, or with the read transaction (endTransaction).
 func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, key pagecache.Key) {
 	pgno := key.Pgno
 	if r.cold.tune.noReadahead || pgno < 2 {
 		return
 	}
 	if ra.v != v {
-		*ra = readahead{v: v, last: pgno}
+		ra.restart(v, pgno)
 		return
 	}
 	switch {
@@ -68,7 +131,7 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 		if r.cache.Contains(key) {
 			return
 		}
-		*ra = readahead{v: v, last: pgno}
+		ra.restart(v, pgno)
 		return
 	}
 	if ra.run < raMinRun {
@@ -89,10 +152,10 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 	refs := make([]pagecache.Ref, 0, to-from+1)
 	for p := from; p <= to; p++ {
 		if e, ok := v.Lookup(p); ok {
-			refs = append(refs, pagecache.Ref{Key: pagecache.Key{File: fileKey(e.File), Pgno: p}, Offset: e.Offset, Size: e.Size, PageSize: ps})
+			refs = append(refs, pageRef(e, p, ps))
 		}
 	}
-	r.cache.PrefetchAsync(ctx, refs)
+	r.cache.PrefetchAsync(ra.scope.context(ctx), refs)
 	ra.ahead = to
 	ra.window = min(ra.window*2, max(uint32(r.cold.budget/raShare/int64(ps)), 4))
 }

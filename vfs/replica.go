@@ -91,11 +91,19 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 		r.m = cfg.metrics(r)
 		r.client = &meteredClient{Client: r.client, m: r.m}
 	}
-	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes})
-	r.idx = index.New(r.client, index.Options{Logger: r.log, Moved: r.moved})
-	if err := r.setupCold(cfg); err != nil {
+	disk, err := r.setupCold(cfg)
+	if err != nil {
 		return nil, err
 	}
+	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes, Disk: disk})
+	iopts := index.Options{Logger: r.log, Moved: r.moved}
+	if disk != nil {
+		iopts.Objects = disk // hints survive a restart there too
+	}
+	if !cfg.cold.noFrames {
+		iopts.Frames, iopts.HintFrameBytes = r.putFrames, r.hintFrameBytes()
+	}
+	r.idx = index.New(r.client, iopts)
 	if r.m != nil {
 		if err := r.m.register(); err != nil {
 			return nil, fmt.Errorf("register metrics of replica %s: %w", r.name, err)

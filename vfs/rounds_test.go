@@ -72,6 +72,21 @@ func (c *roundsClient) OpenLTXFile(ctx context.Context, level int, minTXID, maxT
 	return &roundsBody{ReadCloser: rc, done: done}, nil
 }
 
+func (c *roundsClient) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	done := c.start()
+	rc, info, err := c.Client.ReadObject(ctx, name, opts)
+	if err != nil {
+		done()
+		return nil, info, err
+	}
+	return &roundsBody{ReadCloser: rc, done: done}, info, nil
+}
+
+func (c *roundsClient) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	defer c.start()()
+	return c.Client.ListObjects(ctx, dir)
+}
+
 type roundsIterator struct {
 	ltx.FileIterator
 	done func()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -223,13 +223,13 @@ func TestRestoreBadInput(t *testing.T) {
 	if got := dumpFile(t, dst); got != dump(t, app) {
 		t.Fatal("forced restore differs from the source")
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "a.db"), writer.RestoreOptions{TXID: 99}); !errors.Is(err, index.ErrTXIDNotFound) {
+	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "a.db"), writer.RestoreOptions{TXID: 99}); !errors.Is(err, plan.ErrTXIDNotFound) {
 		t.Fatalf("restore of a TXID past the newest: %v", err)
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "b.db"), writer.RestoreOptions{Time: time.Now().Add(-time.Hour)}); !errors.Is(err, index.ErrTimeUnavailable) {
+	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "b.db"), writer.RestoreOptions{Time: time.Now().Add(-time.Hour)}); !errors.Is(err, plan.ErrTimeUnavailable) {
 		t.Fatalf("restore at a time before the replica: %v", err)
 	}
-	if _, err := writer.Restore(ctx, newReplica(t), filepath.Join(dir, "c.db"), writer.RestoreOptions{}); !errors.Is(err, index.ErrNoFiles) {
+	if _, err := writer.Restore(ctx, newReplica(t), filepath.Join(dir, "c.db"), writer.RestoreOptions{}); !errors.Is(err, plan.ErrNoFiles) {
 		t.Fatalf("restore of an empty replica: %v", err)
 	}
 	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "d.db"), writer.RestoreOptions{TXID: 1, Time: time.Now()}); err == nil {

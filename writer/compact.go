@@ -10,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -24,27 +25,33 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	}
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
-	hint := r.newHint()
-	info, err := compactLevel(ctx, r.client, level, hint)
+	hint := r.newHint(level)
+	info, inputs, err := compactLevel(ctx, r.client, level, hint)
 	if err != nil || info == nil {
 		return info, err
 	}
-	r.writeHint(ctx, level, hint)
+	r.writeHint(ctx, hint)
 	r.m.compaction(level)
 	r.m.uploadedBytes.Add(float64(info.Size))
-	if level == 1 {
-		r.l1SeenAt[info.MaxTXID] = time.Now()
+	if level == 1 { // L0 retention counts from now (see EnforceRetention)
+		now := time.Now()
+		for _, in := range inputs {
+			if _, ok := r.l0CoveredAt[in.MaxTXID]; !ok {
+				r.l0CoveredAt[in.MaxTXID] = now
+			}
+		}
 	}
 	r.log.Debug("compacted", "file", storage.FileName(level, info.MinTXID, info.MaxTXID), "bytes", info.Size)
 	return info, nil
 }
 
 // compactLevel compacts into level the run of level-1 files that follows
-// the newest file of level, handing the output's pages to hint.
-func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPages) (*ltx.FileInfo, error) {
+// the newest file of level, handing the output's bytes to hint. It returns
+// the file written and its inputs.
+func compactLevel(ctx context.Context, c storage.Client, level int, hint *manifest.HintBuilder) (*ltx.FileInfo, []*ltx.FileInfo, error) {
 	dst, err := storage.ListLevel(ctx, c, level, 0, false)
 	if err != nil {
-		return nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
+		return nil, nil, fmt.Errorf("list L%d of %s: %w", level, c, err)
 	}
 	var seek ltx.TXID
 	if len(dst) > 0 {
@@ -52,7 +59,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 	}
 	src, err := storage.ListLevel(ctx, c, level-1, seek, false)
 	if err != nil {
-		return nil, fmt.Errorf("list L%d of %s: %w", level-1, c, err)
+		return nil, nil, fmt.Errorf("list L%d of %s: %w", level-1, c, err)
 	}
 	// The inputs must follow the destination and each other without a
 	// gap: stop at the first file that does not.
@@ -66,30 +73,26 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 		next = info.MaxTXID + 1
 	}
 	if len(src) > 0 && len(inputs) == 0 {
-		return nil, fmt.Errorf("compact L%d of %s: L%d resumes at %s, after a gap from %s",
+		return nil, nil, fmt.Errorf("compact L%d of %s: L%d resumes at %s, after a gap from %s",
 			level, c, level-1, storage.FileName(level-1, src[0].MinTXID, src[0].MaxTXID), seek)
 	}
 	if len(inputs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	minTXID, maxTXID := inputs[0].MinTXID, inputs[len(inputs)-1].MaxTXID
 
-	rdrs, closeAll, err := openInputs(ctx, c, inputs)
+	ins, closeAll, err := openInputs(ctx, c, inputs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer closeAll()
-	hdrs, err := peekHeaders(rdrs)
-	if err != nil {
-		return nil, err
-	}
 	// A file that tracks checksums cannot follow one that does not in a
 	// compaction (its pre-apply checksum would be missing): compact the
 	// run up to the change now, the rest next time.
 	if minTXID != 1 {
-		for i := range hdrs {
-			if hdrs[i].NoChecksum() != hdrs[0].NoChecksum() {
-				rdrs, hdrs, inputs = rdrs[:i], hdrs[:i], inputs[:i]
+		for i, in := range ins {
+			if in.hdr.NoChecksum() != ins[0].hdr.NoChecksum() {
+				ins, inputs = ins[:i], inputs[:i]
 				break
 			}
 		}
@@ -97,93 +100,47 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *hintPa
 	maxTXID = inputs[len(inputs)-1].MaxTXID
 	pr, pw := io.Pipe()
 	go func() {
-		w, finish := hint.tee(pw)
-		err := compactTo(ctx, w, rdrs, hdrs)
+		w, finish := teeHint(hint, pw)
+		err := compactTo(ctx, w, ins)
 		finish(err)
 		pw.CloseWithError(err)
 	}()
 	info, err := c.WriteLTXFile(ctx, level, minTXID, maxTXID, pr)
 	pr.CloseWithError(errors.New("upload ended"))
 	if err != nil {
-		return nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
+		return nil, nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
 	}
-	return info, nil
+	return info, inputs, nil
 }
 
-// openInputs opens every file whole, peeking at each header so that a run
-// with a file that tracks no checksum compacts into one that tracks none.
-func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (rdrs []io.Reader, closeAll func(), err error) {
-	var closers []io.Closer
-	closeAll = func() {
-		for _, cl := range closers {
-			cl.Close()
-		}
+// compactTo runs the ltx Compactor over ins into w. The output carries a
+// checksum if the last input does: the Compactor gives it the last input's
+// post-apply checksum, and the first input's pre-apply checksum, which a
+// snapshot (MinTXID 1) never has anyway. When an input is damaged, the
+// error is its verifier's, which names it.
+func compactTo(ctx context.Context, w io.Writer, ins []*input) error {
+	first, last := ins[0], ins[len(ins)-1]
+	if first.hdr.MinTXID != 1 && first.hdr.NoChecksum() != last.hdr.NoChecksum() {
+		return fmt.Errorf("compact %s..%s: files with and without checksums cannot be compacted together", first.name, last.name)
 	}
-	for _, info := range infos {
-		var rc io.ReadCloser
-		err := retry(ctx, func() (err error) {
-			rc, err = c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-			return err
-		})
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		closers = append(closers, rc)
-		rdrs = append(rdrs, &namedReader{r: rc, name: storage.FileName(info.Level, info.MinTXID, info.MaxTXID)})
-	}
-	return rdrs, closeAll, nil
-}
-
-// peekHeaders reads each input's header and leaves it to be read again.
-func peekHeaders(rdrs []io.Reader) ([]ltx.Header, error) {
-	hdrs := make([]ltx.Header, len(rdrs))
-	for i, rd := range rdrs {
-		nr := rd.(*namedReader)
-		hdr, peeked, err := ltx.PeekHeader(nr.r)
-		if err != nil {
-			return nil, fmt.Errorf("read header of %s: %w", nr.name, err)
-		}
-		nr.r, hdrs[i] = peeked, hdr
-	}
-	return hdrs, nil
-}
-
-// compactTo runs the ltx Compactor over rdrs, whose headers are hdrs, into
-// w. The output carries a checksum if the last input does: the Compactor
-// gives it the last input's post-apply checksum, and the first input's
-// pre-apply checksum, which a snapshot (MinTXID 1) never has anyway.
-func compactTo(ctx context.Context, w io.Writer, rdrs []io.Reader, hdrs []ltx.Header) error {
-	first, last := hdrs[0], hdrs[len(hdrs)-1]
-	if first.MinTXID != 1 && first.NoChecksum() != last.NoChecksum() {
-		return fmt.Errorf("compact %s..%s: files with and without checksums cannot be compacted together",
-			rdrs[0].(*namedReader).name, rdrs[len(rdrs)-1].(*namedReader).name)
+	rdrs := make([]io.Reader, len(ins))
+	for i, in := range ins {
+		rdrs[i] = in.r
 	}
 	cmp, err := ltx.NewCompactor(w, rdrs)
 	if err != nil {
 		return err
 	}
-	if last.NoChecksum() {
+	if last.hdr.NoChecksum() {
 		cmp.HeaderFlags = ltx.HeaderFlagNoChecksum
 	}
 	if err := cmp.Compact(ctx); err != nil {
-		return fmt.Errorf("compact %s..%s: %w", rdrs[0].(*namedReader).name, rdrs[len(rdrs)-1].(*namedReader).name, err)
+		if derr := damaged(ins); derr != nil {
+			return derr
+		}
+		return fmt.Errorf("compact %s..%s: %w", first.name, last.name, err)
 	}
 	return nil
-}
-
-// namedReader names an input in errors.
-type namedReader struct {
-	r    io.Reader
-	name string
-}
-
-func (n *namedReader) Read(p []byte) (int, error) {
-	k, err := n.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("read %s: %w", n.name, err)
-	}
-	return k, err
 }
 
 // retry runs fn up to three times, backing off, while it fails with an

@@ -9,7 +9,7 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -25,7 +25,7 @@ func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := index.Plan(all, 0)
+	plan, err := plan.Restore(all, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

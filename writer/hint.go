@@ -3,165 +3,120 @@ package writer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-// hintPages collects the B-tree interior pages of a snapshot or compaction
-// file as it is written, for the file's hint object (see
-// storage.HintLevel): a reader fetches them in one request at open instead
-// of one request per page on its first lookups. A nil *hintPages collects
-// nothing (Options.NoHints).
-type hintPages struct {
-	pages []storage.HintPage
-	size  int64
-	over  bool // more than storage.MaxHintPageBytes: no hint
+// Every file larger than manifest.WholeFileMax gets a hint (see
+// manifest.Hint): the checksums of its header, page frames and tail, which
+// let a reader check every byte it reads of the file by range, and copies
+// of its B-tree interior pages, which a reader gets in one request at open
+// instead of one per page on its first lookups. Smaller files are read
+// whole and checked against their file checksum.
 
-	hdr ltx.Header   // of the file written
-	sum ltx.Checksum // its file checksum, once written
-}
-
-// newHint returns a collector, or nil when hints are off.
-func (r *Replicator) newHint() *hintPages {
+// newHint returns a builder for the hint of a file about to be written at
+// level, or nil when hints are off.
+func (r *Replicator) newHint(level int) *manifest.HintBuilder {
 	if r.opts.NoHints {
 		return nil
 	}
-	return &hintPages{}
+	return manifest.NewHintBuilder(level)
 }
 
-// add keeps a copy of a page of the file if it is an interior page.
-func (h *hintPages) add(pgno uint32, data []byte) {
-	if h == nil || h.over || !storage.IsInteriorPage(pgno, data) {
-		return
-	}
-	if h.size+int64(len(data)) > storage.MaxHintPageBytes {
-		h.over, h.pages = true, nil
-		return
-	}
-	h.pages = append(h.pages, storage.HintPage{Pgno: pgno, Data: bytes.Clone(data)})
-	h.size += int64(len(data))
-}
-
-// written records the header and file checksum of the file once encoded.
-func (h *hintPages) written(hdr ltx.Header, sum ltx.Checksum) {
-	if h != nil {
-		h.hdr, h.sum = hdr, sum
-	}
-}
-
-// tee returns a writer that passes a file's bytes to w and decodes them on
-// the way with ltx, collecting the interior pages and the file checksum;
-// finish, called once the file is written (with its error, if any), waits
-// for the decoding. The decoding never holds the file up: if it fails, it
-// drains the rest, and the file simply gets no hint.
-func (h *hintPages) tee(w io.Writer) (io.Writer, func(error)) {
-	if h == nil {
+// teeHint passes a file's bytes to w and to b (see HintBuilder.Tee); with
+// a nil b it is w itself.
+func teeHint(b *manifest.HintBuilder, w io.Writer) (io.Writer, func(error)) {
+	if b == nil {
 		return w, func(error) {}
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer io.Copy(io.Discard, pr) //nolint:errcheck // drain: the writer must never block
-		dec := ltx.NewDecoder(pr)
-		dec.SetRetainPageIndex(false)
-		if dec.DecodeHeader() != nil {
-			h.over = true
-			return
-		}
-		data := make([]byte, dec.Header().PageSize)
-		for {
-			var ph ltx.PageHeader
-			err := dec.DecodePage(&ph, data)
-			if err == io.EOF {
-				break
-			} else if err != nil {
-				h.over = true
-				return
-			}
-			h.add(ph.Pgno, data)
-		}
-		if dec.Close() != nil {
-			h.over = true
-			return
-		}
-		h.written(dec.Header(), dec.Trailer().FileChecksum)
-	}()
-	return io.MultiWriter(w, pw), func(err error) {
-		if err == nil {
-			err = io.EOF
-		}
-		pw.CloseWithError(err)
-		<-done
-	}
+	return b.Tee(w)
 }
 
-// writeHint uploads the hint of the file just written at level, when it
-// holds interior pages. A hint is an optimization: failing to write one is
-// logged and fails nothing. A compaction that ends where a snapshot ends
-// gets no hint, so as not to replace the snapshot's, which readers plan
-// with.
-func (r *Replicator) writeHint(ctx context.Context, level int, h *hintPages) {
-	if h == nil || h.over || len(h.pages) == 0 || h.sum == 0 || h.hdr.MaxTXID < 2 {
+// writeHint uploads the hint built by b (see writeHintOf). A hint is created, never replaced: its name says the
+// content of its file, so one already there (an upload retried after it
+// landed) is the same hint. A hint is an aid: failing to write one is
+// logged and fails nothing (its file is then read without its checks, as
+// a Litestream file is).
+func (r *Replicator) writeHint(ctx context.Context, b *manifest.HintBuilder) {
+	if b == nil {
 		return
 	}
-	txid := h.hdr.MaxTXID
-	name := storage.FileName(storage.HintLevel, txid, txid)
-	if level < storage.SnapshotLevel {
-		snaps, err := storage.ListLevel(ctx, r.client, storage.SnapshotLevel, 0, false)
-		if err != nil {
-			r.log.Warn("hint not written", "file", name, "err", err)
-			return
-		}
-		for _, s := range snaps {
-			if s.MaxTXID == txid {
-				return
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := storage.EncodeHint(&buf, h.hdr, h.sum, h.pages); err != nil {
-		r.log.Warn("hint not written", "file", name, "err", err)
+	h, err := b.Hint()
+	if err != nil {
+		r.log.Warn("hint not written", "err", err)
 		return
 	}
+	r.writeHintOf(ctx, h)
+}
+
+// writeHintOf uploads a file's hint, when the file is large enough to be
+// read by ranges.
+func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) {
+	if h.Size <= manifest.WholeFileMax {
+		return
+	}
+	name := manifest.HintName(h.Source())
+	data := h.Encode()
 	err := retry(ctx, func() error {
-		_, err := r.client.WriteLTXFile(ctx, storage.HintLevel, txid, txid, bytes.NewReader(buf.Bytes()))
+		_, err := r.client.WriteObject(ctx, name, bytes.NewReader(data), storage.WriteOptions{IfNoneMatch: true})
+		if errors.Is(err, storage.ErrPreconditionFailed) {
+			return nil
+		}
 		return err
 	})
 	if err != nil {
-		r.log.Warn("hint not written", "file", name, "err", err)
+		r.log.Warn("hint not written", "hint", name, "err", err)
 		return
 	}
-	r.log.Debug("hint written", "file", name, "pages", len(h.pages), "bytes", buf.Len())
+	r.log.Debug("hint written", "hint", name, "frames", len(h.Frames), "bytes", len(data))
 }
 
 // staleHints lists the hints whose file is gone once del is deleted: no
-// file of levels 1..9 left ends at their TXID.
-func (r *Replicator) staleHints(ctx context.Context, levels [][]*ltx.FileInfo, del []*ltx.FileInfo) ([]*ltx.FileInfo, error) {
-	hints, err := storage.ListLevel(ctx, r.client, storage.HintLevel, 0, false)
-	if err != nil || len(hints) == 0 {
-		return nil, err
+// file left has their level and TXID range. Hints of the first format
+// (LTX files at storage.LegacyHintLevel, named after the TXID their file
+// ends at) go once no file of levels 1..9 ends there.
+func (r *Replicator) staleHints(ctx context.Context, levels [][]*ltx.FileInfo, del []*ltx.FileInfo) (stale []string, legacy []*ltx.FileInfo, err error) {
+	type key struct {
+		level    int
+		min, max ltx.TXID
 	}
-	gone := map[[3]ltx.TXID]bool{}
+	gone := map[key]bool{}
 	for _, f := range del {
-		gone[[3]ltx.TXID{ltx.TXID(f.Level), f.MinTXID, f.MaxTXID}] = true
+		gone[key{f.Level, f.MinTXID, f.MaxTXID}] = true
 	}
-	ends := map[ltx.TXID]bool{}
-	for level := 1; level < len(levels); level++ {
-		for _, f := range levels[level] {
-			if !gone[[3]ltx.TXID{ltx.TXID(f.Level), f.MinTXID, f.MaxTXID}] {
-				ends[f.MaxTXID] = true
+	kept, ends := map[key]bool{}, map[ltx.TXID]bool{}
+	for _, files := range levels {
+		for _, f := range files {
+			if k := (key{f.Level, f.MinTXID, f.MaxTXID}); !gone[k] {
+				kept[k] = true
+				if f.Level > 0 {
+					ends[f.MaxTXID] = true
+				}
 			}
 		}
 	}
-	var stale []*ltx.FileInfo
+	hints, err := r.client.ListObjects(ctx, manifest.HintDir)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, h := range hints {
-		if !ends[h.MaxTXID] {
-			stale = append(stale, h)
+		if src, err := manifest.ParseHintName(h.Name); err == nil && !kept[key{src.Level, src.MinTXID, src.MaxTXID}] {
+			stale = append(stale, h.Name)
 		}
 	}
-	return stale, nil
+	old, err := storage.ListLevel(ctx, r.client, storage.LegacyHintLevel, 0, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, h := range old {
+		if !ends[h.MaxTXID] {
+			legacy = append(legacy, h)
+		}
+	}
+	return stale, legacy, nil
 }

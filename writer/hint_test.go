@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"maps"
+	"io"
 	"slices"
 	"testing"
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 // decodeAll reads an LTX file of a replica: its pages, header and trailer.
@@ -40,35 +42,74 @@ func decodeAll(t testing.TB, c storage.Client, level int, min, max ltx.TXID) (ma
 	return pages, dec.Header(), dec.Trailer()
 }
 
-// checkHint: the hint of the file level/min-max exists, names the file by
-// its checksum, and holds exactly the file's interior pages.
+// checkHint: the hint of the file level/min-max exists under the name
+// its content gives, describes exactly the file (header, trailer, every
+// frame by page, size and CRC-32C), and copies its interior frames.
 func checkHint(t *testing.T, c storage.Client, level int, min, max ltx.TXID) {
 	t.Helper()
-	pages, _, trailer := decodeAll(t, c, level, min, max)
-	hint, hdr, _ := decodeAll(t, c, storage.HintLevel, max, max)
-	if hdr.PreApplyChecksum != trailer.FileChecksum {
-		t.Fatalf("hint of %s names checksum %s, the file has %s", storage.FileName(level, min, max), hdr.PreApplyChecksum, trailer.FileChecksum)
+	ctx := context.Background()
+	rc, err := c.OpenLTXFile(ctx, level, min, max, 0, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	file, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := manifest.BuildHint(level, bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := storage.ReadAllObject(ctx, c, manifest.HintName(want.Source()), storage.ReadOptions{}, 1<<30)
+	if err != nil {
+		t.Fatalf("hint of %s: %v", storage.FileName(level, min, max), err)
+	}
+	got, err := manifest.DecodeHint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Source() != want.Source() || got.Header != want.Header || !slices.Equal(got.Pgnos, want.Pgnos) ||
+		!slices.Equal(got.Sizes, want.Sizes) || !slices.Equal(got.Sums, want.Sums) {
+		t.Fatalf("hint of %s does not describe it", storage.FileName(level, min, max))
+	}
+	pages, _, _ := decodeAll(t, c, level, min, max)
 	var interior []uint32
 	for pgno, data := range pages {
-		if storage.IsInteriorPage(pgno, data) {
+		if manifest.IsInteriorPage(pgno, data) {
 			interior = append(interior, pgno)
 		}
 	}
-	slices.Sort(interior)
-	if got := slices.Sorted(maps.Keys(hint)); len(interior) == 0 || !slices.Equal(got, interior) {
-		t.Fatalf("hint of %s holds pages %v, the file's interior pages are %v", storage.FileName(level, min, max), got, interior)
+	copied := map[uint32]bool{}
+	for _, f := range got.Frames {
+		copied[got.Pgnos[f.Ordinal]] = true
 	}
-	for pgno, data := range hint {
-		if !bytes.Equal(data, pages[pgno]) {
-			t.Fatalf("hint page %d differs from the file's", pgno)
+	for _, pgno := range interior {
+		if !copied[pgno] {
+			t.Fatalf("hint of %s lacks interior page %d", storage.FileName(level, min, max), pgno)
 		}
+	}
+	if len(interior) == 0 {
+		t.Fatalf("%s has no interior page to test with", storage.FileName(level, min, max))
 	}
 }
 
-// TestHints: a snapshot and a compaction each get a hint holding their
-// interior pages; Litestream's levels never show them; retention removes
-// a hint whose file is gone; NoHints writes none.
+func hintNames(t testing.TB, c storage.Client) []string {
+	t.Helper()
+	objs, err := c.ListObjects(context.Background(), manifest.HintDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+// TestHints: a snapshot, a compaction and a large L0 file each get a hint;
+// Litestream's levels never show them; retention removes a hint whose file
+// is gone (and the hints of the first format); NoHints writes none.
 func TestHints(t *testing.T) {
 	ctx := context.Background()
 	path := t.TempDir() + "/app.db"
@@ -79,6 +120,7 @@ func TestHints(t *testing.T) {
 	r := newReplicator(t, path, c, testOpts())
 	defer r.Close(ctx)
 	mustSync(t, r)
+	checkHint(t, c, 0, 1, 1) // the first L0 file holds the whole database
 	snap, err := r.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +141,6 @@ func TestHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A hint listed among the data levels would show there as a file the
-	// writer never wrote.
 	var upper []string
 	for _, f := range all {
 		if f.Level > 0 {
@@ -108,23 +148,34 @@ func TestHints(t *testing.T) {
 		}
 	}
 	if want := []string{storage.FileName(1, l1.MinTXID, l1.MaxTXID), storage.FileName(storage.SnapshotLevel, 1, snap.MaxTXID)}; !slices.Equal(upper, want) {
-		t.Fatalf("levels 1..%d hold %v, want only %v: a hint is listed among the data levels", storage.SnapshotLevel, upper, want)
+		t.Fatalf("levels 1..%d hold %v, want only %v", storage.SnapshotLevel, upper, want)
 	}
 
-	// A hint whose file is gone goes with retention.
-	stray := bytes.Clone(encodedHint(t, c, l1.MaxTXID))
-	if _, err := c.WriteLTXFile(ctx, storage.HintLevel, l1.MaxTXID+100, l1.MaxTXID+100, bytes.NewReader(retarget(t, stray, l1.MaxTXID+100))); err != nil {
+	// A hint whose file is gone goes with retention, as does a hint of the
+	// first format (an LTX file at the legacy level) whose file is gone.
+	stray := manifest.HintName(manifest.Source{Level: 1, MinTXID: l1.MaxTXID + 1, MaxTXID: l1.MaxTXID + 100, FileChecksum: ltx.ChecksumFlag | 1})
+	if _, err := c.WriteObject(ctx, stray, bytes.NewReader([]byte("stray")), storage.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	legacy := storagetest.NewDB(4096)
+	legacy.Apply(t, 1, map[uint32][]byte{1: storagetest.FillPage(4096, 1, 1)})
+	for range 2 {
+		legacy.Apply(t, 1, map[uint32][]byte{1: storagetest.FillPage(4096, 1, 2)})
+	}
+	old := legacy.Apply(t, 1, map[uint32][]byte{1: storagetest.FillPage(4096, 1, 3)}) // [4,4]
+	if _, err := c.WriteLTXFile(ctx, storage.LegacyHintLevel, 4, 4, bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	before := hintNames(t, c)
 	if err := r.EnforceRetention(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var kept []ltx.TXID
-	for _, h := range listLevel(t, c, storage.HintLevel) {
-		kept = append(kept, h.MaxTXID)
+	after := hintNames(t, c)
+	if slices.Contains(after, stray) || len(after) != len(before)-1 {
+		t.Fatalf("hints after retention: %v (before: %v), want all but %s", after, before, stray)
 	}
-	if !slices.Equal(kept, []ltx.TXID{snap.MaxTXID, l1.MaxTXID}) {
-		t.Fatalf("hints after retention: %v, want those of the snapshot and the L1 file", kept)
+	if left := listLevel(t, c, storage.LegacyHintLevel); len(left) != 0 {
+		t.Fatalf("a hint of the first format whose file is gone stayed: %v", left)
 	}
 
 	// NoHints.
@@ -140,7 +191,7 @@ func TestHints(t *testing.T) {
 	if _, err := r2.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if h := listLevel(t, c2, storage.HintLevel); len(h) != 0 {
+	if h := hintNames(t, c2); len(h) != 0 {
 		t.Fatalf("NoHints wrote %d hints", len(h))
 	}
 }
@@ -149,44 +200,4 @@ func TestHints(t *testing.T) {
 func fill(t testing.TB, db *sql.DB, n int) {
 	t.Helper()
 	execSQL(t, db, `INSERT INTO t (v, n) SELECT hex(randomblob(20)), value FROM generate_series(1, ?)`, n)
-}
-
-func encodedHint(t testing.TB, c storage.Client, txid ltx.TXID) []byte {
-	t.Helper()
-	rc, err := c.OpenLTXFile(context.Background(), storage.HintLevel, txid, txid, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// retarget re-encodes a hint as if it ended at txid.
-func retarget(t testing.TB, b []byte, txid ltx.TXID) []byte {
-	t.Helper()
-	dec := ltx.NewDecoder(bytes.NewReader(b))
-	if err := dec.DecodeHeader(); err != nil {
-		t.Fatal(err)
-	}
-	hdr := dec.Header()
-	var pages []storage.HintPage
-	for {
-		var ph ltx.PageHeader
-		data := make([]byte, hdr.PageSize)
-		if err := dec.DecodePage(&ph, data); err != nil {
-			break
-		}
-		pages = append(pages, storage.HintPage{Pgno: ph.Pgno, Data: data})
-	}
-	src := hdr
-	src.MaxTXID = txid
-	var buf bytes.Buffer
-	if err := storage.EncodeHint(&buf, src, hdr.PreApplyChecksum, pages); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

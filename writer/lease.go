@@ -47,6 +47,19 @@ func (c leasedClient) DeleteAll(ctx context.Context) error {
 	return c.r.underLease(ctx, c.Client.DeleteAll)
 }
 
+func (c leasedClient) WriteObject(ctx context.Context, name string, rd io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
+	var info storage.ObjectInfo
+	err := c.r.underLease(ctx, func(ctx context.Context) (err error) {
+		info, err = c.Client.WriteObject(ctx, name, rd, opts)
+		return err
+	})
+	return info, err
+}
+
+func (c leasedClient) DeleteObjects(ctx context.Context, names []string) error {
+	return c.r.underLease(ctx, func(ctx context.Context) error { return c.Client.DeleteObjects(ctx, names) })
+}
+
 // underLease runs write, a request that changes the replica, only while
 // this writer holds the lease by this machine's monotonic clock: it renews
 // the lease first if half of it is gone, refuses to start once it has run

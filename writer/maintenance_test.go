@@ -9,7 +9,6 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -32,16 +31,12 @@ func TestCompactionAndRetention(t *testing.T) {
 	r := newReplicator(t, path, c, opts)
 	defer r.Close(ctx)
 
-	type point struct {
-		txid ltx.TXID
-		dump string
-	}
-	var points []point
+	var points []restorePoint
 	step := func(n int) {
 		insert(t, app, n)
 		execSQL(t, app, `UPDATE t SET n = n + 1 WHERE id % 5 = 0`)
 		mustSync(t, r)
-		points = append(points, point{r.TXID(), dump(t, app)})
+		points = append(points, restorePoint{r.TXID(), dump(t, app)})
 		time.Sleep(2 * time.Millisecond)
 	}
 	for i := 0; i < 4; i++ {
@@ -109,30 +104,7 @@ func TestCompactionAndRetention(t *testing.T) {
 
 	// Every TXID from the oldest snapshot on that a file ends at restores
 	// to the source then; the newest does.
-	all, err := storage.ListAll(ctx, c, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldest, newest := index.Restorable(all)
-	if newest != r.TXID() || oldest > snaps[0].MaxTXID {
-		t.Fatalf("restorable %s..%s, want up to %s from at most %s", oldest, newest, r.TXID(), snaps[0].MaxTXID)
-	}
-	restored := 0
-	for _, p := range points {
-		if _, err := index.Plan(all, p.txid); err != nil {
-			if p.txid >= snaps[0].MaxTXID && isEnd(all, p.txid) {
-				t.Fatalf("TXID %s, the end of a retained file after the oldest snapshot, cannot be planned: %v", p.txid, err)
-			}
-			continue
-		}
-		if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: p.txid}); got != p.dump {
-			t.Fatalf("TXID %s restores to something else", p.txid)
-		}
-		restored++
-	}
-	if restored < 2 {
-		t.Fatalf("only %d recorded TXIDs restorable after retention", restored)
-	}
+	checkRetained(t, c, r, points)
 }
 
 func isEnd(files []*ltx.FileInfo, txid ltx.TXID) bool {

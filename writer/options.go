@@ -22,6 +22,10 @@ const (
 	DefaultMaxRetryInterval   = 30 * time.Second
 )
 
+// NoL0Retention, as Options.L0Retention, keeps no L0 file past its
+// compaction into L1 (zero there means DefaultL0Retention).
+const NoL0Retention time.Duration = -1
+
 // DefaultCompactionIntervals compact L0 into L1 every 30s, L1 into L2 every
 // 5m and L2 into L3 every hour.
 var DefaultCompactionIntervals = []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
@@ -48,8 +52,14 @@ type Options struct {
 	// are removed with it. Negative: keep everything.
 	SnapshotRetention time.Duration
 
-	// L0Retention is how long an L0 file is kept after an L1 file covering
-	// it became visible, so that readers that planned with it can move on.
+	// L0Retention is how long an L0 file is kept after a file of a higher
+	// level first covered it (the L1 compacted from it, or a snapshot), so
+	// that readers that planned with it can move on; the clock keeps
+	// running when that file is compacted further and pruned. Zero means
+	// DefaultL0Retention; NoL0Retention (any negative value) means none:
+	// an L0 file goes at the retention pass that follows its compaction
+	// into L1 (with no compaction level, once it ends below the oldest
+	// kept snapshot).
 	L0Retention time.Duration
 
 	// MinCheckpointPages is the WAL size, in frames of the current
@@ -118,9 +128,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.L0Retention == 0 {
 		o.L0Retention = DefaultL0Retention
-	}
-	if o.L0Retention < 0 {
-		return o, fmt.Errorf("L0 retention %s is negative", o.L0Retention)
 	}
 	if o.MinCheckpointPages == 0 {
 		o.MinCheckpointPages = DefaultMinCheckpointPages

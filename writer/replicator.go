@@ -69,8 +69,8 @@ type Replicator struct {
 	snapMu sync.RWMutex
 
 	// maintMu serializes compaction, snapshots and retention.
-	maintMu  sync.Mutex
-	l1SeenAt map[ltx.TXID]time.Time
+	maintMu     sync.Mutex
+	l0CoveredAt map[ltx.TXID]time.Time // by MaxTXID: see dateL0Covers
 
 	pos        atomic.Pointer[ltx.Pos]
 	caughtUpAt atomic.Int64 // unix nanoseconds of the last sync that left nothing behind
@@ -97,14 +97,14 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 	}
 	host, _ := os.Hostname()
 	r := &Replicator{
-		path:     abs,
-		walPath:  abs + "-wal",
-		raw:      client,
-		opts:     opts,
-		log:      opts.Logger.With("db", abs),
-		holder:   storage.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
-		done:     make(chan struct{}),
-		l1SeenAt: map[ltx.TXID]time.Time{},
+		path:        abs,
+		walPath:     abs + "-wal",
+		raw:         client,
+		opts:        opts,
+		log:         opts.Logger.With("db", abs),
+		holder:      storage.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
+		done:        make(chan struct{}),
+		l0CoveredAt: map[ltx.TXID]time.Time{},
 	}
 	r.client = leasedClient{Client: client, r: r}
 	r.spoolPrefix = spoolPrefix(abs, client.String())

@@ -13,7 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -70,11 +70,11 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 	}
 	target := opts.TXID
 	if !opts.Time.IsZero() {
-		if target, err = index.TXIDAtTime(files, opts.Time); err != nil {
+		if target, err = plan.TXIDAt(files, opts.Time); err != nil {
 			return nil, fmt.Errorf("restore %s at %s: %w", client, opts.Time.UTC().Format(time.RFC3339), err)
 		}
 	}
-	plan, err := index.Plan(files, target)
+	plan, err := plan.Restore(files, target)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", client, err)
 	}
@@ -152,29 +152,43 @@ func checkDestination(dst string, force bool) error {
 
 // decodePlan compacts the plan's files into one snapshot stream and
 // decodes it into w, page after page. The decoder checks the snapshot's
-// rolling checksum against the one the last file recorded.
+// rolling checksum against the one the last file recorded; each file is
+// verified as it streams (see input), and a damaged one fails the restore
+// with an error that names it.
 func decodePlan(ctx context.Context, client storage.Client, plan []*ltx.FileInfo, w io.Writer, progress func(done, total int64)) (ltx.Header, error) {
-	rdrs, closeAll, err := openInputs(ctx, client, plan)
+	ins, closeAll, err := openInputs(ctx, client, plan)
 	if err != nil {
 		return ltx.Header{}, err
 	}
 	defer closeAll()
-	hdrs, err := peekHeaders(rdrs)
+	pr, pw := io.Pipe()
+	compacted := make(chan error, 1)
+	go func() {
+		err := compactTo(ctx, pw, ins)
+		pw.CloseWithError(err)
+		compacted <- err
+	}()
+
+	hdr, err := decodeSnapshot(pr, w, progress)
+	pr.CloseWithError(errors.New("restore ended"))
 	if err != nil {
+		closeAll() // unblocks the Compactor's reads, if storage stalls
+		if cerr := <-compacted; cerr != nil && errors.Is(err, cerr) {
+			return ltx.Header{}, cerr // what failed, without where the decoder was then
+		}
 		return ltx.Header{}, err
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(compactTo(ctx, pw, rdrs, hdrs))
-	}()
-	defer pr.CloseWithError(errors.New("restore ended"))
+	return hdr, <-compacted
+}
 
-	hdr, body, err := ltx.PeekHeader(pr)
+// decodeSnapshot decodes the snapshot stream r into w.
+func decodeSnapshot(r io.Reader, w io.Writer, progress func(done, total int64)) (ltx.Header, error) {
+	hdr, body, err := ltx.PeekHeader(r)
 	if err != nil {
 		return ltx.Header{}, fmt.Errorf("read compacted header: %w", err)
 	}
-	pw2 := &progressWriter{w: w, pageSize: int64(hdr.PageSize), total: int64(hdr.Commit), fn: progress}
-	if err := ltx.NewDecoder(body).DecodeDatabaseTo(pw2); err != nil {
+	pw := &progressWriter{w: w, pageSize: int64(hdr.PageSize), total: int64(hdr.Commit), fn: progress}
+	if err := ltx.NewDecoder(body).DecodeDatabaseTo(pw); err != nil {
 		return ltx.Header{}, err
 	}
 	return hdr, nil

@@ -86,16 +86,19 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 		hdr.Flags |= ltx.HeaderFlagNoChecksum
 	}
 	pr, pw := io.Pipe()
-	hint := r.newHint()
+	hint := r.newHint(storage.SnapshotLevel)
 	go func() {
-		pw.CloseWithError(encodeView(ctx, pw, hdr, view, post, hint))
+		w, finish := teeHint(hint, pw)
+		err := encodeView(ctx, w, hdr, view, post)
+		finish(err)
+		pw.CloseWithError(err)
 	}()
 	info, err := r.client.WriteLTXFile(ctx, storage.SnapshotLevel, 1, txid, pr)
 	pr.CloseWithError(errors.New("upload ended"))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s at TXID %s: %w", r.path, txid, err)
 	}
-	r.writeHint(ctx, storage.SnapshotLevel, hint)
+	r.writeHint(ctx, hint)
 	r.m.snapshots.Inc()
 	r.m.uploadedBytes.Add(float64(info.Size))
 	r.log.Info("snapshot written", "file", storage.FileName(storage.SnapshotLevel, 1, txid), "bytes", info.Size)
@@ -104,9 +107,8 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 
 // encodeView encodes every page of view as the file described by hdr, and
 // fails before the trailer unless the pages have the checksum want (when
-// the writer knows it, whether or not the file carries it). It hands the
-// pages to hint on the way.
-func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, want ltx.Checksum, hint *hintPages) error {
+// the writer knows it, whether or not the file carries it).
+func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, want ltx.Checksum) error {
 	enc, err := ltx.NewEncoder(w)
 	if err != nil {
 		return err
@@ -117,7 +119,6 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 	var sum ltx.Checksum
 	if err := view.forEach(ctx, func(pgno uint32, data []byte) error {
 		sum ^= ltx.ChecksumPage(pgno, data)
-		hint.add(pgno, data)
 		return enc.EncodePage(ltx.PageHeader{Pgno: pgno}, data)
 	}); err != nil {
 		return err
@@ -130,11 +131,7 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 			enc.SetPostApplyChecksum(want)
 		}
 	}
-	if err := enc.Close(); err != nil {
-		return err
-	}
-	hint.written(enc.Header(), enc.Trailer().FileChecksum)
-	return nil
+	return enc.Close()
 }
 
 // newestSnapshotTime is when the newest snapshot was written (zero if

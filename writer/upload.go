@@ -9,6 +9,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -25,6 +26,15 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 		return err
 	}
 	if !landed {
+		if p.body.size > manifest.WholeFileMax && !r.opts.NoHints {
+			// Before the file, so that a reader that lists the file
+			// finds its hint too.
+			if h, err := manifest.BuildHint(0, p.body.reader()); err != nil {
+				r.log.Warn("hint not written", "file", name, "err", err)
+			} else {
+				r.writeHintOf(ctx, h)
+			}
+		}
 		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
 			r.behind.Store(true)
 			return fmt.Errorf("upload %s to %s: %w", name, r.client, err)

@@ -149,6 +149,15 @@ func (db *databaseConfig) check() error {
 	return nil
 }
 
+// writerL0Retention is the writer's L0Retention for the -l0-retention given:
+// zero there means none, where zero in writer.Options means the default.
+func writerL0Retention(d time.Duration) time.Duration {
+	if d == 0 {
+		return writer.NoL0Retention
+	}
+	return d
+}
+
 // options applies a database's settings over the flags' options.
 func (db *databaseConfig) options(base writer.Options) writer.Options {
 	o := base
@@ -168,7 +177,7 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 		o.SnapshotRetention = time.Duration(*db.SnapshotRetention)
 	}
 	if db.L0Retention != nil {
-		o.L0Retention = time.Duration(*db.L0Retention)
+		o.L0Retention = writerL0Retention(time.Duration(*db.L0Retention))
 	}
 	if db.CheckpointPages != nil {
 		o.MinCheckpointPages = *db.CheckpointPages

@@ -8,7 +8,7 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -46,7 +46,7 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s holds no LTX files\n", client)
 		return nil
 	}
-	oldest, newest := index.Restorable(all)
+	oldest, newest := plan.Restorable(all)
 	if newest == 0 {
 		fmt.Fprintf(stdout, "%d files; no snapshot retained: nothing can be restored\n", len(all))
 		return nil

@@ -30,7 +30,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	compaction := fs.String("compaction-intervals", "30s,5m,1h", "how often L0 is compacted into L1, L1 into L2, ... (comma-separated; \"none\" for no compaction)")
 	snapshotInterval := fs.Duration("snapshot-interval", writer.DefaultSnapshotInterval, "how often a snapshot is written")
 	snapshotRetention := fs.Duration("snapshot-retention", writer.DefaultSnapshotRetention, "how long snapshots are kept (the newest always is)")
-	l0Retention := fs.Duration("l0-retention", writer.DefaultL0Retention, "how long L0 files are kept once compacted into L1")
+	l0Retention := fs.Duration("l0-retention", writer.DefaultL0Retention, "how long L0 files are kept once compacted into L1 or snapshotted (0s: deleted right after compaction)")
 	checkpointPages := fs.Int("checkpoint-pages", writer.DefaultMinCheckpointPages, "WAL size, in pages, that triggers a PASSIVE checkpoint")
 	truncatePages := fs.Int("truncate-pages", writer.DefaultTruncatePages, "WAL size, in pages, that triggers an emergency TRUNCATE checkpoint (-1: never)")
 	checkpointInterval := fs.Duration("checkpoint-interval", writer.DefaultCheckpointInterval, "checkpoint a WAL with replicated changes at least this often")
@@ -74,7 +74,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		CompactionIntervals: intervals,
 		SnapshotInterval:    *snapshotInterval,
 		SnapshotRetention:   *snapshotRetention,
-		L0Retention:         *l0Retention,
+		L0Retention:         writerL0Retention(*l0Retention),
 		MinCheckpointPages:  *checkpointPages,
 		TruncatePages:       *truncatePages,
 		CheckpointInterval:  *checkpointInterval,

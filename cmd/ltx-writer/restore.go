@@ -10,8 +10,8 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -65,7 +65,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err != nil {
 		// The TXID or time as the user gave it: the error spells TXIDs in hex.
-		if errors.Is(err, index.ErrTXIDNotFound) || errors.Is(err, index.ErrTXIDUnavailable) {
+		if errors.Is(err, plan.ErrTXIDNotFound) || errors.Is(err, plan.ErrTXIDUnavailable) {
 			switch {
 			case *txidFlag != "":
 				err = fmt.Errorf("-txid %s: %w", *txidFlag, err)

@@ -9,7 +9,8 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/index"
+	"github.com/ltxvfs/ltxvfs/manifest"
+	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -28,7 +29,8 @@ type history struct {
 	rowsAt map[ltx.TXID]int64      // items at each TXID
 	old    ltx.TXID                // the time-travel target, before the snapshot
 	plan   []*ltx.FileInfo         // the latest TXID's plan
-	levels map[int][]*ltx.FileInfo // by level, hints at storage.HintLevel
+	levels map[int][]*ltx.FileInfo // by level
+	hints  []storage.ObjectInfo
 }
 
 // replicate writes the replica's history with the writer, with explicit
@@ -169,16 +171,11 @@ func (h *history) describe(ctx context.Context) error {
 	for _, f := range all {
 		h.levels[f.Level] = append(h.levels[f.Level], f)
 	}
-	// Hint objects (the B-tree interior pages of a snapshot or compaction,
-	// written beside it) are counted, never planned with.
-	hints, err := storage.ListLevel(ctx, client, storage.HintLevel, 0, false)
-	if err != nil {
+	// Hint objects (see package manifest) are counted, never planned with.
+	if h.hints, err = client.ListObjects(ctx, manifest.HintDir); err != nil {
 		return fmt.Errorf("list the hints of %s: %w", client, err)
 	}
-	if len(hints) > 0 {
-		h.levels[storage.HintLevel] = hints
-	}
-	plan, err := index.Plan(all, 0)
+	plan, err := plan.Restore(all, 0)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", client, err)
 	}
@@ -192,12 +189,10 @@ func (h *history) describe(ctx context.Context) error {
 // planOf plans a TXID of the replica as listed by describe.
 func (h *history) planOf(txid ltx.TXID) ([]*ltx.FileInfo, error) {
 	var all []*ltx.FileInfo
-	for level, infos := range h.levels {
-		if level <= storage.SnapshotLevel {
-			all = append(all, infos...)
-		}
+	for _, infos := range h.levels {
+		all = append(all, infos...)
 	}
-	return index.Plan(all, txid)
+	return plan.Restore(all, txid)
 }
 
 // newWriter makes the replicator of the harness: explicit syncs,

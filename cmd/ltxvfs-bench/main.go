@@ -249,7 +249,12 @@ func (b *bench) openReplica(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	for _, level := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, storage.SnapshotLevel, storage.HintLevel} {
+	if objs, err := c.ListObjects(ctx, ""); err != nil {
+		return fmt.Errorf("-replica %s: list objects: %w", c, err)
+	} else if len(objs) > 0 {
+		return fmt.Errorf("-replica %s: holds objects already (%s): give an empty location, the harness writes its own history", c, objs[0].Name)
+	}
+	for _, level := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, storage.SnapshotLevel, storage.LegacyHintLevel} {
 		infos, err := storage.ListLevel(ctx, c, level, 0, false)
 		if err != nil {
 			return fmt.Errorf("-replica %s: list L%d: %w", c, level, err)
@@ -277,14 +282,16 @@ func (b *bench) describeSetup(ctx context.Context, res *Result) error {
 	s.LatestTXID = uint64(b.repl.TXID())
 	s.FilesByLevel = map[string]int{}
 	for level, infos := range b.h.levels {
-		name := fmt.Sprintf("L%d", level)
-		if level == storage.HintLevel {
-			name = "hints"
-		}
-		s.FilesByLevel[name] = len(infos)
+		s.FilesByLevel[fmt.Sprintf("L%d", level)] = len(infos)
 		for _, info := range infos {
 			s.ReplicaBytes += info.Size
 		}
+	}
+	if len(b.h.hints) > 0 {
+		s.FilesByLevel["hints"] = len(b.h.hints)
+	}
+	for _, o := range b.h.hints {
+		s.ReplicaBytes += o.Size
 	}
 	s.LatestPlan = describePlan(b.h.plan)
 	return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -68,7 +69,7 @@ func TestQuickRunS3(t *testing.T) {
 
 	// The harness's LTX files (and hints) are gone from the prefix.
 	ctx := context.Background()
-	for _, level := range []int{0, 1, 2, 3, storage.SnapshotLevel, storage.HintLevel} {
+	for _, level := range []int{0, 1, 2, 3, storage.SnapshotLevel, storage.LegacyHintLevel} {
 		infos, err := storage.ListLevel(ctx, rep.Client, level, 0, false)
 		if err != nil {
 			t.Fatal(err)
@@ -76,5 +77,8 @@ func TestQuickRunS3(t *testing.T) {
 		if len(infos) != 0 {
 			t.Errorf("level %d still holds %d files after the run", level, len(infos))
 		}
+	}
+	if objs, err := rep.Client.ListObjects(ctx, manifest.HintDir); err != nil || len(objs) != 0 {
+		t.Errorf("%d hints left after the run (%v)", len(objs), err)
 	}
 }

@@ -27,7 +27,7 @@ type recorder struct {
 // closed, a GET when its body is read to the end or closed, as the
 // connection to object storage is held until then.
 type span struct {
-	op         string // "list" or "get"
+	op         string // "list" (of a level or of objects), "get" (a ranged read) or "object" (an object's read)
 	start, end time.Time
 	first      time.Time // a GET's response: the body can be read from here
 	bytes      int64
@@ -92,10 +92,33 @@ func (r *recorder) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID 
 		r.finish(s)
 		return nil, err
 	}
+	return r.body(s, rc), nil
+}
+
+// body records that s's response came and follows its body rc.
+func (r *recorder) body(s *span, rc io.ReadCloser) io.ReadCloser {
 	r.mu.Lock()
 	s.first = time.Now()
 	r.mu.Unlock()
-	return &recordedBody{rc: rc, r: r, s: s}, nil
+	return &recordedBody{rc: rc, r: r, s: s}
+}
+
+// ReadObject records an object's read as an "object" span, apart from the
+// ranged GETs whose latencies the report gives. A 304 ends at once.
+func (r *recorder) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	s := r.begin("object")
+	rc, info, err := r.Client.ReadObject(ctx, name, opts)
+	if err != nil {
+		r.finish(s)
+		return nil, info, err
+	}
+	return r.body(s, rc), info, nil
+}
+
+func (r *recorder) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	s := r.begin("list")
+	defer r.finish(s)
+	return r.Client.ListObjects(ctx, dir)
 }
 
 type recordedIterator struct {

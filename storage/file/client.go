@@ -201,10 +201,21 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 
 // DeleteLTXFiles removes files; missing ones are skipped.
 func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
-	for _, info := range files {
+	rels := make([]string, len(files))
+	for i, info := range files {
 		if err := storage.CheckLevel(info.Level); err != nil {
 			return err
 		}
+		rels[i] = storage.FilePath("", info.Level, info.MinTXID, info.MaxTXID)
+	}
+	return c.deleteRels(ctx, rels, func(root *os.Root, rel string) error { return root.Remove(rel) })
+}
+
+// deleteRels removes each path of rels (relative to the root) with remove,
+// skipping those already gone, then fsyncs their directories.
+func (c *Client) deleteRels(ctx context.Context, rels []string, remove func(root *os.Root, rel string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	root, err := os.OpenRoot(c.root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -214,12 +225,11 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 	}
 	defer root.Close()
 	dirs := map[string]bool{}
-	for _, info := range files {
+	for _, rel := range rels {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel := storage.FilePath("", info.Level, info.MinTXID, info.MaxTXID)
-		if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := remove(root, rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("delete %s: %w", filepath.Join(c.root, rel), err)
 		}
 		dirs[filepath.Dir(rel)] = true

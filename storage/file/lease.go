@@ -75,7 +75,8 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 }
 
 // removeStaleTemps removes the temp files (see createTemp) that writers
-// killed in the middle of an upload left in the level directories: the
+// killed in the middle of an upload left in the level directories and the
+// object folder: the
 // lease holder is the only writer, so no temp file there is in use, and
 // without this every crash during a snapshot upload would leak a whole
 // database's worth of disk. Best effort: a file that cannot be removed
@@ -86,6 +87,7 @@ func (c *Client) removeStaleTemps() {
 		return
 	}
 	defer root.Close()
+	removeStaleObjectTemps(root)
 	levels, err := fs.ReadDir(root.FS(), "ltx")
 	if err != nil {
 		return
@@ -180,4 +182,19 @@ func (l *fileLease) Release(context.Context) error {
 	err := l.f.Close()
 	l.f = nil
 	return err
+}
+
+// removeStaleObjectTemps removes the temp files of object writes: hidden
+// files ending in .tmp (no object name starts with '.').
+func removeStaleObjectTemps(root *os.Root) {
+	base := filepath.ToSlash(storage.FileObjectDir(""))
+	_ = fs.WalkDir(root.FS(), base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() && strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".tmp") {
+			_ = root.Remove(filepath.FromSlash(p))
+		}
+		return nil
+	})
 }

@@ -39,26 +39,36 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 	return c.deleteKeys(ctx, keys)
 }
 
-// DeleteAll removes every object under the replica's level prefixes,
-// including temp and foreign files there; other keys under the prefix are
-// left alone, as the file backend leaves the rest of its directory.
+// DeleteAll removes every object under the replica's level prefixes and
+// its object folder (<prefix>/ltxvfs/), including temp and foreign files
+// there; other keys under the prefix are left alone, as the file backend
+// leaves the rest of its directory.
 func (c *Client) DeleteAll(ctx context.Context) error {
 	levels := make([]int, 0, storage.SnapshotLevel+2)
 	for level := 0; level <= storage.SnapshotLevel; level++ {
 		levels = append(levels, level)
 	}
-	for _, level := range append(levels, storage.HintLevel) {
+	for _, level := range append(levels, storage.LegacyHintLevel) {
 		_, objs, err := c.levelObjects(ctx, level, "", "")
-		if err != nil {
-			return fmt.Errorf("delete all: %w", err)
+		if err := c.deleteListed(ctx, objs, err); err != nil {
+			return err
 		}
-		keys := make([]string, len(objs))
-		for i, obj := range objs {
-			keys[i] = aws.ToString(obj.Key)
-		}
-		if err := c.deleteKeys(ctx, keys); err != nil {
-			return fmt.Errorf("delete all: %w", err)
-		}
+	}
+	objs, err := c.listObjects(ctx, storage.ObjectDirPrefix(c.prefix), "", "")
+	return c.deleteListed(ctx, objs, err)
+}
+
+// deleteListed deletes the objects of a listing that answered err.
+func (c *Client) deleteListed(ctx context.Context, objs []types.Object, err error) error {
+	if err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	keys := make([]string, len(objs))
+	for i, obj := range objs {
+		keys[i] = aws.ToString(obj.Key)
+	}
+	if err := c.deleteKeys(ctx, keys); err != nil {
+		return fmt.Errorf("delete all: %w", err)
 	}
 	return nil
 }

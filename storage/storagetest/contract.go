@@ -282,6 +282,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 			t.Fatal("no listed file was checked")
 		}
 	})
+	runObjectContract(t, newClient)
 }
 
 type testFile struct {

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -20,15 +21,28 @@ type Counts struct {
 	Writes  int64 // WriteLTXFile calls
 	Deletes int64 // DeleteLTXFiles and DeleteAll calls
 
-	BytesRead    int64 // body bytes handed to callers of OpenLTXFile
-	BytesWritten int64 // bytes the wrapped client consumed from WriteLTXFile readers
+	ObjectReads       int64 // ReadObject calls (one GET each), those answered ErrNotModified included
+	ObjectNotModified int64 // ReadObject calls answered ErrNotModified (a 304: no body)
+	ObjectWrites      int64 // WriteObject calls
+	ObjectLists       int64 // ListObjects calls
+	ObjectDeletes     int64 // DeleteObjects calls
+
+	BytesRead    int64 // body bytes handed to callers of OpenLTXFile and ReadObject
+	BytesWritten int64 // bytes the wrapped client consumed from WriteLTXFile and WriteObject readers
 
 	InFlight     int64 // requests under way now
 	PeakInFlight int64 // most requests under way at once since New or Reset
 }
 
-// Requests is the number of requests of every kind.
-func (c Counts) Requests() int64 { return c.Lists + c.Opens + c.Writes + c.Deletes }
+// Requests is the number of requests of every kind, LTX files and objects.
+func (c Counts) Requests() int64 {
+	return c.Lists + c.Opens + c.Writes + c.Deletes + c.ObjectRequests()
+}
+
+// ObjectRequests is the number of object requests of every kind.
+func (c Counts) ObjectRequests() int64 {
+	return c.ObjectReads + c.ObjectWrites + c.ObjectLists + c.ObjectDeletes
+}
 
 // Counting wraps a client and counts its requests and the bytes that cross
 // it, exactly, so tests can assert "a warm query makes no request". It is
@@ -41,6 +55,8 @@ type Counting struct {
 	c storage.Client
 
 	lists, opens, writes, deletes atomic.Int64
+	objReads, objNotModified      atomic.Int64
+	objWrites, objLists, objDels  atomic.Int64
 	bytesRead, bytesWritten       atomic.Int64
 	inFlight, peak                atomic.Int64
 }
@@ -54,10 +70,17 @@ func (c *Counting) Unwrap() storage.Client { return c.c }
 // Counts returns the counters as of now.
 func (c *Counting) Counts() Counts {
 	return Counts{
-		Lists:        c.lists.Load(),
-		Opens:        c.opens.Load(),
-		Writes:       c.writes.Load(),
-		Deletes:      c.deletes.Load(),
+		Lists:   c.lists.Load(),
+		Opens:   c.opens.Load(),
+		Writes:  c.writes.Load(),
+		Deletes: c.deletes.Load(),
+
+		ObjectReads:       c.objReads.Load(),
+		ObjectNotModified: c.objNotModified.Load(),
+		ObjectWrites:      c.objWrites.Load(),
+		ObjectLists:       c.objLists.Load(),
+		ObjectDeletes:     c.objDels.Load(),
+
 		BytesRead:    c.bytesRead.Load(),
 		BytesWritten: c.bytesWritten.Load(),
 		InFlight:     c.inFlight.Load(),
@@ -72,6 +95,9 @@ func (c *Counting) Reset() {
 	c.opens.Store(0)
 	c.writes.Store(0)
 	c.deletes.Store(0)
+	for _, n := range []*atomic.Int64{&c.objReads, &c.objNotModified, &c.objWrites, &c.objLists, &c.objDels} {
+		n.Store(0)
+	}
 	c.bytesRead.Store(0)
 	c.bytesWritten.Store(0)
 	c.peak.Store(c.inFlight.Load())
@@ -117,6 +143,38 @@ func (c *Counting) DeleteAll(ctx context.Context) error {
 	c.deletes.Add(1)
 	defer c.start()()
 	return c.c.DeleteAll(ctx)
+}
+
+func (c *Counting) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	c.objReads.Add(1)
+	done := c.start()
+	rc, info, err := c.c.ReadObject(ctx, name, opts)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotModified) {
+			c.objNotModified.Add(1)
+		}
+		done()
+		return nil, info, err
+	}
+	return &countingBody{rc: rc, n: &c.bytesRead, done: done}, info, nil
+}
+
+func (c *Counting) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
+	c.objWrites.Add(1)
+	defer c.start()()
+	return c.c.WriteObject(ctx, name, &countingReader{r: r, n: &c.bytesWritten}, opts)
+}
+
+func (c *Counting) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	c.objLists.Add(1)
+	defer c.start()()
+	return c.c.ListObjects(ctx, dir)
+}
+
+func (c *Counting) DeleteObjects(ctx context.Context, names []string) error {
+	c.objDels.Add(1)
+	defer c.start()()
+	return c.c.DeleteObjects(ctx, names)
 }
 
 // start marks a request in flight and returns the function that ends it,

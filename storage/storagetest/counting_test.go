@@ -3,6 +3,7 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"testing"
@@ -168,4 +169,39 @@ func checkCounts(t *testing.T, c *Counting, when string, want Counts) {
 	if got := c.Counts(); got != want {
 		t.Fatalf("%s:\n got %+v\nwant %+v", when, got, want)
 	}
+}
+
+func TestCountingObjects(t *testing.T) {
+	ctx := context.Background()
+	c := NewCounting(NewMem())
+	w := mustWriteObject(t, c, "manifest", []byte("0123456789"), storage.WriteOptions{IfNoneMatch: true})
+	if _, err := c.WriteObject(ctx, "manifest", bytes.NewReader([]byte("x")), storage.WriteOptions{IfNoneMatch: true}); err == nil {
+		t.Fatal("created an existing object")
+	}
+	want := Counts{ObjectWrites: 2, BytesWritten: 11, PeakInFlight: 1}
+	checkCounts(t, c, "after 2 object writes", want)
+
+	mustReadObject(t, c, "manifest", "")
+	if _, _, err := c.ReadObject(ctx, "manifest", storage.ReadOptions{IfNoneMatch: w.ETag}); !errors.Is(err, storage.ErrNotModified) {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadObject(ctx, "missing", storage.ReadOptions{}); err == nil {
+		t.Fatal("read a missing object")
+	}
+	want.ObjectReads, want.ObjectNotModified, want.BytesRead = 3, 1, 10
+	checkCounts(t, c, "after 3 object reads, one not modified", want)
+
+	if _, err := c.ListObjects(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteObjects(ctx, []string{"manifest"}); err != nil {
+		t.Fatal(err)
+	}
+	want.ObjectLists, want.ObjectDeletes = 1, 1
+	checkCounts(t, c, "after a list and a delete", want)
+	if got := c.Counts(); got.Requests() != 7 || got.ObjectRequests() != 7 {
+		t.Fatalf("Requests() = %d, ObjectRequests() = %d, want 7", got.Requests(), got.ObjectRequests())
+	}
+	c.Reset()
+	checkCounts(t, c, "after Reset", Counts{})
 }

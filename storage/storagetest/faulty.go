@@ -26,6 +26,11 @@ const (
 	OpOpen             // OpenLTXFile
 	OpWrite            // WriteLTXFile
 	OpDelete           // DeleteLTXFiles, DeleteAll
+
+	OpObjectRead   // ReadObject
+	OpObjectWrite  // WriteObject
+	OpObjectList   // ListObjects
+	OpObjectDelete // DeleteObjects
 )
 
 func (op Op) String() string {
@@ -38,6 +43,14 @@ func (op Op) String() string {
 		return "write"
 	case OpDelete:
 		return "delete"
+	case OpObjectRead:
+		return "read object"
+	case OpObjectWrite:
+		return "write object"
+	case OpObjectList:
+		return "list objects"
+	case OpObjectDelete:
+		return "delete objects"
 	}
 	return fmt.Sprintf("Op(%d)", int(op))
 }
@@ -48,8 +61,8 @@ type Behaviour struct {
 	// FirstByte delays every request before it reaches the wrapped client,
 	// as a round trip to object storage does.
 	FirstByte time.Duration
-	// Bandwidth, in bytes per second, paces response bodies (OpOpen) and
-	// uploads (OpWrite); 0 is unlimited.
+	// Bandwidth, in bytes per second, paces response bodies (OpOpen,
+	// OpObjectRead) and uploads (OpWrite, OpObjectWrite); 0 is unlimited.
 	Bandwidth int64
 
 	// ErrorRate fails requests with a *StatusError (503) before they reach
@@ -62,15 +75,19 @@ type Behaviour struct {
 	// SlowRate adds SlowDelay to the first-byte delay.
 	SlowRate  float64
 	SlowDelay time.Duration
-	// TruncateRate cuts a response part-way with an error: an OpOpen body
-	// fails with an error wrapping io.ErrUnexpectedEOF, an OpList listing
-	// fails with a *StatusError after some of its files, an OpWrite upload
-	// breaks part-way (the wrapped client must then leave nothing visible).
+	// TruncateRate cuts a response part-way with an error: an OpOpen or
+	// OpObjectRead body fails with an error wrapping io.ErrUnexpectedEOF,
+	// an OpList listing fails with a *StatusError after some of its files
+	// (an OpObjectList listing fails whole, as it is one slice), an
+	// OpWrite or OpObjectWrite upload breaks part-way (the wrapped client
+	// must then leave nothing visible).
 	TruncateRate float64
-	// ShortRate (OpOpen) ends a body early as if the connection closed
-	// cleanly. A ranged read (size > 0) reports io.ErrUnexpectedEOF, as
-	// every backend does; an open-ended read (size 0) sees a clean io.EOF,
-	// and only lengths or checksums can tell.
+	// ShortRate (OpOpen, OpObjectRead) ends a body early as if the
+	// connection closed cleanly. A ranged read (size > 0) reports
+	// io.ErrUnexpectedEOF, as every backend does; an open-ended read (size
+	// 0) and an object's body see a clean io.EOF, and only lengths (the
+	// object's Size, which storage.ReadAllObject checks) or checksums can
+	// tell.
 	ShortRate float64
 }
 
@@ -86,23 +103,37 @@ type FaultyConfig struct {
 	Seed uint64
 
 	List, Open, Write, Delete Behaviour
+
+	ObjectRead, ObjectWrite, ObjectList, ObjectDelete Behaviour
 }
 
 // Uniform is a configuration with the same behaviour for every operation.
 func Uniform(seed uint64, b Behaviour) FaultyConfig {
-	return FaultyConfig{Seed: seed, List: b, Open: b, Write: b, Delete: b}
+	return FaultyConfig{
+		Seed: seed, List: b, Open: b, Write: b, Delete: b,
+		ObjectRead: b, ObjectWrite: b, ObjectList: b, ObjectDelete: b,
+	}
 }
 
-func (cfg FaultyConfig) behaviour(op Op) Behaviour {
+// behaviourOf points at the behaviour of op in cfg.
+func (cfg *FaultyConfig) behaviourOf(op Op) *Behaviour {
 	switch op {
 	case OpList:
-		return cfg.List
+		return &cfg.List
 	case OpOpen:
-		return cfg.Open
+		return &cfg.Open
 	case OpWrite:
-		return cfg.Write
+		return &cfg.Write
+	case OpObjectRead:
+		return &cfg.ObjectRead
+	case OpObjectWrite:
+		return &cfg.ObjectWrite
+	case OpObjectList:
+		return &cfg.ObjectList
+	case OpObjectDelete:
+		return &cfg.ObjectDelete
 	default:
-		return cfg.Delete
+		return &cfg.Delete
 	}
 }
 
@@ -184,16 +215,7 @@ func (f *Faulty) SetFaults(on bool) { f.faultsOn.Store(on) }
 func (f *Faulty) SetBehaviour(op Op, b Behaviour) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch op {
-	case OpList:
-		f.cfg.List = b
-	case OpOpen:
-		f.cfg.Open = b
-	case OpWrite:
-		f.cfg.Write = b
-	case OpDelete:
-		f.cfg.Delete = b
-	}
+	*f.cfg.behaviourOf(op) = b
 }
 
 // Injected returns the faults injected so far.
@@ -224,7 +246,7 @@ type plan struct {
 
 func (f *Faulty) plan(op Op, name string) plan {
 	f.mu.Lock()
-	b := f.cfg.behaviour(op)
+	b := *f.cfg.behaviourOf(op)
 	// Always draw the same values, so the sequence does not depend on the
 	// configuration or on earlier outcomes.
 	rErr, rAmbig, rSlow, rTrunc, rShort := f.rng.Float64(), f.rng.Float64(), f.rng.Float64(), f.rng.Float64(), f.rng.Float64()
@@ -246,7 +268,7 @@ func (f *Faulty) plan(op Op, name string) plan {
 		p.ambiguous = true
 	case rTrunc < b.TruncateRate:
 		p.truncate = true
-	case rShort < b.ShortRate && op == OpOpen:
+	case rShort < b.ShortRate && (op == OpOpen || op == OpObjectRead):
 		p.short = true
 	}
 	return p
@@ -308,6 +330,19 @@ func (f *Faulty) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 		}
 		return nil, err
 	}
+	body, err := f.body(ctx, p, rc, size)
+	if err != nil {
+		return nil, err
+	}
+	if p.short {
+		return storage.ExactReader(body, size, p.name), nil
+	}
+	return body, nil
+}
+
+// body wraps the body of a read of size bytes (0: as many as there are)
+// as p plans it.
+func (f *Faulty) body(ctx context.Context, p plan, rc io.ReadCloser, size int64) (*faultyBody, error) {
 	body := &faultyBody{rc: rc, ctx: ctx, pace: newPacer(p.bandwidth), f: f, p: p, cutAt: -1}
 	switch {
 	case (p.truncate || p.short) && size > 0:
@@ -325,9 +360,6 @@ func (f *Faulty) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 			body.cutAt = int64(p.cut % uint64(len(data)))
 		}
 	}
-	if p.short {
-		return storage.ExactReader(body, size, p.name), nil
-	}
 	return body, nil
 }
 
@@ -336,36 +368,53 @@ func (f *Faulty) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err := f.begin(ctx, p); err != nil {
 		return nil, err
 	}
+	// Past the header when it can, so the wrapped client has started
+	// writing when the upload breaks.
+	up, err := f.upload(ctx, p, r, ltx.HeaderSize)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.c.WriteLTXFile(ctx, level, minTXID, maxTXID, up)
+	if err := f.endUpload(p, up, err); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// upload wraps the body of a write as p plans it. A truncated upload
+// breaks at or past skip bytes when it is longer.
+func (f *Faulty) upload(ctx context.Context, p plan, r io.Reader, skip int64) (*faultyUpload, error) {
 	up := &faultyUpload{r: r, ctx: ctx, pace: newPacer(p.bandwidth), cutAt: -1}
 	if p.truncate {
 		// Take the whole upload (test files are small) so it can break
-		// part-way, past the header when it can, so the wrapped client
-		// has started writing when the upload breaks.
+		// part-way.
 		data, err := io.ReadAll(r)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", p.op, p.name, err)
 		}
 		up.r = bytes.NewReader(data)
-		if n := int64(len(data)); n > ltx.HeaderSize+1 {
-			up.cutAt = ltx.HeaderSize + int64(p.cut%uint64(n-ltx.HeaderSize))
+		if n := int64(len(data)); n > skip+1 {
+			up.cutAt = skip + int64(p.cut%uint64(n-skip))
 		} else if n > 0 {
 			up.cutAt = int64(p.cut % uint64(n))
 		}
 		up.err = fmt.Errorf("%s %s: injected connection reset after %d bytes: %w", p.op, p.name, up.cutAt, io.ErrUnexpectedEOF)
 	}
-	info, err := f.c.WriteLTXFile(ctx, level, minTXID, maxTXID, up)
+	return up, nil
+}
+
+// endUpload is end for a write from up, whose wrapped client answered
+// err.
+func (f *Faulty) endUpload(p plan, up *faultyUpload, err error) error {
 	if up.cut {
 		f.trunc.Add(1)
 		if err == nil {
 			// The wrapped client completed a write from a broken upload:
 			// that would be a partial file. Say so loudly.
-			return nil, fmt.Errorf("%s %s: wrapped client %s accepted an upload that broke after %d bytes", p.op, p.name, f.c, up.cutAt)
+			return fmt.Errorf("%s %s: wrapped client %s accepted an upload that broke after %d bytes", p.op, p.name, f.c, up.cutAt)
 		}
 	}
-	if err := f.end(p, err); err != nil {
-		return nil, err
-	}
-	return info, nil
+	return f.end(p, err)
 }
 
 func (f *Faulty) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
@@ -382,163 +431,4 @@ func (f *Faulty) DeleteAll(ctx context.Context) error {
 		return err
 	}
 	return f.end(p, f.c.DeleteAll(ctx))
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// pacer holds a stream to a bandwidth. It keeps the schedule from the
-// stream's start, so a timer that fires late is made up by later reads
-// instead of adding up.
-type pacer struct {
-	bandwidth int64
-	start     time.Time
-	n         int64
-}
-
-// minPause is the smallest wait worth a timer; shorter lags are carried to
-// the next read.
-const minPause = 200 * time.Microsecond
-
-func newPacer(bandwidth int64) *pacer { return &pacer{bandwidth: bandwidth} }
-
-// wait accounts for n more bytes and waits until the schedule allows them.
-func (p *pacer) wait(ctx context.Context, n int) error {
-	if p.bandwidth <= 0 || n <= 0 {
-		return nil
-	}
-	if p.start.IsZero() {
-		p.start = time.Now()
-	}
-	p.n += int64(n)
-	due := p.start.Add(time.Duration(float64(p.n) / float64(p.bandwidth) * float64(time.Second)))
-	if d := time.Until(due); d >= minPause {
-		return sleep(ctx, d)
-	}
-	return nil
-}
-
-type faultyBody struct {
-	rc    io.ReadCloser
-	ctx   context.Context
-	pace  *pacer
-	f     *Faulty
-	p     plan
-	cutAt int64 // -1: no cut
-	n     int64
-	err   error // once cut, every read returns it
-}
-
-func (b *faultyBody) Read(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
-	}
-	if err := b.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("read %s: %w", b.p.name, err)
-	}
-	if b.cutAt >= 0 {
-		if left := b.cutAt - b.n; left <= 0 {
-			return 0, b.cut()
-		} else if int64(len(p)) > left {
-			p = p[:left]
-		}
-	}
-	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	if werr := b.pace.wait(b.ctx, n); werr != nil {
-		return n, fmt.Errorf("read %s: %w", b.p.name, werr)
-	}
-	return n, err
-}
-
-// cut ends the body as planned. A ranged body shorter than the cut point
-// ends as the wrapped client ends it, and is not counted as a fault.
-func (b *faultyBody) cut() error {
-	if b.p.short {
-		b.f.short.Add(1)
-		b.err = io.EOF
-	} else {
-		b.f.trunc.Add(1)
-		b.err = fmt.Errorf("read %s: injected connection reset after %d bytes: %w", b.p.name, b.n, io.ErrUnexpectedEOF)
-	}
-	return b.err
-}
-
-func (b *faultyBody) Close() error { return b.rc.Close() }
-
-type faultyUpload struct {
-	r     io.Reader
-	ctx   context.Context
-	pace  *pacer
-	cutAt int64 // -1: no cut
-	err   error
-	n     int64
-	cut   bool
-}
-
-func (u *faultyUpload) Read(p []byte) (int, error) {
-	if err := u.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if u.cutAt >= 0 {
-		if left := u.cutAt - u.n; left <= 0 {
-			u.cut = true
-			return 0, u.err
-		} else if int64(len(p)) > left {
-			p = p[:left]
-		}
-	}
-	n, err := u.r.Read(p)
-	u.n += int64(n)
-	if werr := u.pace.wait(u.ctx, n); werr != nil {
-		return n, werr
-	}
-	return n, err
-}
-
-// brokenIterator yields some files of a listing, then fails.
-type brokenIterator struct {
-	ltx.FileIterator
-	left int
-	f    *Faulty
-	p    plan
-	err  error
-}
-
-func (itr *brokenIterator) Next() bool {
-	if itr.err != nil {
-		return false
-	}
-	if itr.left == 0 {
-		itr.f.trunc.Add(1)
-		itr.err = fmt.Errorf("%s %s: listing cut short: %w", itr.p.op, itr.p.name, itr.p.statusError())
-		return false
-	}
-	if !itr.FileIterator.Next() {
-		return false
-	}
-	itr.left--
-	return true
-}
-
-func (itr *brokenIterator) Err() error {
-	if itr.err != nil {
-		return itr.err
-	}
-	return itr.FileIterator.Err()
 }

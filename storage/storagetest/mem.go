@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,10 @@ var _ storage.Client = (*Mem)(nil)
 // input would cost more than the parsing under test. Put plants any bytes
 // under any name, as a broken or hostile replica would hold them.
 type Mem struct {
-	mu    sync.Mutex
-	files map[memKey]memFile
+	mu      sync.Mutex
+	files   map[memKey]memFile
+	objects map[string]memObject
+	gen     uint64 // counts object writes: the ETag of each
 }
 
 type memKey struct {
@@ -36,8 +39,18 @@ type memFile struct {
 	created time.Time
 }
 
+type memObject struct {
+	data    []byte
+	etag    string
+	written time.Time
+}
+
+func (o memObject) info(name string) storage.ObjectInfo {
+	return storage.ObjectInfo{Name: name, Size: int64(len(o.data)), ETag: o.etag, ModTime: o.written}
+}
+
 // NewMem returns an empty in-memory replica.
-func NewMem() *Mem { return &Mem{files: map[memKey]memFile{}} }
+func NewMem() *Mem { return &Mem{files: map[memKey]memFile{}, objects: map[string]memObject{}} }
 
 // Put stores data as the file level/min-max, unchecked, with created as
 // its listed CreatedAt.
@@ -127,5 +140,85 @@ func (m *Mem) DeleteAll(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.files)
+	clear(m.objects)
+	return nil
+}
+
+func (m *Mem) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	info := storage.ObjectInfo{Name: name}
+	if err := ctx.Err(); err != nil {
+		return nil, info, err
+	}
+	if err := storage.CheckObjectName(name); err != nil {
+		return nil, info, err
+	}
+	m.mu.Lock()
+	o, ok := m.objects[name]
+	m.mu.Unlock()
+	if !ok {
+		return nil, info, fmt.Errorf("read object %s: %w", name, os.ErrNotExist)
+	}
+	info = o.info(name)
+	if opts.IfNoneMatch != "" && opts.IfNoneMatch == o.etag {
+		return nil, info, fmt.Errorf("read object %s: %w", name, storage.ErrNotModified)
+	}
+	return io.NopCloser(bytes.NewReader(o.data)), info, nil // never written again: a write stores a new slice
+}
+
+func (m *Mem) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
+	if err := storage.CheckObjectName(name); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	data, err := io.ReadAll(storage.ContextReader(ctx, r))
+	if err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("write object %s: %w", name, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, exists := m.objects[name]
+	switch {
+	case opts.IfNoneMatch && exists,
+		opts.IfMatch != "" && (!exists || cur.etag != opts.IfMatch):
+		return storage.ObjectInfo{}, fmt.Errorf("write object %s %s: %w", name, opts, storage.ErrPreconditionFailed)
+	}
+	m.gen++
+	o := memObject{data: data, etag: fmt.Sprintf(`"mem-%d"`, m.gen), written: time.Now().UTC()}
+	m.objects[name] = o
+	return o.info(name), nil
+}
+
+func (m *Mem) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := storage.CheckObjectDir(dir); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var infos []storage.ObjectInfo
+	for name, o := range m.objects {
+		if dir == "" || strings.HasPrefix(name, dir+"/") {
+			infos = append(infos, o.info(name))
+		}
+	}
+	slices.SortFunc(infos, func(a, b storage.ObjectInfo) int { return strings.Compare(a.Name, b.Name) })
+	return infos, nil
+}
+
+func (m *Mem) DeleteObjects(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if err := storage.CheckObjectName(name); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, name := range names {
+		delete(m.objects, name)
+	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package index
+package plan
 
 import (
 	"errors"
@@ -47,19 +47,19 @@ func TestPlan(t *testing.T) {
 		{173, "", ErrTXIDNotFound},
 	}
 	for _, tt := range tests {
-		plan, err := Plan(files, tt.target)
+		plan, err := Restore(files, tt.target)
 		if tt.err != nil {
 			if !errors.Is(err, tt.err) {
-				t.Errorf("Plan(%d): err %v, want %v", tt.target, err, tt.err)
+				t.Errorf("Restore(%d): err %v, want %v", tt.target, err, tt.err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("Plan(%d): %v", tt.target, err)
+			t.Errorf("Restore(%d): %v", tt.target, err)
 			continue
 		}
 		if got := names(plan); got != tt.want {
-			t.Errorf("Plan(%d) = %s\nwant          %s", tt.target, got, tt.want)
+			t.Errorf("Restore(%d) = %s\nwant          %s", tt.target, got, tt.want)
 		}
 	}
 }
@@ -67,7 +67,7 @@ func TestPlan(t *testing.T) {
 func TestPlanStartsAtAnyFileHoldingTXID1(t *testing.T) {
 	// Litestream's first L0 file is a full snapshot; no L9 exists yet.
 	files := []*ltx.FileInfo{fi(0, 1, 1), fi(0, 2, 2), fi(0, 3, 3), fi(1, 1, 2)}
-	plan, err := Plan(files, 0)
+	plan, err := Restore(files, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestPlanStartsAtAnyFileHoldingTXID1(t *testing.T) {
 func TestPlanPrefersNewestSnapshot(t *testing.T) {
 	// L1 11-60 overlaps the newer snapshot, which it may follow.
 	files := []*ltx.FileInfo{fi(9, 1, 10), fi(9, 1, 50), fi(1, 11, 60)}
-	plan, err := Plan(files, 60)
+	plan, err := Restore(files, 60)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestPlanPrefersNewestSnapshot(t *testing.T) {
 func TestPlanOverlappingFilesStayContiguous(t *testing.T) {
 	// L1 11-17 and L0 16-18 overlap; applying both is still exact at 18.
 	files := []*ltx.FileInfo{fi(9, 1, 10), fi(1, 11, 17), fi(0, 11, 15), fi(1, 16, 18)}
-	plan, err := Plan(files, 18)
+	plan, err := Restore(files, 18)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,17 +102,17 @@ func TestPlanOverlappingFilesStayContiguous(t *testing.T) {
 
 func TestPlanGapStopsTheChain(t *testing.T) {
 	files := []*ltx.FileInfo{fi(9, 1, 10), fi(0, 11, 11), fi(0, 13, 13)}
-	plan, err := Plan(files, 0)
+	plan, err := Restore(files, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := names(plan), "L9:1-10 L0:11-11"; got != want {
 		t.Fatalf("latest plan across a gap = %s, want %s", got, want)
 	}
-	if _, err := Plan(files, 13); !errors.Is(err, ErrTXIDUnavailable) {
-		t.Fatalf("Plan(13) across a gap: %v, want ErrTXIDUnavailable", err)
+	if _, err := Restore(files, 13); !errors.Is(err, ErrTXIDUnavailable) {
+		t.Fatalf("Restore(13) across a gap: %v, want ErrTXIDUnavailable", err)
 	}
-	if _, err := Plan(nil, 0); !errors.Is(err, ErrNoFiles) {
+	if _, err := Restore(nil, 0); !errors.Is(err, ErrNoFiles) {
 		t.Fatalf("Plan of nothing: %v, want ErrNoFiles", err)
 	}
 }

@@ -1,4 +1,4 @@
-package index
+package plan
 
 import (
 	"cmp"
@@ -29,7 +29,7 @@ var (
 // newest TXID that can be rebuilt.
 //
 // files may come from any levels, in any order.
-func Plan(files []*ltx.FileInfo, target ltx.TXID) ([]*ltx.FileInfo, error) {
+func Restore(files []*ltx.FileInfo, target ltx.TXID) ([]*ltx.FileInfo, error) {
 	if len(files) == 0 {
 		return nil, ErrNoFiles
 	}

@@ -1,4 +1,4 @@
-package index
+package plan
 
 import (
 	"cmp"
@@ -19,7 +19,7 @@ var ErrTimeUnavailable = errors.New("time not restorable")
 // timestamp (list with useMetadata), which for a compacted file is the
 // commit time of its MaxTXID: a TXID is never chosen for a time earlier
 // than its commit.
-func TXIDAtTime(files []*ltx.FileInfo, t time.Time) (ltx.TXID, error) {
+func TXIDAt(files []*ltx.FileInfo, t time.Time) (ltx.TXID, error) {
 	if len(files) == 0 {
 		return 0, ErrNoFiles
 	}
@@ -38,7 +38,7 @@ func TXIDAtTime(files []*ltx.FileInfo, t time.Time) (ltx.TXID, error) {
 			continue
 		}
 		tried[f.MaxTXID] = true
-		if _, err := Plan(files, f.MaxTXID); err == nil {
+		if _, err := Restore(files, f.MaxTXID); err == nil {
 			return f.MaxTXID, nil
 		}
 	}

@@ -1,4 +1,4 @@
-package index
+package plan
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/superfly/ltx"
 )
 
-func TestTXIDAtTime(t *testing.T) {
+func TestTXIDAt(t *testing.T) {
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	at := func(f *ltx.FileInfo, sec int) *ltx.FileInfo {
 		f.CreatedAt = base.Add(time.Duration(sec) * time.Second)
@@ -34,7 +34,7 @@ func TestTXIDAtTime(t *testing.T) {
 		{9, 0, ErrTimeUnavailable},
 	}
 	for _, tt := range tests {
-		got, err := TXIDAtTime(files, base.Add(time.Duration(tt.sec)*time.Second))
+		got, err := TXIDAt(files, base.Add(time.Duration(tt.sec)*time.Second))
 		if tt.err != nil {
 			if !errors.Is(err, tt.err) {
 				t.Errorf("at +%ds: err %v, want %v", tt.sec, err, tt.err)
