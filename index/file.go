@@ -43,9 +43,16 @@ const (
 	minFileSize = ltx.HeaderSize + ltx.PageHeaderSize + 1 + indexSizeLen + ltx.TrailerSize
 	// tailGuess is the least read from the end of a file in one request, in
 	// the hope that it holds the whole page index (about 7 bytes a page:
-	// ~9,000 pages). A file no larger than this is read whole, header
-	// included.
+	// ~9,000 pages).
 	tailGuess = 64 << 10
+	// wholeRead is the size up to which a file is read whole, in one
+	// request rather than a head and a tail read: every byte of it is
+	// then checked against its file checksum before any page is used, and
+	// its frames against sums computed from it later. (Only its first
+	// headBytes of frames go to the frame sink: the rest is read when
+	// asked for.) 1 MiB is 10 ms of transfer at 100 MB/s, less than a
+	// round trip.
+	defaultWholeRead = 1 << 20
 	// maxTailGuess bounds the tail read of a large file (see tailFor).
 	maxTailGuess = 8 << 20
 	// tailChunk is the most one request of a tail read asks for: a larger
@@ -58,6 +65,10 @@ const (
 	// well under a millisecond of transfer.
 	headBytes = 64 << 10
 )
+
+// wholeRead is defaultWholeRead; tests of the head and tail reads lower it
+// so as not to need files of megabytes.
+var wholeRead int64 = defaultWholeRead
 
 // tailFor is how much to read from the end of a file of size bytes: 1/128
 // of it, which holds the page index of pages that compress up to about 3x
@@ -152,7 +163,9 @@ func fetchFileIndex(ctx context.Context, client storage.Client, sem chan struct{
 		}
 	}
 	p := fx.pending.Load()
-	if h != nil && fx.file.sums == nil {
+	if h != nil {
+		// Also for a file read whole: the hint's frames (its interior
+		// pages) come with it.
 		if err := fx.useHint(h); err != nil {
 			return nil, err
 		}
@@ -170,7 +183,7 @@ func readFileIndex(ctx context.Context, client storage.Client, sem chan struct{}
 	size := info.Size
 	var head, tail []byte
 	tailStart := max(size-tailFor(size), 0)
-	if size <= tailGuess {
+	if size <= wholeRead {
 		tailStart = 0
 	}
 	// Every read goes out at once: one round trip.
@@ -217,6 +230,7 @@ func readFileIndex(ctx context.Context, client storage.Client, sem chan struct{}
 	}
 	if whole {
 		fx.sumWhole(head)
+		head = head[:min(len(head), headBytes)]
 	}
 	fx.pending.Store(&pendingFrames{head: head})
 	return fx, nil

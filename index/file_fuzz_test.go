@@ -34,6 +34,7 @@ import (
 // that file, passes the file's frame checks, and decodes (if it does) to
 // the page the file holds there, or is a frame its hint copies.
 func FuzzFileIndex(f *testing.F) {
+	headAndTail(f) // the big file is read by a head and a tail read
 	fuzzseed.Write(f, fileIndexSeeds(f))
 	big, _ := fuzzBigFile(f)
 	f.Fuzz(func(t *testing.T, data []byte, tail bool, hint []byte) {

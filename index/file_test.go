@@ -108,6 +108,7 @@ func TestBadFiles(t *testing.T) {
 // TestBadLargeIndex: damage in the part of a large page index that the
 // second read fetches is caught too.
 func TestBadLargeIndex(t *testing.T) {
+	headAndTail(t)
 	r := newTestReplica(t)
 	r.grow(12000)
 	b := bytes.Clone(r.l0[1])

@@ -113,6 +113,7 @@ func TestFramesOfSmallFiles(t *testing.T) {
 // TestFramesOfALargeFile: the first frames of a file larger than the tail
 // read come with its page index: the head read, in the same round.
 func TestFramesOfALargeFile(t *testing.T) {
+	headAndTail(t)
 	r := newTestReplica(t)
 	r.grow(4000) // a snapshot of ~100 KB
 	if n := len(r.l0[1]); n <= tailGuess {
@@ -180,6 +181,7 @@ func (r *testReplica) putHint(name string, b []byte) {
 // version serves them from the snapshot, and its frame sums check the
 // snapshot's frames.
 func TestHints(t *testing.T) {
+	headAndTail(t)
 	r := newTestReplica(t)
 	r.grow(4000)
 	r.apply(4000, 2000)

@@ -398,6 +398,7 @@ func TestRequestCounts(t *testing.T) {
 // TestLargeIndexNeedsOneMoreRead: a file whose page index is larger than
 // the tail read gets one more read, and is exact.
 func TestLargeIndexNeedsOneMoreRead(t *testing.T) {
+	headAndTail(t)
 	r := newTestReplica(t)
 	x := New(r.client, Options{})
 	r.grow(12000) // ~12,000 index entries: more than the 64 KiB tail holds

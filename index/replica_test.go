@@ -222,3 +222,12 @@ func mustUpdate(tb testing.TB, x *Index) *Version {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// headAndTail makes files larger than tailGuess be read by a head and a
+// tail read, as files larger than wholeRead are, for tests of those reads
+// on files of a few hundred KiB.
+func headAndTail(tb testing.TB) {
+	old := wholeRead
+	wholeRead = tailGuess
+	tb.Cleanup(func() { wholeRead = old })
+}

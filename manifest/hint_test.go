@@ -40,7 +40,7 @@ func interiorPage(size uint32, pgno uint32) []byte {
 
 // sampleFile is a snapshot of 160 pages of 4 KiB (they do not compress
 // much), pages 3 and 30 interior: page 30 lies past the first 64 KiB.
-func sampleFile(t *testing.T) []byte {
+func sampleFile(t testing.TB) []byte {
 	db := storagetest.NewDB(4096)
 	pages := map[uint32][]byte{}
 	for pgno := uint32(1); pgno <= 160; pgno++ {
@@ -67,7 +67,7 @@ func frames(t *testing.T, file []byte) (pgnos []uint32, elems []ltx.PageIndexEle
 	return pgnos, elems
 }
 
-func build(t *testing.T, level int, file []byte) *manifest.Hint {
+func build(t testing.TB, level int, file []byte) *manifest.Hint {
 	t.Helper()
 	b := manifest.NewHintBuilder(level)
 	var out bytes.Buffer

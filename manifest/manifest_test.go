@@ -13,7 +13,7 @@ import (
 
 // sampleManifest is a snapshot (large: named by its hint) then two small
 // L0 files (inline indexes), as a writer publishes it.
-func sampleManifest(t *testing.T) *manifest.Manifest {
+func sampleManifest(t testing.TB) *manifest.Manifest {
 	t.Helper()
 	snap := build(t, 9, sampleFile(t))
 	var files []manifest.File

@@ -160,7 +160,45 @@ func bigText(n int, seed uint64) string {
 	return string(b)
 }
 
-// TestDamagedPagesReadByRange: a 165 KB L0 file, read by range, with 4
+// insertBig inserts rows of 4000 random characters in one transaction and
+// syncs it into one L0 file.
+func (w *written) insertBig(rows int) ltx.TXID {
+	w.t.Helper()
+	tx, err := w.app.Begin()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for i := range rows {
+		if _, err := tx.Exec(`INSERT INTO t(v) VALUES (?)`, bigText(4000, uint64(i))); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.sync()
+}
+
+// TestDamagedMidSizedFile: a 165 KB L0 file with 4 bytes changed at a
+// third and at two thirds of it is read whole at open (it is under 1 MiB)
+// and fails its file checksum: an error naming it, following or pinned.
+func TestDamagedMidSizedFile(t *testing.T) {
+	w := newWritten(t, writer.Options{})
+	w.exec(`INSERT INTO t(v) VALUES ('small')`)
+	txid := w.insertBig(40)
+	damage(t, storage.FilePath(w.dir, 0, txid, txid), func(b []byte) {
+		for _, at := range []int{len(b) / 3, 2 * len(b) / 3} {
+			for i := at; i < at+4; i++ {
+				b[i] ^= 0xa5
+			}
+		}
+	})
+	for _, dsn := range []string{w.dsn(), w.dsn(fmt.Sprintf("txid=%d", txid))} {
+		wantDamageError(t, openDB(t, dsn), `SELECT v FROM t`, ltx.FormatFilename(txid, txid), "checksum")
+	}
+}
+
+// TestDamagedPagesReadByRange: a 1.2 MB L0 file, read by range, with 4
 // bytes changed at a third and at two thirds of it: each query that reads
 // a damaged page fails naming the file and the page, every time (the page
 // is never cached, in memory or on disk), and the hint the writer wrote
@@ -168,25 +206,13 @@ func bigText(n int, seed uint64) string {
 func TestDamagedPagesReadByRange(t *testing.T) {
 	w := newWritten(t, writer.Options{})
 	w.exec(`INSERT INTO t(v) VALUES ('small')`)
-	tx, err := w.app.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 40 {
-		if _, err := tx.Exec(`INSERT INTO t(v) VALUES (?)`, bigText(4000, uint64(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	txid := w.sync()
+	txid := w.insertBig(300)
 	path := storage.FilePath(w.dir, 0, txid, txid)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Size() < 3*manifest.WholeFileMax/2 {
+	if fi.Size() < 1<<20 {
 		t.Fatalf("the L0 file is %d bytes: too small to be read by range", fi.Size())
 	}
 	hints, err := w.client.ListObjects(context.Background(), manifest.HintDir)
@@ -216,26 +242,14 @@ func TestDamagedPagesReadByRange(t *testing.T) {
 // with a warning, and its file (undamaged) still reads right.
 func TestDamagedHintIsIgnored(t *testing.T) {
 	w := newWritten(t, writer.Options{})
-	tx, err := w.app.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 40 {
-		if _, err := tx.Exec(`INSERT INTO t(v) VALUES (?)`, bigText(4000, uint64(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	w.sync()
+	w.insertBig(300)
 	hints, err := w.client.ListObjects(context.Background(), manifest.HintDir)
 	if err != nil || len(hints) != 1 {
 		t.Fatalf("hints: %v, %v", hints, err)
 	}
 	damage(t, filepath.Join(w.dir, "ltx", storage.ObjectDir, hints[0].Name), func(b []byte) { b[len(b)/2] ^= 1 })
 	got, err := strs(openDB(t, w.dsn()), `SELECT v FROM t`)
-	if err != nil || len(got) != 40 || got[7] != bigText(4000, 7) {
+	if err != nil || len(got) != 300 || got[7] != bigText(4000, 7) {
 		t.Fatalf("read %d rows, %v", len(got), err)
 	}
 }
@@ -245,9 +259,7 @@ func TestDamagedHintIsIgnored(t *testing.T) {
 // snapshot's TXID.
 func TestDamagedSnapshotPage(t *testing.T) {
 	w := newWritten(t, writer.Options{})
-	for i := range 40 {
-		w.exec(`INSERT INTO t(v) VALUES (?)`, bigText(4000, uint64(i)))
-	}
+	w.insertBig(300)
 	snap, err := w.rep.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -268,4 +280,16 @@ func mustList(t *testing.T, c storage.Client, level int) []*ltx.FileInfo {
 		t.Fatal(err)
 	}
 	return infos
+}
+
+// TestDamagedFileWithoutHint: a file of a few hundred KiB without a hint
+// (as Litestream writes them) is read whole at open and checked against
+// its file checksum, so damage anywhere in it is an error naming it.
+func TestDamagedFileWithoutHint(t *testing.T) {
+	w := newWritten(t, writer.Options{NoHints: true})
+	w.exec(`INSERT INTO t(v) VALUES ('small')`)
+	txid := w.insertBig(40)
+	path := storage.FilePath(w.dir, 0, txid, txid)
+	damage(t, path, func(b []byte) { b[len(b)/3] ^= 0x01 })
+	wantDamageError(t, openDB(t, w.dsn()), `SELECT v FROM t`, ltx.FormatFilename(txid, txid), "checksum")
 }
