@@ -21,8 +21,8 @@ type catalog struct {
 	client  storage.Client
 	sem     chan struct{} // one slot per request in flight
 	log     *slog.Logger
-	sink    FrameSink // nil: frames read with page indexes are dropped
-	maxHint int64     // largest hint whose interior frames go to the sink
+	sink    FrameSink   // nil: frames read with page indexes are dropped
+	maxHint int64       // largest hint whose interior frames go to the sink
 	objects ObjectCache // nil: none
 
 	mu      sync.Mutex
