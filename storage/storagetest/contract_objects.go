@@ -397,8 +397,8 @@ func MustWriteObject(t testing.TB, c storage.Client, name string, data []byte, o
 	return info
 }
 
-// mustReadObject reads a whole object, which must have a body.
-// MustReadObject reads an object of c whole (with IfNoneMatch, if not "").
+// MustReadObject reads an object of c whole, which must have a body (with
+// IfNoneMatch, if not "").
 func MustReadObject(t testing.TB, c storage.Client, name, ifNoneMatch string) ([]byte, storage.ObjectInfo) {
 	t.Helper()
 	b, info, err := storage.ReadAllObject(context.Background(), c, name, storage.ReadOptions{IfNoneMatch: ifNoneMatch}, 1<<30)
