@@ -9,6 +9,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkFetchFileIndex(b *testing.B) {
 		pages[pgno] = page
 	}
 	file := db.Apply(b, n, pages)
-	mem := storagetest.NewMem()
+	mem := mem.New()
 	mem.Put(storage.SnapshotLevel, 1, 1, file, fuzzEpoch)
 	info := &ltx.FileInfo{Level: storage.SnapshotLevel, MinTXID: 1, MaxTXID: 1, Size: int64(len(file))}
 	sem := make(chan struct{}, 4)

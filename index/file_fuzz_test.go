@@ -15,6 +15,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -57,7 +58,7 @@ type sunkFrame struct {
 }
 
 func checkFuzzedFile(t *testing.T, file, hint []byte) {
-	mem := storagetest.NewMem()
+	mem := mem.New()
 	level, minTXID, maxTXID, pageSize := 0, ltx.TXID(1), ltx.TXID(1), uint32(512)
 	var hdr ltx.Header
 	if hdr.UnmarshalBinary(file) == nil && hdr.MinTXID > 0 && hdr.MaxTXID >= hdr.MinTXID {

@@ -6,9 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/superfly/ltx"
-
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 func mustProbe(tb testing.TB, x *Index) (*Version, bool) {
@@ -124,7 +123,7 @@ func TestProbeRefusesWhatItCannotTrust(t *testing.T) {
 	r.grow(20)
 	r.apply(20, 2)
 	r.grow(900) // a file of several KiB, to cut short
-	short := storagetest.NewFaulty(r.client, storagetest.FaultyConfig{Seed: 1})
+	short := wrap.NewFaulty(r.client, wrap.FaultyConfig{Seed: 1})
 	x := New(short, Options{})
 	v, err := x.Update(context.Background())
 	if err != nil {
@@ -132,11 +131,11 @@ func TestProbeRefusesWhatItCannotTrust(t *testing.T) {
 	}
 	r.apply(900, 1, 3, 400, 800)
 
-	short.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{ShortRate: 1})
+	short.SetBehaviour(wrap.OpOpen, wrap.Behaviour{ShortRate: 1})
 	if _, _, err := x.Probe(context.Background()); err == nil {
 		t.Fatal("a probe of a body cut short succeeded")
 	}
-	short.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{})
+	short.SetBehaviour(wrap.OpOpen, wrap.Behaviour{})
 	if x.Latest() != v {
 		t.Fatal("a failed probe changed the latest version")
 	}

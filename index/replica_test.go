@@ -16,6 +16,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // testReplica is a replica in a temp directory written from a
@@ -24,8 +25,8 @@ import (
 type testReplica struct {
 	tb     testing.TB
 	dir    string
-	store  *file.Client          // uncounted, for checks and writes
-	client *storagetest.Counting // what the index under test reads through
+	store  *file.Client   // uncounted, for checks and writes
+	client *wrap.Counting // what the index under test reads through
 	db     *storagetest.DB
 	epoch  time.Time // commit time of TXID 0; TXID n commits n seconds later
 
@@ -41,7 +42,7 @@ func newTestReplica(tb testing.TB) *testReplica {
 	store := file.New(dir)
 	db := storagetest.NewDB(testPageSize)
 	r := &testReplica{
-		tb: tb, dir: dir, store: store, client: storagetest.NewCounting(store), db: db,
+		tb: tb, dir: dir, store: store, client: wrap.NewCounting(store), db: db,
 		epoch: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC),
 		l0:    map[ltx.TXID][]byte{}, images: map[ltx.TXID]map[uint32][]byte{}, commit: map[ltx.TXID]uint32{},
 	}

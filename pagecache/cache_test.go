@@ -19,6 +19,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 const pageSize = 512
@@ -120,7 +121,7 @@ func checkBudget(t *testing.T, c *Cache, max int64) {
 func TestPageHitAndMiss(t *testing.T) {
 	ctx := context.Background()
 	dir, files := newTestReplica(t, 10)
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	c := New(counting, Options{})
 	for _, f := range files {
 		for pgno, ref := range f.refs {
@@ -224,7 +225,7 @@ func TestConcurrentPages(t *testing.T) {
 func TestOneReadPerPage(t *testing.T) {
 	dir, files := newTestReplica(t, 4)
 	ref := files[0].refs[2]
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	gated := newGated(counting)
 	c := New(gated, Options{})
 
@@ -256,7 +257,7 @@ func TestOneReadPerPage(t *testing.T) {
 func TestCancelledWaiter(t *testing.T) {
 	dir, files := newTestReplica(t, 4)
 	ref := files[0].refs[2]
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	gated := newGated(counting)
 	c := New(gated, Options{})
 
@@ -471,7 +472,7 @@ func TestPut(t *testing.T) {
 	ctx := context.Background()
 	dir, files := newTestReplica(t, 8)
 	f := files[0]
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	c := New(counting, Options{})
 	r := f.refs[5]
 	frame := f.data[r.Offset : r.Offset+r.Size]

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 func openDisk(t *testing.T, dir string, max int64) *Disk {
@@ -60,7 +60,7 @@ func TestDiskTierSurvivesARestart(t *testing.T) {
 	waitFor(t, "the pages to reach the disk", func() bool { return len(pageFiles(t, tier)) == 4 })
 	c.Close()
 
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	d := openDisk(t, tier, 0)
 	again := New(counting, Options{Disk: d})
 	readAll(t, again, f, 4, 5, 6, 7, 8)
@@ -131,7 +131,7 @@ func TestDiskTierNeverServesDamage(t *testing.T) {
 			if err := os.WriteFile(path, damage(path, b), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			counting := storagetest.NewCounting(file.New(dir))
+			counting := wrap.NewCounting(file.New(dir))
 			again := New(counting, Options{Disk: openDisk(t, tier, 0)})
 			defer again.Close()
 			readAll(t, again, f, 5, 6)

@@ -12,6 +12,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -31,7 +32,7 @@ func FuzzFrame(f *testing.F) {
 			pageSize = 1000 // not a page size: refused before any read
 		}
 		file := append(make([]byte, ltx.HeaderSize), data...)
-		mem := storagetest.NewMem()
+		mem := mem.New()
 		mem.Put(0, 2, 2, file, time.Time{})
 		fk := FileKey{Level: 0, MinTXID: 2, MaxTXID: 2, Checksum: 7}
 		ref := func(pgno uint32, off, size int) Ref {

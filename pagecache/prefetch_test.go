@@ -14,7 +14,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // TestPrefetch: the pages of one file are read with one request, those of
@@ -22,7 +22,7 @@ import (
 func TestPrefetch(t *testing.T) {
 	ctx := context.Background()
 	dir, files := newTestReplica(t, 40)
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	c := New(counting, Options{})
 
 	var refs []Ref
@@ -134,7 +134,7 @@ func TestPrefetchAsync(t *testing.T) {
 	ctx := context.Background()
 	dir, files := newTestReplica(t, 40)
 	f := files[0]
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	gated := newGated(counting)
 	c := New(gated, Options{})
 	defer c.Close()
@@ -207,7 +207,7 @@ func TestPrefetchAsyncFailsNothing(t *testing.T) {
 func TestCloseEndsReadsAhead(t *testing.T) {
 	dir, files := newTestReplica(t, 10)
 	f := files[0]
-	counting := storagetest.NewCounting(file.New(dir))
+	counting := wrap.NewCounting(file.New(dir))
 	gated := newGated(counting) // never opened
 	c := New(gated, Options{})
 	c.PrefetchAsync(context.Background(), []Ref{f.refs[3]})
@@ -274,14 +274,14 @@ func TestPageOvertakesAStuckReadAhead(t *testing.T) {
 	f := files[0]
 	// Reads started while FirstByte is an hour hang until their context
 	// ends, and keep hanging after it is set back.
-	faulty := storagetest.NewFaulty(file.New(dir), storagetest.FaultyConfig{Open: storagetest.Behaviour{FirstByte: time.Hour}})
-	counting := storagetest.NewCounting(faulty)
+	faulty := wrap.NewFaulty(file.New(dir), wrap.FaultyConfig{Open: wrap.Behaviour{FirstByte: time.Hour}})
+	counting := wrap.NewCounting(faulty)
 	c := New(counting, Options{})
 	defer c.Close()
 	c.patience = time.Millisecond
 	c.PrefetchAsync(context.Background(), []Ref{f.refs[3], f.refs[4], f.refs[5]})
 	waitFor(t, "the read ahead to reach storage", func() bool { return counting.Counts().InFlight == 1 })
-	faulty.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{}) // storage answers again
+	faulty.SetBehaviour(wrap.OpOpen, wrap.Behaviour{}) // storage answers again
 
 	// The deadline only keeps the test from hanging where Page would wait
 	// for the stuck read: it fails there.

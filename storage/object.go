@@ -27,6 +27,13 @@ import (
 // conditional write (WriteOptions.IfMatch) replaces only the version its
 // caller read. Backends that cannot store conditions faithfully refuse
 // them rather than pretend.
+//
+// An ETag may be derived from the content alone: S3's is the MD5 of the
+// bytes, so rewriting an object with the bytes it holds keeps its ETag,
+// and a swap conditioned on that ETag succeeds again. A writer that must
+// tell its own writes from another's puts something new in each (a
+// generation, a nonce); the file backend and Mem give every write a new
+// ETag whatever its bytes.
 const ObjectDir = "ltxvfs"
 
 // Errors of conditional object requests. Both are wrapped with the name of

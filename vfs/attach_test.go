@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // One query compares two points in time: the main database follows, an
@@ -116,7 +116,7 @@ func TestPollerLifecycle(t *testing.T) {
 	src := newSource(t, 4096)
 	src.exec(`CREATE TABLE t(x)`)
 	src.exec(`INSERT INTO t VALUES (1)`)
-	counting := storagetest.NewCounting(src.client)
+	counting := wrap.NewCounting(src.client)
 	attach(t, "polled", Options{Client: counting, Poll: 5 * time.Millisecond})
 	r := func() *replica {
 		registryMu.Lock()

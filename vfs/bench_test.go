@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // benchRows of ~1 KiB make a database of about 100 MB, replicated as ten
@@ -96,7 +96,7 @@ func BenchmarkWarmPointQuery(b *testing.B) {
 	}
 
 	b.Run("ltx", func(b *testing.B) {
-		counting := storagetest.NewCounting(src.client)
+		counting := wrap.NewCounting(src.client)
 		name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 		if err := Attach(name, Options{Client: counting, Poll: time.Hour}); err != nil {
 			b.Fatal(err)

@@ -21,7 +21,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 	filereplica "github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // The cold-path benchmarks read a replica of a database of LTXVFS_COLD_MB
@@ -176,7 +176,7 @@ func writeColdHint(dir string) error {
 type coldSession struct {
 	b        *testing.B
 	name     string
-	counting *storagetest.Counting
+	counting *wrap.Counting
 	rounds   *roundsClient
 	db       *sql.DB
 	conn     *sql.Conn
@@ -190,12 +190,12 @@ func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession 
 // newColdSessionDisk is newColdSession with a disk tier in tier, if given.
 func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier string) *coldSession {
 	b.Helper()
-	slow := storagetest.NewFaulty(filereplica.New(fix.dir), storagetest.FaultyConfig{
-		List: storagetest.Behaviour{FirstByte: coldFirstByte},
-		Open: storagetest.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
+	slow := wrap.NewFaulty(filereplica.New(fix.dir), wrap.FaultyConfig{
+		List: wrap.Behaviour{FirstByte: coldFirstByte},
+		Open: wrap.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
 	})
 	s := &coldSession{b: b, rounds: &roundsClient{Client: slow}}
-	s.counting = storagetest.NewCounting(s.rounds)
+	s.counting = wrap.NewCounting(s.rounds)
 	s.name = fmt.Sprintf("cold-%d", coldSeq.Add(1))
 	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune, DiskCacheDir: tier}
 	if err := Attach(s.name, opts); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // coldSource is a replica of a table of 20,000 rows in 1 KiB pages (B-trees
@@ -66,7 +66,7 @@ func TestColdLookupsUseTheHint(t *testing.T) {
 		{"without", coldTuning{noHints: true}, func(n int64) bool { return n >= 2 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			counting := storagetest.NewCounting(src.client)
+			counting := wrap.NewCounting(src.client)
 			db := attachCold(t, counting, tt.tune)
 			c := conn(t, db)
 			if got := one[int64](t, c, `SELECT count(*) FROM sqlite_schema`); got != 2 {
@@ -107,7 +107,7 @@ func TestReadaheadScan(t *testing.T) {
 		tune coldTuning
 	}{{"readahead", coldTuning{}}, {"none", coldTuning{noReadahead: true}}} {
 		t.Run(tt.name, func(t *testing.T) {
-			counting := storagetest.NewCounting(src.client)
+			counting := wrap.NewCounting(src.client)
 			db := attachCold(t, counting, tt.tune)
 			var got [3]int64
 			if err := db.QueryRow(q).Scan(&got[0], &got[1], &got[2]); err != nil {
@@ -163,7 +163,7 @@ func TestReadaheadFailuresFailNothing(t *testing.T) {
 func TestReadaheadEndsWithTheReplica(t *testing.T) {
 	src := coldSource(t)
 	before := runtime.NumGoroutine()
-	slow := storagetest.NewFaulty(src.client, storagetest.FaultyConfig{Open: storagetest.Behaviour{FirstByte: 20 * time.Millisecond}})
+	slow := wrap.NewFaulty(src.client, wrap.FaultyConfig{Open: wrap.Behaviour{FirstByte: 20 * time.Millisecond}})
 	name := "cold-leak"
 	if err := Attach(name, Options{Client: slow, Poll: time.Hour}); err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestDiskCacheSurvivesARestart(t *testing.T) {
 	tier := t.TempDir()
 	ids := []int{5, 333, 4444, 15000, 19999}
 	run := func() int64 {
-		counting := storagetest.NewCounting(src.client)
+		counting := wrap.NewCounting(src.client)
 		name := fmt.Sprintf("cold-disk-%d", coldSeq.Add(1))
 		if err := Attach(name, Options{Client: counting, Poll: time.Hour, DiskCacheDir: tier, DiskCacheBytes: 1 << 20}); err != nil {
 			t.Fatal(err)

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ncruces/go-sqlite3"
-
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 // Rule 7: a fetch is bounded by the query's context. Storage here answers
@@ -17,14 +16,14 @@ func TestQueryContextBoundsFetches(t *testing.T) {
 	src := newSource(t, 4096)
 	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)`)
 	src.exec(`INSERT INTO t(id, v) SELECT value, hex(randomblob(100)) FROM generate_series(1, 3000)`)
-	slow := storagetest.NewFaulty(src.client, storagetest.FaultyConfig{})
+	slow := wrap.NewFaulty(src.client, wrap.FaultyConfig{})
 	attach(t, "slow", Options{Client: slow, Poll: time.Hour})
 	db := openDB(t, "file:slow?vfs=ltx")
 	db.SetMaxOpenConns(1)
 	if got := ints(t, db, `SELECT count(*) FROM sqlite_schema`); got[0] != 1 {
 		t.Fatal(got)
 	}
-	slow.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{FirstByte: time.Hour})
+	slow.SetBehaviour(wrap.OpOpen, wrap.Behaviour{FirstByte: time.Hour})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -44,7 +43,7 @@ func TestQueryContextBoundsFetches(t *testing.T) {
 	}
 
 	// The connection is usable again once storage is.
-	slow.SetBehaviour(storagetest.OpOpen, storagetest.Behaviour{})
+	slow.SetBehaviour(wrap.OpOpen, wrap.Behaviour{})
 	if got := ints(t, db, `SELECT count(*) FROM t`); got[0] != 3000 {
 		t.Fatalf("after the interrupts: %v rows, want 3000", got)
 	}

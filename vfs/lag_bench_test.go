@@ -13,7 +13,7 @@ import (
 	"time"
 
 	filereplica "github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -54,8 +54,8 @@ func benchLag(b *testing.B, poll time.Duration, listGap time.Duration) {
 	if _, err := primary.Exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)`); err != nil {
 		b.Fatal(err)
 	}
-	latency := storagetest.Uniform(1, storagetest.Behaviour{FirstByte: 20 * time.Millisecond})
-	store := storagetest.NewFaulty(filereplica.New(filepath.Join(dir, "replica")), latency)
+	latency := wrap.Uniform(1, wrap.Behaviour{FirstByte: 20 * time.Millisecond})
+	store := wrap.NewFaulty(filereplica.New(filepath.Join(dir, "replica")), latency)
 	w, err := writer.New(path, store, writer.Options{SyncInterval: -1, SnapshotInterval: -1, CheckpointInterval: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +65,7 @@ func benchLag(b *testing.B, poll time.Duration, listGap time.Duration) {
 		b.Fatal(err)
 	}
 
-	counting := storagetest.NewCounting(store)
+	counting := wrap.NewCounting(store)
 	name := fmt.Sprintf("lag-%d", time.Now().UnixNano())
 	if err := attachListing(name, Options{Client: counting, Poll: poll}, listGap); err != nil {
 		b.Fatal(err)

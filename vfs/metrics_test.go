@@ -10,7 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 )
 
 func TestMetrics(t *testing.T) {
@@ -128,7 +128,7 @@ func TestMetricsOfObjectRequests(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, "measured", nil)
 	reg.MustRegister(m.requests, m.bytes)
-	c := &meteredClient{Client: storagetest.NewMem(), m: m}
+	c := &meteredClient{Client: mem.New(), m: m}
 
 	w, err := c.WriteObject(ctx, "manifest", strings.NewReader("0123456789"), storage.WriteOptions{})
 	if err != nil {

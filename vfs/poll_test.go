@@ -8,7 +8,7 @@ import (
 	"weak"
 
 	"github.com/ltxvfs/ltxvfs/index"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // A poll that probes takes in new TXIDs with one request each and no
@@ -18,7 +18,7 @@ func TestProbeTakesInNewTXIDs(t *testing.T) {
 	src := newSource(t, 4096)
 	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)`)
 	src.exec(`INSERT INTO t(id, v) SELECT value, 'x' FROM generate_series(1, 500)`)
-	counting := storagetest.NewCounting(src.client)
+	counting := wrap.NewCounting(src.client)
 	name := "probe-" + t.Name()
 	if err := Attach(name, Options{Client: counting, Poll: time.Hour}); err != nil {
 		t.Fatal(err)

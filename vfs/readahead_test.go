@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // stallFixture is coldSource's replica behind storage that can be made to
@@ -15,8 +15,8 @@ import (
 // that the reads under way can be counted.
 type stallFixture struct {
 	src      *source
-	faulty   *storagetest.Faulty
-	counting *storagetest.Counting
+	faulty   *wrap.Faulty
+	counting *wrap.Counting
 	db       *sql.DB
 	r        *replica
 }
@@ -28,8 +28,8 @@ const stallRows = 1500
 func newStallFixture(t *testing.T) *stallFixture {
 	t.Helper()
 	src := coldSource(t)
-	faulty := storagetest.NewFaulty(src.client, storagetest.FaultyConfig{})
-	counting := storagetest.NewCounting(faulty)
+	faulty := wrap.NewFaulty(src.client, wrap.FaultyConfig{})
+	counting := wrap.NewCounting(faulty)
 	db, r := attachColdNamed(t, counting, coldTuning{})
 	db.SetMaxOpenConns(3)
 	s := &stallFixture{src: src, faulty: faulty, counting: counting, db: db, r: r}
@@ -46,11 +46,11 @@ func newStallFixture(t *testing.T) *stallFixture {
 
 // hang makes the reads started from now on wait until their context ends.
 func (s *stallFixture) hang(on bool) {
-	var b storagetest.Behaviour
+	var b wrap.Behaviour
 	if on {
 		b.FirstByte = time.Hour
 	}
-	s.faulty.SetBehaviour(storagetest.OpOpen, b)
+	s.faulty.SetBehaviour(wrap.OpOpen, b)
 }
 
 // stuckScan reads rows 1..stallRows in rowid order with

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 func seq(lo, hi int64) []int64 {
@@ -84,7 +84,7 @@ func TestWarmQueryMakesNoRequests(t *testing.T) {
 	src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)`)
 	src.exec(`INSERT INTO t(id, v) SELECT value, printf('row %d', value) FROM generate_series(1, 2000)`)
 
-	counting := storagetest.NewCounting(src.client)
+	counting := wrap.NewCounting(src.client)
 	attach(t, "warm", Options{Client: counting, Poll: 1 << 62})
 	db := openDB(t, "file:warm?vfs=ltx")
 	db.SetMaxOpenConns(1)

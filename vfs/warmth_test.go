@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/superfly/ltx"
-
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
 // A follower's page cache stays warm across a compaction, the retention
@@ -21,7 +20,7 @@ func TestCacheStaysWarmAcrossCompaction(t *testing.T) {
 	}
 	last := src.pages.TXID()
 
-	counting := storagetest.NewCounting(src.client)
+	counting := wrap.NewCounting(src.client)
 	name := "warmth-" + t.Name()
 	if err := Attach(name, Options{Client: counting, Poll: time.Hour}); err != nil {
 		t.Fatal(err)
@@ -83,7 +82,7 @@ func TestCacheStaysWarmAcrossReplan(t *testing.T) {
 		src.exec(`INSERT INTO t(id, v) SELECT value, randomblob(1000) FROM generate_series(?, ?)`, i*200+1, i*200+200)
 	}
 	last := src.pages.TXID()
-	counting := storagetest.NewCounting(src.client)
+	counting := wrap.NewCounting(src.client)
 	name := "warmth-" + t.Name()
 	// Without readahead, which would read the half of the table this test
 	// keeps unread while the first half is scanned.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -108,7 +108,7 @@ func TestStorageUnreachable(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
-	faulty := storagetest.NewFaulty(newReplica(t), storagetest.FaultyConfig{Seed: 1})
+	faulty := wrap.NewFaulty(newReplica(t), wrap.FaultyConfig{Seed: 1})
 	opts := testOpts()
 	r := newReplicator(t, path, faulty, opts)
 	defer r.Close(ctx)
@@ -116,7 +116,7 @@ func TestStorageUnreachable(t *testing.T) {
 	mustSync(t, r)
 	before := r.TXID()
 
-	faulty.SetBehaviour(storagetest.OpWrite, storagetest.Behaviour{ErrorRate: 1})
+	faulty.SetBehaviour(wrap.OpWrite, wrap.Behaviour{ErrorRate: 1})
 	for i := 0; i < 5; i++ {
 		insert(t, app, 40)
 		if err := r.Sync(ctx); err == nil {
@@ -129,7 +129,7 @@ func TestStorageUnreachable(t *testing.T) {
 		t.Fatalf("during the outage: TXID %s (was %s), lag %s", r.TXID(), before, r.Lag())
 	}
 
-	faulty.SetBehaviour(storagetest.OpWrite, storagetest.Behaviour{})
+	faulty.SetBehaviour(wrap.OpWrite, wrap.Behaviour{})
 	mustSync(t, r)
 	if r.Lag() != 0 {
 		t.Fatalf("lag %s after catching up", r.Lag())
@@ -143,7 +143,7 @@ func TestAmbiguousUploads(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
-	faulty := storagetest.NewFaulty(newReplica(t), storagetest.FaultyConfig{Seed: 3, Write: storagetest.Behaviour{AmbiguousRate: 0.5}})
+	faulty := wrap.NewFaulty(newReplica(t), wrap.FaultyConfig{Seed: 3, Write: wrap.Behaviour{AmbiguousRate: 0.5}})
 	c := noLease{faulty}
 	r := newReplicator(t, path, c, testOpts())
 	defer r.Close(ctx)
@@ -273,8 +273,8 @@ func TestFaultyStorage(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
-	b := storagetest.Behaviour{ErrorRate: 0.1, TruncateRate: 0.05, ShortRate: 0.05, SlowRate: 0.05, SlowDelay: 20 * time.Millisecond}
-	faulty := storagetest.NewFaulty(newReplica(t), storagetest.Uniform(5, b))
+	b := wrap.Behaviour{ErrorRate: 0.1, TruncateRate: 0.05, ShortRate: 0.05, SlowRate: 0.05, SlowDelay: 20 * time.Millisecond}
+	faulty := wrap.NewFaulty(newReplica(t), wrap.Uniform(5, b))
 	r := newReplicator(t, path, faulty, writer.Options{
 		SyncInterval:        5 * time.Millisecond,
 		MaxRetryInterval:    20 * time.Millisecond,

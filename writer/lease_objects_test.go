@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 )
 
 // stuckLease has run out and cannot be renewed until ok is set.
@@ -44,7 +44,7 @@ func (l *stuckLease) TookOverFrom() *storage.LeaseHolder { return nil }
 // renewed, made once it is renewed.
 func TestObjectWritesWaitForTheLease(t *testing.T) {
 	ctx := context.Background()
-	mem := storagetest.NewMem()
+	mem := mem.New()
 	if _, err := mem.WriteObject(ctx, "hints/a", strings.NewReader("a"), storage.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -261,7 +261,7 @@ func TestSpoolFilesDoNotLeak(t *testing.T) {
 	// Past the 8 MiB kept in memory, compressed.
 	execSQL(t, app, `INSERT INTO t (v, n) SELECT randomblob(1000), value FROM generate_series(1, 10000)`)
 	c := noLease{newReplica(t)}
-	down := storagetest.NewFaulty(c, storagetest.FaultyConfig{Write: storagetest.Behaviour{ErrorRate: 1}})
+	down := wrap.NewFaulty(c, wrap.FaultyConfig{Write: wrap.Behaviour{ErrorRate: 1}})
 	opts := testOpts()
 	opts.TempDir = temp
 	spools := func() []string {

@@ -9,7 +9,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // probeEvery is how often the follower looks for a committed row.
@@ -33,8 +33,8 @@ type upload struct {
 func (b *bench) followerLag(ctx context.Context) (Lag, error) {
 	cfg := b.cfg
 	lag := Lag{Commits: cfg.commits, SyncMS: ms(cfg.sync), PollMS: ms(cfg.poll)}
-	beh := storagetest.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}
-	for _, op := range []storagetest.Op{storagetest.OpList, storagetest.OpOpen, storagetest.OpWrite, storagetest.OpDelete} {
+	beh := wrap.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}
+	for _, op := range []wrap.Op{wrap.OpList, wrap.OpOpen, wrap.OpWrite, wrap.OpDelete} {
 		b.wfaulty.SetBehaviour(op, beh)
 	}
 

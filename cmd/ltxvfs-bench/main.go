@@ -22,7 +22,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -103,10 +103,10 @@ type bench struct {
 	dbPath   string // the primary: a copy of -db, or built
 	pageSize int64
 
-	backend  storage.Client      // the replica as the backend serves it
-	wfaulty  *storagetest.Faulty // the writer's client: latency only while the lag is measured
-	rfaulty  *storagetest.Faulty // the readers' latency
-	counting *storagetest.Counting
+	backend  storage.Client // the replica as the backend serves it
+	wfaulty  *wrap.Faulty   // the writer's client: latency only while the lag is measured
+	rfaulty  *wrap.Faulty   // the readers' latency
+	counting *wrap.Counting
 	rec      *recorder // what the VFS is given
 
 	repl *writer.Replicator
@@ -164,7 +164,7 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	if err := b.openReplica(ctx, res); err != nil {
 		return nil, err
 	}
-	b.wfaulty = storagetest.NewFaulty(b.backend, storagetest.FaultyConfig{Seed: cfg.seed})
+	b.wfaulty = wrap.NewFaulty(b.backend, wrap.FaultyConfig{Seed: cfg.seed})
 	primary, err := sql.Open("sqlite3", "file:"+b.dbPath+"?_pragma=busy_timeout(10000)&_pragma=synchronous(normal)")
 	if err != nil {
 		return nil, err
@@ -186,8 +186,8 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	}
 
 	// The readers, behind the injected latency.
-	b.rfaulty = storagetest.NewFaulty(b.backend, storagetest.Uniform(cfg.seed, storagetest.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}))
-	b.counting = storagetest.NewCounting(b.rfaulty)
+	b.rfaulty = wrap.NewFaulty(b.backend, wrap.Uniform(cfg.seed, wrap.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}))
+	b.counting = wrap.NewCounting(b.rfaulty)
 	b.rec = newRecorder(b.counting)
 
 	b.prog.step("cold point lookups by rowid")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/vfs"
 )
 
@@ -108,7 +108,7 @@ func (b *bench) measure(f func() error) (Cost, error) {
 
 // newCost is an operation's Cost from its wall time, its counts and its
 // requests' spans.
-func newCost(took time.Duration, c storagetest.Counts, spans []span) Cost {
+func newCost(took time.Duration, c wrap.Counts, spans []span) Cost {
 	return Cost{
 		MS: ms(took), Requests: c.Requests(), Lists: c.Lists, Gets: c.Opens, Bytes: c.BytesRead,
 		RoundTrips: roundTrips(spans), PeakInFlight: c.PeakInFlight,

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -21,8 +21,8 @@ import (
 // so that its counts are its own), and checks that every row equals the
 // primary's. It returns the restored file's path.
 func (b *bench) restore(ctx context.Context) (Restore, string, error) {
-	faulty := storagetest.NewFaulty(b.backend, storagetest.Uniform(b.cfg.seed, storagetest.Behaviour{FirstByte: b.cfg.latency, Bandwidth: b.cfg.bandwid}))
-	counting := storagetest.NewCounting(faulty)
+	faulty := wrap.NewFaulty(b.backend, wrap.Uniform(b.cfg.seed, wrap.Behaviour{FirstByte: b.cfg.latency, Bandwidth: b.cfg.bandwid}))
+	counting := wrap.NewCounting(faulty)
 	rec := newRecorder(counting)
 	dst := filepath.Join(b.work, "restored.db")
 	start := time.Now()

@@ -53,7 +53,7 @@ type Setup struct {
 }
 
 // Cost is what one operation took: wall time and what it asked of storage
-// (counted by storagetest.Counting, including requests it left running in
+// (counted by wrap.Counting, including requests it left running in
 // the background).
 type Cost struct {
 	MS           float64 `json:"ms"`

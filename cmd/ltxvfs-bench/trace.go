@@ -10,12 +10,13 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // recorder wraps the readers' client and keeps when every request began
 // and ended, for what counters cannot tell: how many requests ran one after
 // another (round trips) and how long each ranged GET took. The exact counts
-// of requests and bytes come from storagetest.Counting beneath it.
+// of requests and bytes come from wrap.Counting beneath it.
 type recorder struct {
 	storage.Client
 
@@ -82,7 +83,7 @@ func (r *recorder) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMe
 		r.finish(s)
 		return nil, err
 	}
-	return &recordedIterator{FileIterator: itr, done: func() { r.finish(s) }}, nil
+	return wrap.Iterator(itr, func() { r.finish(s) }), nil
 }
 
 func (r *recorder) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
@@ -100,7 +101,11 @@ func (r *recorder) body(s *span, rc io.ReadCloser) io.ReadCloser {
 	r.mu.Lock()
 	s.first = time.Now()
 	r.mu.Unlock()
-	return &recordedBody{rc: rc, r: r, s: s}
+	return wrap.Body(rc, func(n int) {
+		r.mu.Lock()
+		s.bytes += int64(n)
+		r.mu.Unlock()
+	}, func() { r.finish(s) })
 }
 
 // ReadObject records an object's read as an "object" span, apart from the
@@ -119,46 +124,6 @@ func (r *recorder) ListObjects(ctx context.Context, dir string) ([]storage.Objec
 	s := r.begin("list")
 	defer r.finish(s)
 	return r.Client.ListObjects(ctx, dir)
-}
-
-type recordedIterator struct {
-	ltx.FileIterator
-	done func()
-}
-
-func (itr *recordedIterator) Next() bool {
-	if itr.FileIterator.Next() {
-		return true
-	}
-	itr.done()
-	return false
-}
-
-func (itr *recordedIterator) Close() error {
-	itr.done()
-	return itr.FileIterator.Close()
-}
-
-type recordedBody struct {
-	rc io.ReadCloser
-	r  *recorder
-	s  *span
-}
-
-func (b *recordedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.r.mu.Lock()
-	b.s.bytes += int64(n)
-	b.r.mu.Unlock()
-	if err != nil {
-		b.r.finish(b.s)
-	}
-	return n, err
-}
-
-func (b *recordedBody) Close() error {
-	b.r.finish(b.s)
-	return b.rc.Close()
 }
 
 // roundTrips is the length of the longest chain of requests in which each

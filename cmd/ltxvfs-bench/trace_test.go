@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
 )
 
 // TestRecorderObjects: an object's read is a span of its own kind, in the
@@ -14,7 +14,7 @@ import (
 // list.
 func TestRecorderObjects(t *testing.T) {
 	ctx := t.Context()
-	mem := storagetest.NewMem()
+	mem := mem.New()
 	if _, err := mem.WriteObject(ctx, "manifest", strings.NewReader("0123456789"), storage.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@
 //     and many readers through the ltx VFS checking the invariant in every
 //     read transaction, some pinned at old TXIDs while retention runs;
 //   - storage faults (faults_test.go): readers and the writer through
-//     storagetest.Faulty, every successful read compared with the state at
+//     wrap.Faulty, every successful read compared with the state at
 //     the TXID the reader reports.
 //
 // The package has no code of its own, only tests. The default settings

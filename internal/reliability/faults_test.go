@@ -20,14 +20,14 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
-	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/vfs"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // readFaults are the faults for readers: 10% errors, slow
 // responses, and bodies cut part-way, with an error or as if cleanly.
-var readFaults = storagetest.Behaviour{
+var readFaults = wrap.Behaviour{
 	ErrorRate:    0.10,
 	SlowRate:     0.10,
 	SlowDelay:    20 * time.Millisecond,
@@ -164,7 +164,7 @@ func (p *primary) maintain(ctx context.Context, i int) error {
 }
 
 // faultCounts says how many faults of each kind f injected.
-func faultCounts(c storagetest.FaultCounts) string {
+func faultCounts(c wrap.FaultCounts) string {
 	return fmt.Sprintf("%d in all: %d errors, %d ambiguous, %d slow, %d truncated with an error, %d cut short as if clean",
 		c.Total(), c.Errors, c.Ambiguous, c.Slow, c.Truncated, c.Short)
 }
@@ -190,7 +190,7 @@ func TestReadersUnderFaults(t *testing.T) {
 		}
 	}
 
-	faulty := storagetest.NewFaulty(client, storagetest.FaultyConfig{Seed: seed, List: readFaults, Open: readFaults})
+	faulty := wrap.NewFaulty(client, wrap.FaultyConfig{Seed: seed, List: readFaults, Open: readFaults})
 	name := fmt.Sprintf("faulty-%d.db", seed)
 	// A small cache: reads keep going back to storage.
 	if err := vfs.Attach(name, vfs.Options{Client: faulty, Poll: 30 * time.Millisecond, CacheBytes: 512 << 10}); err != nil {
@@ -371,12 +371,12 @@ func TestWriterUnderFaults(t *testing.T) {
 	ctx := context.Background()
 	replicaDir := filepath.Join(t.TempDir(), "replica")
 	client := file.New(replicaDir)
-	writeFaults := storagetest.Behaviour{ErrorRate: 0.10, AmbiguousRate: 0.05, TruncateRate: 0.10, SlowRate: 0.10, SlowDelay: 20 * time.Millisecond}
+	writeFaults := wrap.Behaviour{ErrorRate: 0.10, AmbiguousRate: 0.05, TruncateRate: 0.10, SlowRate: 0.10, SlowDelay: 20 * time.Millisecond}
 	// The writer's reads (compaction inputs, whole files) are fewer than
 	// a reader's: cut more of them.
 	openFaults := readFaults
 	openFaults.TruncateRate, openFaults.ShortRate = 0.10, 0.15
-	faulty := storagetest.NewFaulty(client, storagetest.FaultyConfig{Seed: seed, List: readFaults, Open: openFaults, Write: writeFaults, Delete: writeFaults})
+	faulty := wrap.NewFaulty(client, wrap.FaultyConfig{Seed: seed, List: readFaults, Open: openFaults, Write: writeFaults, Delete: writeFaults})
 	p := newPrimary(t, seed, faulty)
 
 	// Everything that ever becomes visible is read whole and verified,
@@ -478,7 +478,7 @@ func TestWriterUnderFaults(t *testing.T) {
 
 // everyKind reports whether every kind of fault was injected (ambiguous
 // answers only matter to writes).
-func everyKind(c storagetest.FaultCounts, writes bool) bool {
+func everyKind(c wrap.FaultCounts, writes bool) bool {
 	return c.Errors > 0 && c.Slow > 0 && c.Truncated > 0 && c.Short > 0 && (!writes || c.Ambiguous > 0)
 }
 

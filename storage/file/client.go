@@ -214,9 +214,6 @@ func (c *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) erro
 // deleteRels removes each path of rels (relative to the root) with remove,
 // skipping those already gone, then fsyncs their directories.
 func (c *Client) deleteRels(ctx context.Context, rels []string, remove func(root *os.Root, rel string) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	root, err := os.OpenRoot(c.root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // no replica: nothing to delete

@@ -36,17 +36,17 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("WriteListRead", func(t *testing.T) {
 		c := newClient(t)
-		files := history(t, 5)
+		files := History(t, 5)
 		for _, f := range files {
-			info, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data))
+			info, err := c.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data))
 			if err != nil {
 				t.Fatalf("write %s: %v", f, err)
 			}
-			if info.Size != int64(len(f.data)) || info.MinTXID != f.min || info.MaxTXID != f.max || info.Level != f.level {
+			if info.Size != int64(len(f.Data)) || info.MinTXID != f.MinTXID || info.MaxTXID != f.MaxTXID || info.Level != f.Level {
 				t.Fatalf("write %s: got info %+v", f, info)
 			}
-			if !info.CreatedAt.Equal(f.ts) {
-				t.Fatalf("write %s: CreatedAt %v, want the header timestamp %v", f, info.CreatedAt, f.ts)
+			if !info.CreatedAt.Equal(f.Timestamp) {
+				t.Fatalf("write %s: CreatedAt %v, want the header timestamp %v", f, info.CreatedAt, f.Timestamp)
 			}
 		}
 
@@ -60,11 +60,11 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		}
 		for i, info := range l0 {
 			f := want[i]
-			if info.Level != 0 || info.MinTXID != f.min || info.MaxTXID != f.max || info.Size != int64(len(f.data)) {
-				t.Fatalf("L0[%d] = %+v, want %s of %d bytes", i, info, f, len(f.data))
+			if info.Level != 0 || info.MinTXID != f.MinTXID || info.MaxTXID != f.MaxTXID || info.Size != int64(len(f.Data)) {
+				t.Fatalf("L0[%d] = %+v, want %s of %d bytes", i, info, f, len(f.Data))
 			}
-			if !info.CreatedAt.Equal(f.ts) {
-				t.Fatalf("L0[%d] CreatedAt %v, want header timestamp %v", i, info.CreatedAt, f.ts)
+			if !info.CreatedAt.Equal(f.Timestamp) {
+				t.Fatalf("L0[%d] CreatedAt %v, want header timestamp %v", i, info.CreatedAt, f.Timestamp)
 			}
 		}
 
@@ -77,9 +77,9 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		}
 
 		for _, f := range files {
-			got := readAll(t, c, f.level, f.min, f.max, 0, 0)
-			if !bytes.Equal(got, f.data) {
-				t.Fatalf("read %s: %d bytes differ from the %d written", f, len(got), len(f.data))
+			got := ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
+			if !bytes.Equal(got, f.Data) {
+				t.Fatalf("read %s: %d bytes differ from the %d written", f, len(got), len(f.Data))
 			}
 			if err := ltx.NewDecoder(bytes.NewReader(got)).Verify(); err != nil {
 				t.Fatalf("read %s: %v", f, err)
@@ -89,14 +89,14 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("RangedReads", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		mustWrite(t, c, f)
-		n := int64(len(f.data))
+		f := History(t, 1)[0]
+		MustWrite(t, c, f)
+		n := int64(len(f.Data))
 		for _, r := range []struct{ off, size int64 }{{0, 1}, {0, ltx.HeaderSize}, {10, 20}, {n - ltx.TrailerSize, ltx.TrailerSize}, {n - 1, 1}, {7, 0}, {0, n}} {
-			got := readAll(t, c, f.level, f.min, f.max, r.off, r.size)
-			want := f.data[r.off:]
+			got := ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, r.off, r.size)
+			want := f.Data[r.off:]
 			if r.size > 0 {
-				want = f.data[r.off : r.off+r.size]
+				want = f.Data[r.off : r.off+r.size]
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("read [%d,+%d): got %d bytes, want %d", r.off, r.size, len(got), len(want))
@@ -106,11 +106,11 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("ReadPastEndIsAnError", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		mustWrite(t, c, f)
-		n := int64(len(f.data))
+		f := History(t, 1)[0]
+		MustWrite(t, c, f)
+		n := int64(len(f.Data))
 
-		rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, n+10, 5)
+		rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n+10, 5)
 		if err == nil {
 			_, err = io.ReadAll(rc)
 			rc.Close()
@@ -119,7 +119,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 			t.Fatalf("reading at %d of a %d-byte file succeeded", n+10, n)
 		}
 
-		rc, err = c.OpenLTXFile(ctx, f.level, f.min, f.max, n-4, 10)
+		rc, err = c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n-4, 10)
 		if err == nil {
 			_, err = io.ReadAll(rc)
 			rc.Close()
@@ -142,9 +142,9 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("Delete", func(t *testing.T) {
 		c := newClient(t)
-		files := history(t, 3)
+		files := History(t, 3)
 		for _, f := range files {
-			mustWrite(t, c, f)
+			MustWrite(t, c, f)
 		}
 		infos, err := storage.ListLevel(ctx, c, 0, 0, false)
 		if err != nil {
@@ -176,8 +176,8 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("HeaderMustMatchName", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		if _, err := c.WriteLTXFile(ctx, 0, 5, 5, bytes.NewReader(f.data)); err == nil {
+		f := History(t, 1)[0]
+		if _, err := c.WriteLTXFile(ctx, 0, 5, 5, bytes.NewReader(f.Data)); err == nil {
 			t.Fatal("writing TXID 1's file under the name 5-5 succeeded")
 		}
 		if infos, _ := storage.ListLevel(ctx, c, 0, 0, false); len(infos) != 0 {
@@ -187,12 +187,12 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("FailedWriteLeavesNothing", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		r := io.MultiReader(bytes.NewReader(f.data[:len(f.data)/2]), errReader{errors.New("source broke")})
-		if _, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, r); err == nil {
+		f := History(t, 1)[0]
+		r := io.MultiReader(bytes.NewReader(f.Data[:len(f.Data)/2]), errReader{errors.New("source broke")})
+		if _, err := c.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, r); err == nil {
 			t.Fatal("write from a failing reader succeeded")
 		}
-		infos, err := storage.ListLevel(ctx, c, f.level, 0, false)
+		infos, err := storage.ListLevel(ctx, c, f.Level, 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,14 +203,14 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("CancelledContext", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		mustWrite(t, c, f)
+		f := History(t, 1)[0]
+		MustWrite(t, c, f)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, err := storage.ListLevel(cctx, c, 0, 0, false); err == nil {
 			t.Fatal("list with a cancelled context succeeded")
 		}
-		rc, err := c.OpenLTXFile(cctx, f.level, f.min, f.max, 0, 0)
+		rc, err := c.OpenLTXFile(cctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 		if err == nil {
 			_, err = io.ReadAll(rc)
 			rc.Close()
@@ -218,7 +218,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		if err == nil {
 			t.Fatal("read with a cancelled context succeeded")
 		}
-		if _, err := c.WriteLTXFile(cctx, 0, 2, 2, bytes.NewReader(f.data)); err == nil {
+		if _, err := c.WriteLTXFile(cctx, 0, 2, 2, bytes.NewReader(f.Data)); err == nil {
 			t.Fatal("write with a cancelled context succeeded")
 		}
 	})
@@ -226,14 +226,14 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 	t.Run("ListingNeverShowsAPartialFile", func(t *testing.T) {
 		c := newClient(t)
 		db := NewDB(4096)
-		var files []testFile
+		var files []File
 		big := map[uint32][]byte{}
 		for pgno := uint32(1); pgno <= 256; pgno++ {
 			big[pgno] = randomPage(4096, int64(pgno))
 		}
-		files = append(files, testFile{level: 0, min: 1, max: 1, data: db.Apply(t, 256, big)})
+		files = append(files, File{Level: 0, MinTXID: 1, MaxTXID: 1, Data: db.Apply(t, 256, big)})
 		for i := 2; i <= 8; i++ {
-			files = append(files, testFile{level: 0, min: ltx.TXID(i), max: ltx.TXID(i), data: db.Apply(t, 256, map[uint32][]byte{uint32(i): randomPage(4096, int64(1000+i))})})
+			files = append(files, File{Level: 0, MinTXID: ltx.TXID(i), MaxTXID: ltx.TXID(i), Data: db.Apply(t, 256, map[uint32][]byte{uint32(i): randomPage(4096, int64(1000+i))})})
 		}
 
 		var wg sync.WaitGroup
@@ -242,7 +242,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		go func() {
 			defer wg.Done()
 			for _, f := range files {
-				if _, err := c.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data)); err != nil {
+				if _, err := c.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data)); err != nil {
 					errc <- err
 					return
 				}
@@ -262,11 +262,11 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 				t.Fatal(err)
 			}
 			for _, info := range infos {
-				want := files[info.MinTXID-1].data
+				want := files[info.MinTXID-1].Data
 				if info.Size != int64(len(want)) {
 					t.Fatalf("listed %s with size %d, want %d: a partial file is visible", ltx.FormatFilename(info.MinTXID, info.MaxTXID), info.Size, len(want))
 				}
-				got := readAll(t, c, 0, info.MinTXID, info.MaxTXID, 0, 0)
+				got := ReadRange(t, c, 0, info.MinTXID, info.MaxTXID, 0, 0)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("read %s while writes went on: content differs", ltx.FormatFilename(info.MinTXID, info.MaxTXID))
 				}
@@ -285,58 +285,61 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 	runObjectContract(t, newClient)
 }
 
-type testFile struct {
-	level    int
-	min, max ltx.TXID
-	ts       time.Time
-	data     []byte
+// File is an LTX file of a test history (see History).
+type File struct {
+	Level            int
+	MinTXID, MaxTXID ltx.TXID
+	Timestamp        time.Time
+	Data             []byte
 }
 
-func (f testFile) String() string { return storage.FileName(f.level, f.min, f.max) }
+func (f File) String() string { return storage.FileName(f.Level, f.MinTXID, f.MaxTXID) }
 
 // history builds n L0 files, an L1 compaction of them and an L9 snapshot.
-func history(t *testing.T, n int) []testFile {
+func History(t testing.TB, n int) []File {
 	t.Helper()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	db := NewDB(4096)
 	db.Now = func() time.Time { clock = clock.Add(1500 * time.Millisecond); return clock }
-	var files []testFile
+	var files []File
 	for i := 1; i <= n; i++ {
 		data := db.Apply(t, uint32(2+i), map[uint32][]byte{1: FillPage(4096, 1, i), uint32(1 + i): FillPage(4096, uint32(1+i), i), uint32(2 + i): FillPage(4096, uint32(2+i), i)})
-		files = append(files, testFile{level: 0, min: ltx.TXID(i), max: ltx.TXID(i), ts: time.UnixMilli(Header(t, data).Timestamp).UTC(), data: data})
+		files = append(files, File{Level: 0, MinTXID: ltx.TXID(i), MaxTXID: ltx.TXID(i), Timestamp: time.UnixMilli(Header(t, data).Timestamp).UTC(), Data: data})
 	}
 	if n == 1 {
 		return files
 	}
 	var l0 [][]byte
 	for _, f := range files {
-		l0 = append(l0, f.data)
+		l0 = append(l0, f.Data)
 	}
 	l1 := Compact(t, l0...)
-	files = append(files, testFile{level: 1, min: 1, max: ltx.TXID(n), ts: time.UnixMilli(Header(t, l1).Timestamp).UTC(), data: l1})
+	files = append(files, File{Level: 1, MinTXID: 1, MaxTXID: ltx.TXID(n), Timestamp: time.UnixMilli(Header(t, l1).Timestamp).UTC(), Data: l1})
 	snap := db.Snapshot(t)
-	files = append(files, testFile{level: storage.SnapshotLevel, min: 1, max: ltx.TXID(n), ts: time.UnixMilli(Header(t, snap).Timestamp).UTC(), data: snap})
+	files = append(files, File{Level: storage.SnapshotLevel, MinTXID: 1, MaxTXID: ltx.TXID(n), Timestamp: time.UnixMilli(Header(t, snap).Timestamp).UTC(), Data: snap})
 	return files
 }
 
-func filesAt(files []testFile, level int) []testFile {
-	var out []testFile
+func filesAt(files []File, level int) []File {
+	var out []File
 	for _, f := range files {
-		if f.level == level {
+		if f.Level == level {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-func mustWrite(t *testing.T, c storage.Client, f testFile) {
+// MustWrite writes f into c.
+func MustWrite(t testing.TB, c storage.Client, f File) {
 	t.Helper()
-	if _, err := c.WriteLTXFile(context.Background(), f.level, f.min, f.max, bytes.NewReader(f.data)); err != nil {
+	if _, err := c.WriteLTXFile(context.Background(), f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data)); err != nil {
 		t.Fatalf("write %s: %v", f, err)
 	}
 }
 
-func readAll(t *testing.T, c storage.Client, level int, min, max ltx.TXID, off, size int64) []byte {
+// ReadRange reads size bytes at off of a file of c (0: to the end).
+func ReadRange(t testing.TB, c storage.Client, level int, min, max ltx.TXID, off, size int64) []byte {
 	t.Helper()
 	rc, err := c.OpenLTXFile(context.Background(), level, min, max, off, size)
 	if err != nil {

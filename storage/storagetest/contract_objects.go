@@ -30,11 +30,11 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			{"hints/L9-0000000000000001-0000000000000064-0123456789abcdef", bytes.Repeat([]byte{0xa5}, 70<<10)},
 			{"empty", nil},
 		} {
-			w := mustWriteObject(t, c, o.name, o.data, storage.WriteOptions{})
+			w := MustWriteObject(t, c, o.name, o.data, storage.WriteOptions{})
 			if w.Name != o.name || w.Size != int64(len(o.data)) || w.ETag == "" {
 				t.Fatalf("write %s: info %+v, want its name, size %d and an ETag", o.name, w, len(o.data))
 			}
-			got, r := mustReadObject(t, c, o.name, "")
+			got, r := MustReadObject(t, c, o.name, "")
 			if !bytes.Equal(got, o.data) {
 				t.Fatalf("read %s: %d bytes differ from the %d written", o.name, len(got), len(o.data))
 			}
@@ -46,7 +46,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 
 	t.Run("MissingObjectIsErrNotExist", func(t *testing.T) {
 		c := newClient(t)
-		mustWriteObject(t, c, "hints/a", []byte("a"), storage.WriteOptions{})
+		MustWriteObject(t, c, "hints/a", []byte("a"), storage.WriteOptions{})
 		for _, name := range []string{"manifest", "hints/b", "hints", "hints/a/b"} {
 			rc, _, err := c.ReadObject(ctx, name, storage.ReadOptions{})
 			if err == nil {
@@ -63,7 +63,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 
 	t.Run("ConditionalRead", func(t *testing.T) {
 		c := newClient(t)
-		w1 := mustWriteObject(t, c, "manifest", []byte("version one"), storage.WriteOptions{})
+		w1 := MustWriteObject(t, c, "manifest", []byte("version one"), storage.WriteOptions{})
 		rc, info, err := c.ReadObject(ctx, "manifest", storage.ReadOptions{IfNoneMatch: w1.ETag})
 		if err == nil {
 			rc.Close()
@@ -75,11 +75,11 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			t.Fatalf("not modified: info %+v, error %q; want the ETag %s and the name", info, err, w1.ETag)
 		}
 		// Same length, other bytes: the ETag must change all the same.
-		w2 := mustWriteObject(t, c, "manifest", []byte("version two"), storage.WriteOptions{})
+		w2 := MustWriteObject(t, c, "manifest", []byte("version two"), storage.WriteOptions{})
 		if w2.ETag == w1.ETag {
 			t.Fatalf("rewritten with other content of the same size, the ETag stayed %s", w1.ETag)
 		}
-		got, r := mustReadObject(t, c, "manifest", w1.ETag)
+		got, r := MustReadObject(t, c, "manifest", w1.ETag)
 		if string(got) != "version two" || r.ETag != w2.ETag {
 			t.Fatalf("read with the old ETag after a rewrite: %q, ETag %s; want %q, %s", got, r.ETag, "version two", w2.ETag)
 		}
@@ -87,16 +87,16 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		// builds its ETags from (an inode): no ETag may come back.
 		seen := map[string]int{w1.ETag: 1, w2.ETag: 2}
 		for v := 3; v <= 8; v++ {
-			w := mustWriteObject(t, c, "manifest", fmt.Appendf(nil, "version %03d", v), storage.WriteOptions{})
+			w := MustWriteObject(t, c, "manifest", fmt.Appendf(nil, "version %03d", v), storage.WriteOptions{})
 			if seen[w.ETag] != 0 {
 				t.Fatalf("version %d has the ETag %s of version %d", v, w.ETag, seen[w.ETag])
 			}
 			seen[w.ETag] = v
-			if got, _ := mustReadObject(t, c, "manifest", w1.ETag); string(got) != fmt.Sprintf("version %03d", v) {
+			if got, _ := MustReadObject(t, c, "manifest", w1.ETag); string(got) != fmt.Sprintf("version %03d", v) {
 				t.Fatalf("read with version 1's ETag: %q, want version %d", got, v)
 			}
 		}
-		if got, _ := mustReadObject(t, c, "manifest", `"no-such-etag"`); string(got) != "version 008" {
+		if got, _ := MustReadObject(t, c, "manifest", `"no-such-etag"`); string(got) != "version 008" {
 			t.Fatalf("read with an unknown ETag: %q", got)
 		}
 		if _, _, err := c.ReadObject(ctx, "absent", storage.ReadOptions{IfNoneMatch: w1.ETag}); !errors.Is(err, os.ErrNotExist) {
@@ -107,20 +107,20 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 	t.Run("CreateOnly", func(t *testing.T) {
 		c := newClient(t)
 		create := storage.WriteOptions{IfNoneMatch: true}
-		w := mustWriteObject(t, c, "manifest", []byte("first"), create)
+		w := MustWriteObject(t, c, "manifest", []byte("first"), create)
 		_, err := c.WriteObject(ctx, "manifest", strings.NewReader("second"), create)
 		if !errors.Is(err, storage.ErrPreconditionFailed) || !strings.Contains(err.Error(), "manifest") {
 			t.Fatalf("create over an existing object: got %v, want ErrPreconditionFailed naming it", err)
 		}
-		if got, r := mustReadObject(t, c, "manifest", ""); string(got) != "first" || r.ETag != w.ETag {
+		if got, r := MustReadObject(t, c, "manifest", ""); string(got) != "first" || r.ETag != w.ETag {
 			t.Fatalf("a refused create left %q (ETag %s), want %q (%s)", got, r.ETag, "first", w.ETag)
 		}
 	})
 
 	t.Run("CompareAndSwap", func(t *testing.T) {
 		c := newClient(t)
-		w1 := mustWriteObject(t, c, "manifest", []byte("one"), storage.WriteOptions{})
-		w2 := mustWriteObject(t, c, "manifest", []byte("two"), storage.WriteOptions{IfMatch: w1.ETag})
+		w1 := MustWriteObject(t, c, "manifest", []byte("one"), storage.WriteOptions{})
+		w2 := MustWriteObject(t, c, "manifest", []byte("two"), storage.WriteOptions{IfMatch: w1.ETag})
 		if w2.ETag == w1.ETag {
 			t.Fatalf("a swap kept the ETag %s", w1.ETag)
 		}
@@ -128,7 +128,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		if !errors.Is(err, storage.ErrPreconditionFailed) || !strings.Contains(err.Error(), "manifest") {
 			t.Fatalf("swap from a stale ETag: got %v, want ErrPreconditionFailed naming the object", err)
 		}
-		if got, r := mustReadObject(t, c, "manifest", ""); string(got) != "two" || r.ETag != w2.ETag {
+		if got, r := MustReadObject(t, c, "manifest", ""); string(got) != "two" || r.ETag != w2.ETag {
 			t.Fatalf("a refused swap left %q (ETag %s), want %q (%s)", got, r.ETag, "two", w2.ETag)
 		}
 		if _, err := c.WriteObject(ctx, "other", strings.NewReader("x"), storage.WriteOptions{IfMatch: w2.ETag}); !errors.Is(err, storage.ErrPreconditionFailed) {
@@ -142,6 +142,9 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 	t.Run("ConcurrentConditionalWrites", func(t *testing.T) {
 		c := newClient(t)
 		const writers = 4
+		// Every writer writes bytes of its own, in each race: S3's ETag is
+		// the content's MD5, so a rewrite with the bytes already there
+		// keeps the ETag, and a second swap from it would rightly succeed.
 		race := func(name string, opts storage.WriteOptions) {
 			t.Helper()
 			infos := make([]storage.ObjectInfo, writers)
@@ -149,7 +152,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			var wg sync.WaitGroup
 			for i := range writers {
 				wg.Go(func() {
-					infos[i], errs[i] = c.WriteObject(ctx, name, strings.NewReader(fmt.Sprintf("writer %d", i)), opts)
+					infos[i], errs[i] = c.WriteObject(ctx, name, strings.NewReader(fmt.Sprintf("writer %d %s", i, opts)), opts)
 				})
 			}
 			wg.Wait()
@@ -167,22 +170,22 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			if won < 0 {
 				t.Fatalf("%s %s: no writer won", name, opts)
 			}
-			got, r := mustReadObject(t, c, name, "")
-			if string(got) != fmt.Sprintf("writer %d", won) || r.ETag != infos[won].ETag {
+			got, r := MustReadObject(t, c, name, "")
+			if string(got) != fmt.Sprintf("writer %d %s", won, opts) || r.ETag != infos[won].ETag {
 				t.Fatalf("%s %s: writer %d won, the object holds %q with ETag %s (the winner's: %s)", name, opts, won, got, r.ETag, infos[won].ETag)
 			}
 		}
 		race("manifest", storage.WriteOptions{IfNoneMatch: true})
-		_, r := mustReadObject(t, c, "manifest", "")
+		_, r := MustReadObject(t, c, "manifest", "")
 		race("manifest", storage.WriteOptions{IfMatch: r.ETag})
 	})
 
 	t.Run("ListObjects", func(t *testing.T) {
 		c := newClient(t)
-		mustWrite(t, c, history(t, 1)[0])
+		MustWrite(t, c, History(t, 1)[0])
 		written := map[string]storage.ObjectInfo{}
 		for _, name := range []string{"manifest", "hints/b", "hints/a", "hints-old", "hints/deeper/c"} {
-			written[name] = mustWriteObject(t, c, name, []byte("content of "+name), storage.WriteOptions{})
+			written[name] = MustWriteObject(t, c, name, []byte("content of "+name), storage.WriteOptions{})
 		}
 		check := func(dir string, want ...string) {
 			t.Helper()
@@ -212,7 +215,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 	t.Run("DeleteObjects", func(t *testing.T) {
 		c := newClient(t)
 		for _, name := range []string{"manifest", "hints/a", "hints/b"} {
-			mustWriteObject(t, c, name, []byte(name), storage.WriteOptions{})
+			MustWriteObject(t, c, name, []byte(name), storage.WriteOptions{})
 		}
 		if err := c.DeleteObjects(ctx, []string{"hints/a", "missing", "hints/a", "hints/c/d"}); err != nil {
 			t.Fatalf("delete (some never existed): %v", err)
@@ -230,7 +233,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			t.Fatalf("after deleting hints/a: listed %+v (%v)", infos, err)
 		}
 		// A deleted object can be created again, also create-only.
-		mustWriteObject(t, c, "hints/a", []byte("again"), storage.WriteOptions{IfNoneMatch: true})
+		MustWriteObject(t, c, "hints/a", []byte("again"), storage.WriteOptions{IfNoneMatch: true})
 	})
 
 	t.Run("InvalidObjectNamesRefused", func(t *testing.T) {
@@ -258,19 +261,19 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 
 	t.Run("ObjectsAndLTXFilesApart", func(t *testing.T) {
 		c := newClient(t)
-		f := history(t, 1)[0]
-		mustWrite(t, c, f)
+		f := History(t, 1)[0]
+		MustWrite(t, c, f)
 		// Objects named as the level folders and files of either layout.
-		name := ltx.FormatFilename(f.min, f.max)
+		name := ltx.FormatFilename(f.MinTXID, f.MaxTXID)
 		for _, o := range []string{"0/" + name, "0000/" + name, name} {
-			mustWriteObject(t, c, o, f.data, storage.WriteOptions{})
+			MustWriteObject(t, c, o, f.Data, storage.WriteOptions{})
 		}
 		for _, level := range []int{0, storage.SnapshotLevel, storage.LegacyHintLevel} {
 			infos, err := storage.ListLevel(ctx, c, level, 0, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := len(filesAt([]testFile{f}, level)); len(infos) != want {
+			if want := len(filesAt([]File{f}, level)); len(infos) != want {
 				t.Fatalf("L%d lists %d files, want %d: objects listed as LTX files", level, len(infos), want)
 			}
 		}
@@ -281,7 +284,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		if err := c.DeleteObjects(ctx, []string{"0/" + name, "0000/" + name, name}); err != nil {
 			t.Fatal(err)
 		}
-		if got := readAll(t, c, f.level, f.min, f.max, 0, 0); !bytes.Equal(got, f.data) {
+		if got := ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, 0, 0); !bytes.Equal(got, f.Data) {
 			t.Fatal("deleting objects changed an LTX file")
 		}
 	})
@@ -297,13 +300,13 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		if _, _, err := c.ReadObject(ctx, "manifest", storage.ReadOptions{}); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("after a failed write: read got %v, want os.ErrNotExist", err)
 		}
-		w := mustWriteObject(t, c, "manifest", []byte("whole"), storage.WriteOptions{})
+		w := MustWriteObject(t, c, "manifest", []byte("whole"), storage.WriteOptions{})
 		for _, opts := range []storage.WriteOptions{{}, {IfMatch: w.ETag}} {
 			if _, err := c.WriteObject(ctx, "manifest", broken(), opts); err == nil {
 				t.Fatalf("rewrite %s from a failing reader succeeded", opts)
 			}
 		}
-		if got, r := mustReadObject(t, c, "manifest", ""); string(got) != "whole" || r.ETag != w.ETag {
+		if got, r := MustReadObject(t, c, "manifest", ""); string(got) != "whole" || r.ETag != w.ETag {
 			t.Fatalf("after failed rewrites: %q, ETag %s", got, r.ETag)
 		}
 		if infos, err := c.ListObjects(ctx, ""); err != nil || len(infos) != 1 {
@@ -313,7 +316,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 
 	t.Run("ObjectsWithCancelledContext", func(t *testing.T) {
 		c := newClient(t)
-		mustWriteObject(t, c, "manifest", []byte("x"), storage.WriteOptions{})
+		MustWriteObject(t, c, "manifest", []byte("x"), storage.WriteOptions{})
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, _, err := storage.ReadAllObject(cctx, c, "manifest", storage.ReadOptions{}, 1<<20); err == nil {
@@ -333,7 +336,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 	t.Run("ReadNeverSeesAPartialObject", func(t *testing.T) {
 		c := newClient(t)
 		const size, versions = 192 << 10, 8
-		mustWriteObject(t, c, "manifest", bytes.Repeat([]byte{0}, size), storage.WriteOptions{})
+		MustWriteObject(t, c, "manifest", bytes.Repeat([]byte{0}, size), storage.WriteOptions{})
 		done := make(chan error, 1)
 		go func() {
 			for v := 1; v < versions; v++ {
@@ -354,21 +357,21 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 				finished = true
 			default:
 			}
-			got, _ := mustReadObject(t, c, "manifest", "")
+			got, _ := MustReadObject(t, c, "manifest", "")
 			if len(got) != size || bytes.Count(got, got[:1]) != size {
 				t.Fatalf("read %d bytes, not one whole version: a partial object is visible", len(got))
 			}
 		}
-		if got, _ := mustReadObject(t, c, "manifest", ""); got[0] != versions-1 {
+		if got, _ := MustReadObject(t, c, "manifest", ""); got[0] != versions-1 {
 			t.Fatalf("the last version read is %d, want %d", got[0], versions-1)
 		}
 	})
 
 	t.Run("DeleteAllRemovesObjects", func(t *testing.T) {
 		c := newClient(t)
-		mustWrite(t, c, history(t, 1)[0])
+		MustWrite(t, c, History(t, 1)[0])
 		for _, name := range []string{"manifest", "hints/a"} {
-			mustWriteObject(t, c, name, []byte(name), storage.WriteOptions{IfNoneMatch: true})
+			MustWriteObject(t, c, name, []byte(name), storage.WriteOptions{IfNoneMatch: true})
 		}
 		if err := c.DeleteAll(ctx); err != nil {
 			t.Fatal(err)
@@ -380,11 +383,12 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 			t.Fatalf("after DeleteAll: read got %v, want os.ErrNotExist", err)
 		}
 		// The replica is usable again: a create-only write succeeds.
-		mustWriteObject(t, c, "manifest", []byte("new"), storage.WriteOptions{IfNoneMatch: true})
+		MustWriteObject(t, c, "manifest", []byte("new"), storage.WriteOptions{IfNoneMatch: true})
 	})
 }
 
-func mustWriteObject(t *testing.T, c storage.Client, name string, data []byte, opts storage.WriteOptions) storage.ObjectInfo {
+// MustWriteObject writes an object into c.
+func MustWriteObject(t testing.TB, c storage.Client, name string, data []byte, opts storage.WriteOptions) storage.ObjectInfo {
 	t.Helper()
 	info, err := c.WriteObject(context.Background(), name, bytes.NewReader(data), opts)
 	if err != nil {
@@ -393,8 +397,9 @@ func mustWriteObject(t *testing.T, c storage.Client, name string, data []byte, o
 	return info
 }
 
-// mustReadObject reads a whole object, which must have a body.
-func mustReadObject(t *testing.T, c storage.Client, name, ifNoneMatch string) ([]byte, storage.ObjectInfo) {
+// MustReadObject reads an object of c whole, which must have a body (with
+// IfNoneMatch, if not "").
+func MustReadObject(t testing.TB, c storage.Client, name, ifNoneMatch string) ([]byte, storage.ObjectInfo) {
 	t.Helper()
 	b, info, err := storage.ReadAllObject(context.Background(), c, name, storage.ReadOptions{IfNoneMatch: ifNoneMatch}, 1<<30)
 	if err != nil {

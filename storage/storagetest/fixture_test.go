@@ -17,6 +17,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/internal/fixture"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // recorder is a testing.TB that records failures instead of failing the
@@ -72,7 +73,7 @@ func TestCheckLitestreamFixture(t *testing.T) {
 
 	t.Run("PassesOnTheFixture", func(t *testing.T) {
 		dir, m := fresh(t)
-		if failures := check(t, NewCounting(file.New(dir)), m); len(failures) != 0 {
+		if failures := check(t, wrap.NewCounting(file.New(dir)), m); len(failures) != 0 {
 			t.Fatalf("the checker failed a faithful copy: %q", failures)
 		}
 	})

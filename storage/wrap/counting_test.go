@@ -1,4 +1,4 @@
-package storagetest
+package wrap_test
 
 import (
 	"bytes"
@@ -10,25 +10,28 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
+	"github.com/ltxvfs/ltxvfs/storage/mem"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 func TestCountingContract(t *testing.T) {
-	RunContract(t, func(t *testing.T) storage.Client {
-		return NewCounting(file.New(t.TempDir()))
+	storagetest.RunContract(t, func(t *testing.T) storage.Client {
+		return wrap.NewCounting(file.New(t.TempDir()))
 	})
 }
 
 func TestCountingIsExact(t *testing.T) {
 	ctx := context.Background()
-	c := NewCounting(file.New(t.TempDir()))
-	files := history(t, 3) // three L0, one L1, one L9
+	c := wrap.NewCounting(file.New(t.TempDir()))
+	files := storagetest.History(t, 3) // three L0, one L1, one L9
 
 	var written int64
 	for _, f := range files {
-		mustWrite(t, c, f)
-		written += int64(len(f.data))
+		storagetest.MustWrite(t, c, f)
+		written += int64(len(f.Data))
 	}
-	want := Counts{Writes: 5, BytesWritten: written, PeakInFlight: 1}
+	want := wrap.Counts{Writes: 5, BytesWritten: written, PeakInFlight: 1}
 	checkCounts(t, c, "after 5 writes", want)
 
 	for level := 0; level <= storage.SnapshotLevel; level++ {
@@ -40,16 +43,16 @@ func TestCountingIsExact(t *testing.T) {
 	checkCounts(t, c, "after listing 10 levels", want)
 
 	f := files[0]
-	readAll(t, c, f.level, f.min, f.max, 0, 0)
-	readAll(t, c, f.level, f.min, f.max, 10, 20)
-	readAll(t, c, f.level, f.min, f.max, int64(len(f.data))-16, 16)
+	storagetest.ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
+	storagetest.ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, 10, 20)
+	storagetest.ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, int64(len(f.Data))-16, 16)
 	want.Opens += 3
-	want.BytesRead += int64(len(f.data)) + 20 + 16
+	want.BytesRead += int64(len(f.Data)) + 20 + 16
 	checkCounts(t, c, "after 3 reads", want)
 
 	// A body opened and closed unread costs a request and no bytes; a
 	// missing file still costs a request.
-	rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+	rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestCountingIsExact(t *testing.T) {
 	checkCounts(t, c, "after an unread body and a missing file", want)
 
 	// Part of a body: only what the caller consumed counts.
-	rc, err = c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+	rc, err = c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,19 +89,19 @@ func TestCountingIsExact(t *testing.T) {
 	}
 
 	c.Reset()
-	checkCounts(t, c, "after Reset", Counts{})
+	checkCounts(t, c, "after Reset", wrap.Counts{})
 }
 
 func TestCountingInFlight(t *testing.T) {
 	ctx := context.Background()
-	c := NewCounting(file.New(t.TempDir()))
-	f := history(t, 1)[0]
-	mustWrite(t, c, f)
+	c := wrap.NewCounting(file.New(t.TempDir()))
+	f := storagetest.History(t, 1)[0]
+	storagetest.MustWrite(t, c, f)
 	c.Reset()
 
 	var bodies []io.ReadCloser
 	for range 3 {
-		rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+		rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +111,7 @@ func TestCountingInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkCounts(t, c, "with 3 open bodies and an open listing", Counts{Opens: 3, Lists: 1, InFlight: 4, PeakInFlight: 4})
+	checkCounts(t, c, "with 3 open bodies and an open listing", wrap.Counts{Opens: 3, Lists: 1, InFlight: 4, PeakInFlight: 4})
 
 	for itr.Next() {
 	}
@@ -117,21 +120,21 @@ func TestCountingInFlight(t *testing.T) {
 	if _, err := io.ReadAll(bodies[0]); err != nil {
 		t.Fatal(err)
 	}
-	checkCounts(t, c, "after the listing and one body ended", Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.data)), InFlight: 2, PeakInFlight: 4})
+	checkCounts(t, c, "after the listing and one body ended", wrap.Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.Data)), InFlight: 2, PeakInFlight: 4})
 	for _, rc := range bodies {
 		rc.Close()
 		rc.Close() // closing twice must not count twice
 	}
-	checkCounts(t, c, "after closing all", Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.data)), PeakInFlight: 4})
+	checkCounts(t, c, "after closing all", wrap.Counts{Opens: 3, Lists: 1, BytesRead: int64(len(f.Data)), PeakInFlight: 4})
 	c.Reset()
-	checkCounts(t, c, "after Reset", Counts{})
+	checkCounts(t, c, "after Reset", wrap.Counts{})
 }
 
 func TestCountingConcurrent(t *testing.T) {
 	ctx := context.Background()
-	c := NewCounting(file.New(t.TempDir()))
-	f := history(t, 1)[0]
-	mustWrite(t, c, f)
+	c := wrap.NewCounting(file.New(t.TempDir()))
+	f := storagetest.History(t, 1)[0]
+	storagetest.MustWrite(t, c, f)
 	c.Reset()
 
 	const workers, reads = 8, 50
@@ -140,14 +143,14 @@ func TestCountingConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range reads {
 				off := int64((w*reads + i) % 50)
-				rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, off, 10)
+				rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, off, 10)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				b, err := io.ReadAll(rc)
 				rc.Close()
-				if err != nil || !bytes.Equal(b, f.data[off:off+10]) {
+				if err != nil || !bytes.Equal(b, f.Data[off:off+10]) {
 					t.Errorf("read at %d: %v", off, err)
 					return
 				}
@@ -164,7 +167,7 @@ func TestCountingConcurrent(t *testing.T) {
 	}
 }
 
-func checkCounts(t *testing.T, c *Counting, when string, want Counts) {
+func checkCounts(t *testing.T, c *wrap.Counting, when string, want wrap.Counts) {
 	t.Helper()
 	if got := c.Counts(); got != want {
 		t.Fatalf("%s:\n got %+v\nwant %+v", when, got, want)
@@ -173,15 +176,15 @@ func checkCounts(t *testing.T, c *Counting, when string, want Counts) {
 
 func TestCountingObjects(t *testing.T) {
 	ctx := context.Background()
-	c := NewCounting(NewMem())
-	w := mustWriteObject(t, c, "manifest", []byte("0123456789"), storage.WriteOptions{IfNoneMatch: true})
+	c := wrap.NewCounting(mem.New())
+	w := storagetest.MustWriteObject(t, c, "manifest", []byte("0123456789"), storage.WriteOptions{IfNoneMatch: true})
 	if _, err := c.WriteObject(ctx, "manifest", bytes.NewReader([]byte("x")), storage.WriteOptions{IfNoneMatch: true}); err == nil {
 		t.Fatal("created an existing object")
 	}
-	want := Counts{ObjectWrites: 2, BytesWritten: 11, PeakInFlight: 1}
+	want := wrap.Counts{ObjectWrites: 2, BytesWritten: 11, PeakInFlight: 1}
 	checkCounts(t, c, "after 2 object writes", want)
 
-	mustReadObject(t, c, "manifest", "")
+	storagetest.MustReadObject(t, c, "manifest", "")
 	if _, _, err := c.ReadObject(ctx, "manifest", storage.ReadOptions{IfNoneMatch: w.ETag}); !errors.Is(err, storage.ErrNotModified) {
 		t.Fatal(err)
 	}
@@ -203,5 +206,5 @@ func TestCountingObjects(t *testing.T) {
 		t.Fatalf("Requests() = %d, ObjectRequests() = %d, want 7", got.Requests(), got.ObjectRequests())
 	}
 	c.Reset()
-	checkCounts(t, c, "after Reset", Counts{})
+	checkCounts(t, c, "after Reset", wrap.Counts{})
 }

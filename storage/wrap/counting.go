@@ -1,4 +1,4 @@
-package storagetest
+package wrap
 
 import (
 	"context"
@@ -113,7 +113,7 @@ func (c *Counting) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMe
 		done()
 		return nil, err
 	}
-	return &countingIterator{FileIterator: itr, done: done}, nil
+	return Iterator(itr, done), nil
 }
 
 func (c *Counting) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
@@ -124,7 +124,7 @@ func (c *Counting) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID 
 		done()
 		return nil, err
 	}
-	return &countingBody{rc: rc, n: &c.bytesRead, done: done}, nil
+	return Body(rc, c.countRead, done), nil
 }
 
 func (c *Counting) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
@@ -156,7 +156,7 @@ func (c *Counting) ReadObject(ctx context.Context, name string, opts storage.Rea
 		done()
 		return nil, info, err
 	}
-	return &countingBody{rc: rc, n: &c.bytesRead, done: done}, info, nil
+	return Body(rc, c.countRead, done), info, nil
 }
 
 func (c *Counting) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
@@ -179,6 +179,8 @@ func (c *Counting) DeleteObjects(ctx context.Context, names []string) error {
 
 // start marks a request in flight and returns the function that ends it,
 // which may be called more than once.
+func (c *Counting) countRead(n int) { c.bytesRead.Add(int64(n)) }
+
 func (c *Counting) start() (done func()) {
 	n := c.inFlight.Add(1)
 	for {
@@ -191,12 +193,18 @@ func (c *Counting) start() (done func()) {
 	return func() { once.Do(func() { c.inFlight.Add(-1) }) }
 }
 
-type countingIterator struct {
+// Iterator wraps a listing's iterator: done runs when the listing ends
+// (its last item was read, or it was closed), maybe more than once.
+func Iterator(itr ltx.FileIterator, done func()) ltx.FileIterator {
+	return &doneIterator{FileIterator: itr, done: done}
+}
+
+type doneIterator struct {
 	ltx.FileIterator
 	done func()
 }
 
-func (itr *countingIterator) Next() bool {
+func (itr *doneIterator) Next() bool {
 	if itr.FileIterator.Next() {
 		return true
 	}
@@ -204,27 +212,34 @@ func (itr *countingIterator) Next() bool {
 	return false
 }
 
-func (itr *countingIterator) Close() error {
+func (itr *doneIterator) Close() error {
 	itr.done()
 	return itr.FileIterator.Close()
 }
 
-type countingBody struct {
+// Body wraps a response body: read(n) runs for every n bytes read, done
+// when the body ends (read to its end or to an error, or closed), maybe
+// more than once.
+func Body(rc io.ReadCloser, read func(n int), done func()) io.ReadCloser {
+	return &doneBody{rc: rc, read: read, done: done}
+}
+
+type doneBody struct {
 	rc   io.ReadCloser
-	n    *atomic.Int64
+	read func(int)
 	done func()
 }
 
-func (b *countingBody) Read(p []byte) (int, error) {
+func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
+	b.read(n)
 	if err != nil {
 		b.done()
 	}
 	return n, err
 }
 
-func (b *countingBody) Close() error {
+func (b *doneBody) Close() error {
 	b.done()
 	return b.rc.Close()
 }

@@ -1,4 +1,4 @@
-package storagetest
+package wrap
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package storagetest
+package mem
 
 import (
 	"bytes"
@@ -17,12 +17,10 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Client = (*Mem)(nil)
+var _ storage.Client = (*Client)(nil)
 
-// Mem is a replica held in memory. Fuzz targets use it: a file on disk per
-// input would cost more than the parsing under test. Put plants any bytes
-// under any name, as a broken or hostile replica would hold them.
-type Mem struct {
+// Client is a replica held in memory (see the package's doc).
+type Client struct {
 	mu      sync.Mutex
 	files   map[memKey]memFile
 	objects map[string]memObject
@@ -49,20 +47,20 @@ func (o memObject) info(name string) storage.ObjectInfo {
 	return storage.ObjectInfo{Name: name, Size: int64(len(o.data)), ETag: o.etag, ModTime: o.written}
 }
 
-// NewMem returns an empty in-memory replica.
-func NewMem() *Mem { return &Mem{files: map[memKey]memFile{}, objects: map[string]memObject{}} }
+// New returns an empty in-memory replica.
+func New() *Client { return &Client{files: map[memKey]memFile{}, objects: map[string]memObject{}} }
 
 // Put stores data as the file level/min-max, unchecked, with created as
 // its listed CreatedAt.
-func (m *Mem) Put(level int, minTXID, maxTXID ltx.TXID, data []byte, created time.Time) {
+func (m *Client) Put(level int, minTXID, maxTXID ltx.TXID, data []byte, created time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.files[memKey{level, minTXID, maxTXID}] = memFile{data: bytes.Clone(data), created: created}
 }
 
-func (m *Mem) String() string { return "mem://" }
+func (m *Client) String() string { return "mem://" }
 
-func (m *Mem) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool) (ltx.FileIterator, error) {
+func (m *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool) (ltx.FileIterator, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -80,7 +78,7 @@ func (m *Mem) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool) (l
 	return ltx.NewFileInfoSliceIterator(infos), nil
 }
 
-func (m *Mem) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
+func (m *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -101,7 +99,7 @@ func (m *Mem) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.T
 	return storage.ExactReader(io.NopCloser(bytes.NewReader(f.data[offset:])), size, name), nil
 }
 
-func (m *Mem) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+func (m *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
 	name := storage.FileName(level, minTXID, maxTXID)
 	data, err := io.ReadAll(storage.ContextReader(ctx, r))
 	if err != nil {
@@ -121,7 +119,7 @@ func (m *Mem) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.
 	return &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: int64(len(data)), CreatedAt: created}, nil
 }
 
-func (m *Mem) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
+func (m *Client) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -133,7 +131,7 @@ func (m *Mem) DeleteLTXFiles(ctx context.Context, files []*ltx.FileInfo) error {
 	return nil
 }
 
-func (m *Mem) DeleteAll(ctx context.Context) error {
+func (m *Client) DeleteAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -144,7 +142,7 @@ func (m *Mem) DeleteAll(ctx context.Context) error {
 	return nil
 }
 
-func (m *Mem) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+func (m *Client) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
 	info := storage.ObjectInfo{Name: name}
 	if err := ctx.Err(); err != nil {
 		return nil, info, err
@@ -165,7 +163,7 @@ func (m *Mem) ReadObject(ctx context.Context, name string, opts storage.ReadOpti
 	return io.NopCloser(bytes.NewReader(o.data)), info, nil // never written again: a write stores a new slice
 }
 
-func (m *Mem) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
+func (m *Client) WriteObject(ctx context.Context, name string, r io.Reader, opts storage.WriteOptions) (storage.ObjectInfo, error) {
 	if err := storage.CheckObjectName(name); err != nil {
 		return storage.ObjectInfo{}, err
 	}
@@ -187,7 +185,7 @@ func (m *Mem) WriteObject(ctx context.Context, name string, r io.Reader, opts st
 	return o.info(name), nil
 }
 
-func (m *Mem) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
+func (m *Client) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -206,7 +204,7 @@ func (m *Mem) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo
 	return infos, nil
 }
 
-func (m *Mem) DeleteObjects(ctx context.Context, names []string) error {
+func (m *Client) DeleteObjects(ctx context.Context, names []string) error {
 	for _, name := range names {
 		if err := storage.CheckObjectName(name); err != nil {
 			return err

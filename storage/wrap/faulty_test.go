@@ -1,4 +1,4 @@
-package storagetest
+package wrap_test
 
 import (
 	"bytes"
@@ -15,10 +15,12 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
+	"github.com/ltxvfs/ltxvfs/storage/storagetest"
+	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
 
 // allFaults turns on every fault, as the reliability tests do.
-var allFaults = Behaviour{
+var allFaults = wrap.Behaviour{
 	ErrorRate: 0.1, AmbiguousRate: 0.05, SlowRate: 0.1, SlowDelay: time.Millisecond,
 	TruncateRate: 0.1, ShortRate: 0.1,
 }
@@ -29,8 +31,8 @@ func TestFaultyContract(t *testing.T) {
 	b := allFaults
 	b.FirstByte = time.Millisecond
 	b.Bandwidth = 50 << 20
-	RunContract(t, func(t *testing.T) storage.Client {
-		f := NewFaulty(file.New(t.TempDir()), Uniform(1, b))
+	storagetest.RunContract(t, func(t *testing.T) storage.Client {
+		f := wrap.NewFaulty(file.New(t.TempDir()), wrap.Uniform(1, b))
 		f.SetFaults(false)
 		t.Cleanup(func() {
 			if got := f.Injected(); got.Total() != 0 {
@@ -42,32 +44,32 @@ func TestFaultyContract(t *testing.T) {
 }
 
 // outcome runs a fixed sequence of calls and describes what each one saw.
-func outcomes(t *testing.T, seed uint64) ([]string, FaultCounts) {
+func outcomes(t *testing.T, seed uint64) ([]string, wrap.FaultCounts) {
 	t.Helper()
 	ctx := context.Background()
 	base := file.New(t.TempDir())
-	files := history(t, 4)
+	files := storagetest.History(t, 4)
 	for _, f := range files {
-		mustWrite(t, base, f)
+		storagetest.MustWrite(t, base, f)
 	}
-	fc := NewFaulty(base, Uniform(seed, Behaviour{ErrorRate: 0.15, AmbiguousRate: 0.1, TruncateRate: 0.15, ShortRate: 0.15}))
+	fc := wrap.NewFaulty(base, wrap.Uniform(seed, wrap.Behaviour{ErrorRate: 0.15, AmbiguousRate: 0.1, TruncateRate: 0.15, ShortRate: 0.15}))
 	var out []string
 	for i := range 150 {
 		f := files[i%len(files)]
 		var desc string
 		switch i % 5 {
 		case 0:
-			infos, err := storage.ListLevel(ctx, fc, f.level, 0, false)
+			infos, err := storage.ListLevel(ctx, fc, f.Level, 0, false)
 			desc = fmt.Sprintf("list %d files, %v", len(infos), errClass(err))
 		case 1, 2:
 			size := int64(0)
 			if i%5 == 2 {
-				size = int64(len(f.data)) / 2
+				size = int64(len(f.Data)) / 2
 			}
 			n, err := readSome(ctx, fc, f, 0, size)
 			desc = fmt.Sprintf("read %d bytes, %v", n, errClass(err))
 		case 3:
-			_, err := fc.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data))
+			_, err := fc.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data))
 			desc = fmt.Sprintf("write %v", errClass(err))
 		case 4:
 			err := fc.DeleteLTXFiles(ctx, []*ltx.FileInfo{{Level: 7, MinTXID: 1, MaxTXID: 1}})
@@ -100,18 +102,18 @@ func TestFaultyIsDeterministic(t *testing.T) {
 
 func TestFaultyErrorRate(t *testing.T) {
 	ctx := context.Background()
-	fc := NewFaulty(file.New(t.TempDir()), FaultyConfig{Seed: 7, List: Behaviour{ErrorRate: 0.1}})
+	fc := wrap.NewFaulty(file.New(t.TempDir()), wrap.FaultyConfig{Seed: 7, List: wrap.Behaviour{ErrorRate: 0.1}})
 	const calls = 2000
 	failed := 0
 	for range calls {
 		_, err := storage.ListLevel(ctx, fc, 0, 0, false)
-		var se *StatusError
+		var se *wrap.StatusError
 		switch {
 		case err == nil:
 		case errors.As(err, &se) && se.StatusCode >= 500 && se.RetryableError():
 			failed++
 		default:
-			t.Fatalf("list failed with %v, want a retryable *StatusError", err)
+			t.Fatalf("list failed with %v, want a retryable *wrap.StatusError", err)
 		}
 	}
 	// Binomial(2000, 0.1): mean 200, sd 13.4; the bounds are 4 sd wide and
@@ -127,19 +129,19 @@ func TestFaultyErrorRate(t *testing.T) {
 func TestFaultyTruncatedBodies(t *testing.T) {
 	ctx := context.Background()
 	base := file.New(t.TempDir())
-	f := history(t, 1)[0]
-	mustWrite(t, base, f)
-	n := int64(len(f.data))
+	f := storagetest.History(t, 1)[0]
+	storagetest.MustWrite(t, base, f)
+	n := int64(len(f.Data))
 
 	for _, tc := range []struct {
 		name string
-		b    Behaviour
+		b    wrap.Behaviour
 	}{
-		{"Reset", Behaviour{TruncateRate: 1}},
-		{"CleanEOF", Behaviour{ShortRate: 1}},
+		{"Reset", wrap.Behaviour{TruncateRate: 1}},
+		{"CleanEOF", wrap.Behaviour{ShortRate: 1}},
 	} {
 		t.Run(tc.name+"Ranged", func(t *testing.T) {
-			fc := NewFaulty(base, FaultyConfig{Seed: 3, Open: tc.b})
+			fc := wrap.NewFaulty(base, wrap.FaultyConfig{Seed: 3, Open: tc.b})
 			for i := range 20 {
 				got, err := readSome(ctx, fc, f, 5, n-5)
 				if !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -156,7 +158,7 @@ func TestFaultyTruncatedBodies(t *testing.T) {
 	}
 
 	t.Run("ResetOpenEnded", func(t *testing.T) {
-		fc := NewFaulty(base, FaultyConfig{Seed: 4, Open: Behaviour{TruncateRate: 1}})
+		fc := wrap.NewFaulty(base, wrap.FaultyConfig{Seed: 4, Open: wrap.Behaviour{TruncateRate: 1}})
 		got, err := readSome(ctx, fc, f, 0, 0)
 		if !errors.Is(err, io.ErrUnexpectedEOF) || got >= n {
 			t.Fatalf("open-ended read cut with a reset: %d of %d bytes, %v", got, n, err)
@@ -165,8 +167,8 @@ func TestFaultyTruncatedBodies(t *testing.T) {
 
 	t.Run("CleanEOFOpenEnded", func(t *testing.T) {
 		// The nasty case: nothing in the transport says the body is short.
-		fc := NewFaulty(base, FaultyConfig{Seed: 5, Open: Behaviour{ShortRate: 1}})
-		rc, err := fc.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+		fc := wrap.NewFaulty(base, wrap.FaultyConfig{Seed: 5, Open: wrap.Behaviour{ShortRate: 1}})
+		rc, err := fc.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,21 +191,21 @@ func TestFaultyTruncatedBodies(t *testing.T) {
 
 func TestFaultyCancelInterruptsDelays(t *testing.T) {
 	base := file.New(t.TempDir())
-	f := history(t, 1)[0]
-	mustWrite(t, base, f)
+	f := storagetest.History(t, 1)[0]
+	storagetest.MustWrite(t, base, f)
 
 	t.Run("FirstByte", func(t *testing.T) {
-		fc := NewFaulty(base, Uniform(1, Behaviour{FirstByte: time.Hour}))
+		fc := wrap.NewFaulty(base, wrap.Uniform(1, wrap.Behaviour{FirstByte: time.Hour}))
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(10*time.Millisecond, cancel)
-		_, err := fc.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+		_, err := fc.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("open cancelled during its first-byte delay: %v, want context.Canceled", err)
 		}
 	})
 
 	t.Run("Slow", func(t *testing.T) {
-		fc := NewFaulty(base, Uniform(1, Behaviour{SlowRate: 1, SlowDelay: time.Hour}))
+		fc := wrap.NewFaulty(base, wrap.Uniform(1, wrap.Behaviour{SlowRate: 1, SlowDelay: time.Hour}))
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(10*time.Millisecond, cancel)
 		_, err := storage.ListLevel(ctx, fc, 0, 0, false)
@@ -213,9 +215,9 @@ func TestFaultyCancelInterruptsDelays(t *testing.T) {
 	})
 
 	t.Run("Bandwidth", func(t *testing.T) {
-		fc := NewFaulty(base, FaultyConfig{Open: Behaviour{Bandwidth: 1}}) // a byte a second
+		fc := wrap.NewFaulty(base, wrap.FaultyConfig{Open: wrap.Behaviour{Bandwidth: 1}}) // a byte a second
 		ctx, cancel := context.WithCancel(context.Background())
-		rc, err := fc.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0)
+		rc, err := fc.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,14 +231,14 @@ func TestFaultyCancelInterruptsDelays(t *testing.T) {
 
 	t.Run("Upload", func(t *testing.T) {
 		dir := t.TempDir()
-		fc := NewFaulty(file.New(dir), FaultyConfig{Write: Behaviour{Bandwidth: 1}})
+		fc := wrap.NewFaulty(file.New(dir), wrap.FaultyConfig{Write: wrap.Behaviour{Bandwidth: 1}})
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(10*time.Millisecond, cancel)
-		_, err := fc.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data))
+		_, err := fc.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("upload cancelled while paced: %v, want context.Canceled", err)
 		}
-		if infos, _ := storage.ListLevel(context.Background(), file.New(dir), f.level, 0, false); len(infos) != 0 {
+		if infos, _ := storage.ListLevel(context.Background(), file.New(dir), f.Level, 0, false); len(infos) != 0 {
 			t.Fatalf("a cancelled upload left %d files listed", len(infos))
 		}
 	})
@@ -244,29 +246,29 @@ func TestFaultyCancelInterruptsDelays(t *testing.T) {
 
 func TestFaultyWrites(t *testing.T) {
 	ctx := context.Background()
-	f := history(t, 1)[0]
+	f := storagetest.History(t, 1)[0]
 
 	for _, tc := range []struct {
 		name    string
-		b       Behaviour
+		b       wrap.Behaviour
 		landed  bool // the file is there after the failure
-		counter func(FaultCounts) int64
+		counter func(wrap.FaultCounts) int64
 	}{
-		{"FailBefore", Behaviour{ErrorRate: 1}, false, func(c FaultCounts) int64 { return c.Errors }},
-		{"FailAfter", Behaviour{AmbiguousRate: 1}, true, func(c FaultCounts) int64 { return c.Ambiguous }},
-		{"BrokenUpload", Behaviour{TruncateRate: 1}, false, func(c FaultCounts) int64 { return c.Truncated }},
+		{"FailBefore", wrap.Behaviour{ErrorRate: 1}, false, func(c wrap.FaultCounts) int64 { return c.Errors }},
+		{"FailAfter", wrap.Behaviour{AmbiguousRate: 1}, true, func(c wrap.FaultCounts) int64 { return c.Ambiguous }},
+		{"BrokenUpload", wrap.Behaviour{TruncateRate: 1}, false, func(c wrap.FaultCounts) int64 { return c.Truncated }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := file.New(t.TempDir())
-			fc := NewFaulty(base, FaultyConfig{Seed: 9, Write: tc.b})
-			_, err := fc.WriteLTXFile(ctx, f.level, f.min, f.max, bytes.NewReader(f.data))
+			fc := wrap.NewFaulty(base, wrap.FaultyConfig{Seed: 9, Write: tc.b})
+			_, err := fc.WriteLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, bytes.NewReader(f.Data))
 			if err == nil {
 				t.Fatal("the write succeeded")
 			}
 			if got := tc.counter(fc.Injected()); got != 1 {
 				t.Fatalf("counters %+v after one %s", fc.Injected(), tc.name)
 			}
-			infos, err := storage.ListLevel(ctx, base, f.level, 0, false)
+			infos, err := storage.ListLevel(ctx, base, f.Level, 0, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,15 +276,15 @@ func TestFaultyWrites(t *testing.T) {
 				if len(infos) != 0 {
 					t.Fatalf("a failed write left %d files listed", len(infos))
 				}
-				if _, err := base.OpenLTXFile(ctx, f.level, f.min, f.max, 0, 0); !errors.Is(err, os.ErrNotExist) {
+				if _, err := base.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, 0, 0); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("a failed write left a file: %v", err)
 				}
 				return
 			}
-			if len(infos) != 1 || infos[0].Size != int64(len(f.data)) {
+			if len(infos) != 1 || infos[0].Size != int64(len(f.Data)) {
 				t.Fatalf("an ambiguous write: listed %v, want the whole file", infos)
 			}
-			if got := readAll(t, base, f.level, f.min, f.max, 0, 0); !bytes.Equal(got, f.data) {
+			if got := storagetest.ReadRange(t, base, f.Level, f.MinTXID, f.MaxTXID, 0, 0); !bytes.Equal(got, f.Data) {
 				t.Fatal("an ambiguous write left different bytes")
 			}
 		})
@@ -292,22 +294,22 @@ func TestFaultyWrites(t *testing.T) {
 func TestFaultyListingCutShort(t *testing.T) {
 	ctx := context.Background()
 	base := file.New(t.TempDir())
-	for _, f := range history(t, 5) {
-		mustWrite(t, base, f)
+	for _, f := range storagetest.History(t, 5) {
+		storagetest.MustWrite(t, base, f)
 	}
-	fc := NewFaulty(base, FaultyConfig{Seed: 11, List: Behaviour{TruncateRate: 1}})
+	fc := wrap.NewFaulty(base, wrap.FaultyConfig{Seed: 11, List: wrap.Behaviour{TruncateRate: 1}})
 	for i := range 10 {
 		infos, err := storage.ListLevel(ctx, fc, 0, 0, false)
-		var se *StatusError
+		var se *wrap.StatusError
 		if !errors.As(err, &se) {
-			t.Fatalf("listing %d: %d files and %v, want a *StatusError, never a silently short listing", i, len(infos), err)
+			t.Fatalf("listing %d: %d files and %v, want a *wrap.StatusError, never a silently short listing", i, len(infos), err)
 		}
 	}
 }
 
 func TestFaultySwitchOff(t *testing.T) {
 	ctx := context.Background()
-	fc := NewFaulty(file.New(t.TempDir()), Uniform(1, Behaviour{ErrorRate: 1}))
+	fc := wrap.NewFaulty(file.New(t.TempDir()), wrap.Uniform(1, wrap.Behaviour{ErrorRate: 1}))
 	if _, err := storage.ListLevel(ctx, fc, 0, 0, false); err == nil {
 		t.Fatal("an error rate of 1 let a list through")
 	}
@@ -321,7 +323,7 @@ func TestFaultySwitchOff(t *testing.T) {
 	if _, err := storage.ListLevel(ctx, fc, 0, 0, false); err == nil {
 		t.Fatal("faults switched back on let a list through")
 	}
-	fc.SetBehaviour(OpList, Behaviour{})
+	fc.SetBehaviour(wrap.OpList, wrap.Behaviour{})
 	if _, err := storage.ListLevel(ctx, fc, 0, 0, false); err != nil {
 		t.Fatalf("list after its faults were configured away: %v", err)
 	}
@@ -330,8 +332,8 @@ func TestFaultySwitchOff(t *testing.T) {
 	}
 }
 
-func readSome(ctx context.Context, c storage.Client, f testFile, off, size int64) (int64, error) {
-	rc, err := c.OpenLTXFile(ctx, f.level, f.min, f.max, off, size)
+func readSome(ctx context.Context, c storage.Client, f storagetest.File, off, size int64) (int64, error) {
+	rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, off, size)
 	if err != nil {
 		return 0, err
 	}
@@ -341,7 +343,7 @@ func readSome(ctx context.Context, c storage.Client, f testFile, off, size int64
 
 // errClass names an error by what a caller can tell of it.
 func errClass(err error) string {
-	var se *StatusError
+	var se *wrap.StatusError
 	switch {
 	case err == nil:
 		return "ok"
