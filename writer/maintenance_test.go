@@ -9,6 +9,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -224,7 +225,7 @@ func TestBackground(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Close")
 	}
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != want {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != want {
 		t.Fatal("the final sync at Close missed the last commit")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
@@ -64,11 +65,11 @@ func TestS3(t *testing.T) {
 			t.Fatalf("no L%d file in S3", level)
 		}
 	}
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, rep.Client, restore.Options{}); got != dump(t, app) {
 		t.Fatal("restore from S3 differs from the source")
 	}
 	for _, rec := range recs {
-		if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{Time: rec.at}); got != rec.dump {
+		if got, _ := restoreDump(t, rep.Client, restore.Options{Time: rec.at}); got != rec.dump {
 			t.Fatalf("restore from S3 at the time of TXID %s differs from the source then", rec.txid)
 		}
 	}
