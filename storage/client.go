@@ -73,6 +73,15 @@ type Client interface {
 	String() string
 }
 
+// Wrapper is a client that wraps another (a counting or fault-injecting
+// wrapper, the VFS's metered client, the writer's leased client): what the
+// wrapped client can do besides the Client methods (hold a lease: see
+// package lease) is found through Unwrap. Every wrapper implements it.
+type Wrapper interface {
+	Client
+	Unwrap() Client
+}
+
 // ErrInvalidURL is wrapped by every error of ParseURL and Open.
 var ErrInvalidURL = errors.New("invalid replica URL")
 

@@ -6,6 +6,8 @@
 //
 // Backends live in subpackages (storage/file, storage/s3) and register their
 // URL schemes with Register when imported; storage/storagetest holds the
-// contract test every backend passes and the wrappers that count requests and
-// inject latency and faults.
+// contract every backend passes, storage/wrap the wrappers that count
+// requests and inject latency and faults, storage/mem a replica in memory.
+// What is stored beside the LTX files for readers is package manifest's;
+// the writer's lease, package lease's.
 package storage

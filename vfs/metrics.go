@@ -97,6 +97,10 @@ type meteredClient struct {
 	m *metrics
 }
 
+var _ storage.Wrapper = (*meteredClient)(nil)
+
+func (c *meteredClient) Unwrap() storage.Client { return c.Client }
+
 func (c *meteredClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
 	c.m.requests.WithLabelValues("list").Inc()
 	return c.Client.LTXFiles(ctx, level, seek, useMetadata)

@@ -56,7 +56,9 @@ func (ltxVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		return nil, flags, vfs.SystemError(fmt.Errorf("ltx vfs: open %s: %w", name, err), sqlite3.CANTOPEN)
 	}
 	// Read-only for SQLite as well: every write is SQLITE_READONLY before it
-	// reaches the file.
+	// reaches the file, and BEGIN IMMEDIATE (the ncruces driver's default
+	// for db.Begin()) becomes a read transaction instead of asking for the
+	// RESERVED lock that Lock refuses.
 	return f, flags&^(vfs.OPEN_READWRITE|vfs.OPEN_CREATE) | vfs.OPEN_READONLY, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/plan"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -191,7 +192,7 @@ func TestDiskFull(t *testing.T) {
 	insert(t, app, 50)
 	c.full.Store(false)
 	mustSync(t, r)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != dump(t, app) {
 		t.Fatal("restore differs from the source after the disk filled up")
 	}
 }
@@ -211,31 +212,31 @@ func TestRestoreBadInput(t *testing.T) {
 	if err := os.WriteFile(dst, []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writer.Restore(ctx, c, dst, writer.RestoreOptions{}); !errors.Is(err, writer.ErrDestinationExists) {
+	if _, err := restore.Run(ctx, c, dst, restore.Options{}); !errors.Is(err, restore.ErrDestinationExists) {
 		t.Fatalf("restore over an existing file: %v", err)
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "precious" {
 		t.Fatal("the existing file was changed")
 	}
-	if _, err := writer.Restore(ctx, c, dst, writer.RestoreOptions{Force: true}); err != nil {
+	if _, err := restore.Run(ctx, c, dst, restore.Options{Force: true}); err != nil {
 		t.Fatalf("forced restore: %v", err)
 	}
 	if got := dumpFile(t, dst); got != dump(t, app) {
 		t.Fatal("forced restore differs from the source")
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "a.db"), writer.RestoreOptions{TXID: 99}); !errors.Is(err, plan.ErrTXIDNotFound) {
+	if _, err := restore.Run(ctx, c, filepath.Join(dir, "a.db"), restore.Options{TXID: 99}); !errors.Is(err, plan.ErrTXIDNotFound) {
 		t.Fatalf("restore of a TXID past the newest: %v", err)
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "b.db"), writer.RestoreOptions{Time: time.Now().Add(-time.Hour)}); !errors.Is(err, plan.ErrTimeUnavailable) {
+	if _, err := restore.Run(ctx, c, filepath.Join(dir, "b.db"), restore.Options{Time: time.Now().Add(-time.Hour)}); !errors.Is(err, plan.ErrTimeUnavailable) {
 		t.Fatalf("restore at a time before the replica: %v", err)
 	}
-	if _, err := writer.Restore(ctx, newReplica(t), filepath.Join(dir, "c.db"), writer.RestoreOptions{}); !errors.Is(err, plan.ErrNoFiles) {
+	if _, err := restore.Run(ctx, newReplica(t), filepath.Join(dir, "c.db"), restore.Options{}); !errors.Is(err, plan.ErrNoFiles) {
 		t.Fatalf("restore of an empty replica: %v", err)
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "d.db"), writer.RestoreOptions{TXID: 1, Time: time.Now()}); err == nil {
+	if _, err := restore.Run(ctx, c, filepath.Join(dir, "d.db"), restore.Options{TXID: 1, Time: time.Now()}); err == nil {
 		t.Fatal("restore with a TXID and a time accepted")
 	}
-	if _, err := writer.Restore(ctx, c, filepath.Join(dir, "no", "such", "dir.db"), writer.RestoreOptions{}); err == nil {
+	if _, err := restore.Run(ctx, c, filepath.Join(dir, "no", "such", "dir.db"), restore.Options{}); err == nil {
 		t.Fatal("restore into a missing directory accepted")
 	}
 
@@ -251,7 +252,7 @@ func TestRestoreBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.db")
-	if _, err := writer.Restore(ctx, c, bad, writer.RestoreOptions{}); err == nil {
+	if _, err := restore.Run(ctx, c, bad, restore.Options{}); err == nil {
 		t.Fatal("restore from a corrupted replica succeeded")
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
@@ -310,7 +311,7 @@ func TestFaultyStorage(t *testing.T) {
 	if err := r.Close(ctx); err != nil { // stop retention before looking
 		t.Fatal(err)
 	}
-	if got, _ := restoreDump(t, faulty, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, faulty, restore.Options{}); got != dump(t, app) {
 		t.Fatal("restore differs from the source after the faults")
 	}
 	// Every file listed decodes whole: no partial file became visible.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -150,10 +151,10 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 	dst := filepath.Join(dir, "restored.db")
-	var res *writer.RestoreResult
+	var res *restore.Result
 	for b.Loop() {
 		var err error
-		if res, err = writer.Restore(ctx, r.Client(), dst, writer.RestoreOptions{Force: true}); err != nil {
+		if res, err = restore.Run(ctx, r.Client(), dst, restore.Options{Force: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

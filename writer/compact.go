@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/compact"
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -81,7 +81,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *manife
 	}
 	minTXID, maxTXID := inputs[0].MinTXID, inputs[len(inputs)-1].MaxTXID
 
-	ins, closeAll, err := openInputs(ctx, c, inputs)
+	ins, closeAll, err := compact.Open(ctx, c, inputs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,7 +91,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *manife
 	// run up to the change now, the rest next time.
 	if minTXID != 1 {
 		for i, in := range ins {
-			if in.hdr.NoChecksum() != ins[0].hdr.NoChecksum() {
+			if in.Header().NoChecksum() != ins[0].Header().NoChecksum() {
 				ins, inputs = ins[:i], inputs[:i]
 				break
 			}
@@ -101,7 +101,7 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *manife
 	pr, pw := io.Pipe()
 	go func() {
 		w, finish := teeHint(hint, pw)
-		err := compactTo(ctx, w, ins)
+		err := compact.To(ctx, w, ins)
 		finish(err)
 		pw.CloseWithError(err)
 	}()
@@ -111,53 +111,4 @@ func compactLevel(ctx context.Context, c storage.Client, level int, hint *manife
 		return nil, nil, fmt.Errorf("compact %s: %w", storage.FileName(level, minTXID, maxTXID), err)
 	}
 	return info, inputs, nil
-}
-
-// compactTo runs the ltx Compactor over ins into w. The output carries a
-// checksum if the last input does: the Compactor gives it the last input's
-// post-apply checksum, and the first input's pre-apply checksum, which a
-// snapshot (MinTXID 1) never has anyway. When an input is damaged, the
-// error is its verifier's, which names it.
-func compactTo(ctx context.Context, w io.Writer, ins []*input) error {
-	first, last := ins[0], ins[len(ins)-1]
-	if first.hdr.MinTXID != 1 && first.hdr.NoChecksum() != last.hdr.NoChecksum() {
-		return fmt.Errorf("compact %s..%s: files with and without checksums cannot be compacted together", first.name, last.name)
-	}
-	rdrs := make([]io.Reader, len(ins))
-	for i, in := range ins {
-		rdrs[i] = in.r
-	}
-	cmp, err := ltx.NewCompactor(w, rdrs)
-	if err != nil {
-		return err
-	}
-	if last.hdr.NoChecksum() {
-		cmp.HeaderFlags = ltx.HeaderFlagNoChecksum
-	}
-	if err := cmp.Compact(ctx); err != nil {
-		if derr := damaged(ins); derr != nil {
-			return derr
-		}
-		return fmt.Errorf("compact %s..%s: %w", first.name, last.name, err)
-	}
-	return nil
-}
-
-// retry runs fn up to three times, backing off, while it fails with an
-// error that may pass (not a missing file, not the end of ctx): one open
-// among the many of a compaction or a restore should not fail it whole.
-func retry(ctx context.Context, fn func() error) error {
-	wait := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == 3 || ctx.Err() != nil || errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
 }

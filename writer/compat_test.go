@@ -10,9 +10,9 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/plan"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // litestreamRestore restores the newest TXID as Litestream v0.5 does: the
@@ -113,7 +113,7 @@ func TestDefaultReplicaRestoresAsLitestream(t *testing.T) {
 	if dumpFile(t, out) != dump(t, app) {
 		t.Fatal("Litestream-style restore differs from the source")
 	}
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != dump(t, app) {
 		t.Fatal("Restore differs from the source")
 	}
 	if l1 := listLevel(t, c, 1); len(l1) != 3 {

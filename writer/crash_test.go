@@ -15,6 +15,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -178,17 +179,17 @@ func TestKill9(t *testing.T) {
 	mustSync(t, r)
 	l0 := checkContiguous(t, c, 1)
 	t.Logf("%d kills, %d TXIDs, %d points recorded", kills, len(l0), len(recs))
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != dump(t, app) {
 		t.Fatal("the final restore differs from the source: committed transactions were lost")
 	}
 	for _, rec := range recs {
-		if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: rec.txid}); got != rec.dump {
+		if got, _ := restoreDump(t, c, restore.Options{TXID: rec.txid}); got != rec.dump {
 			t.Fatalf("TXID %s, which the replica had reached, restores to something else", rec.txid)
 		}
 	}
 	// Every TXID restores to a sound database (Restore checks the
 	// checksum and runs integrity_check).
 	for txid := ltx.TXID(1); txid <= r.TXID(); txid += max(1, r.TXID()/10) {
-		restoreDump(t, c, writer.RestoreOptions{TXID: txid})
+		restoreDump(t, c, restore.Options{TXID: txid})
 	}
 }

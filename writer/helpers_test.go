@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -107,10 +108,10 @@ func dumpFile(t testing.TB, path string) string {
 }
 
 // restoreDump restores the replica at txid (0: newest) and dumps it.
-func restoreDump(t testing.TB, c storage.Client, opts writer.RestoreOptions) (string, *writer.RestoreResult) {
+func restoreDump(t testing.TB, c storage.Client, opts restore.Options) (string, *restore.Result) {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "restored.db")
-	res, err := writer.Restore(context.Background(), c, dst, opts)
+	res, err := restore.Run(context.Background(), c, dst, opts)
 	if err != nil {
 		t.Fatalf("restore %+v: %v", opts, err)
 	}
@@ -220,7 +221,7 @@ func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644
 func checkRestores(t testing.TB, c storage.Client, app *sql.DB, msg string) {
 	t.Helper()
 	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != dump(t, app) {
 		t.Fatal(msg)
 	}
 }

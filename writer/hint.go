@@ -8,6 +8,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/retry"
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -62,7 +63,7 @@ func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) {
 	}
 	name := manifest.HintName(h.Source())
 	data := h.Encode()
-	err := retry(ctx, func() error {
+	err := retry.Do(ctx, func() error {
 		_, err := r.client.WriteObject(ctx, name, bytes.NewReader(data), storage.WriteOptions{IfNoneMatch: true})
 		if errors.Is(err, storage.ErrPreconditionFailed) {
 			return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -27,7 +28,9 @@ type leasedClient struct {
 	r *Replicator
 }
 
-// Unwrap lets storage.FindLeaser find the replica's lease.
+var _ storage.Wrapper = leasedClient{}
+
+// Unwrap lets lease.Find find the replica's lease.
 func (c leasedClient) Unwrap() storage.Client { return c.Client }
 
 func (c leasedClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, rd io.Reader) (*ltx.FileInfo, error) {
@@ -128,7 +131,7 @@ func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
 }
 
 func (r *Replicator) leaseRenewError(err error) error {
-	if errors.Is(err, storage.ErrLeaseHeld) {
+	if errors.Is(err, lease.ErrHeld) {
 		return fmt.Errorf("%w: lost the lease on %s: %w", ErrReplicaConflict, r.client, err)
 	}
 	return fmt.Errorf("renew lease on %s: %w", r.client, err)
@@ -159,7 +162,7 @@ func (r *Replicator) keepLease(ctx context.Context) {
 			wait = r.opts.LeaseTTL / 3
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, storage.ErrLeaseHeld):
+		case errors.Is(err, lease.ErrHeld):
 			err = r.leaseRenewError(err)
 			r.leaseLostErr.Store(&err)
 			r.log.Error("lost the replica's lease to another writer", "error", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/mem"
 )
@@ -36,8 +37,8 @@ func (l *stuckLease) Expires() time.Time {
 	return l.expires
 }
 
-func (l *stuckLease) Release(context.Context) error      { return nil }
-func (l *stuckLease) TookOverFrom() *storage.LeaseHolder { return nil }
+func (l *stuckLease) Release(context.Context) error { return nil }
+func (l *stuckLease) TookOverFrom() *lease.Holder   { return nil }
 
 // TestObjectWritesWaitForTheLease: object writes and deletes go out under
 // the lease, as LTX files do: refused while it has run out and cannot be

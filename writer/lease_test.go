@@ -14,6 +14,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -33,7 +34,7 @@ func newLeasedReplica(t *testing.T) *leasedReplica {
 	return &leasedReplica{Client: newReplica(t), lease: &testLease{}, blockLevel: -1}
 }
 
-func (c *leasedReplica) AcquireLease(_ context.Context, _ storage.LeaseHolder, ttl time.Duration) (storage.Lease, error) {
+func (c *leasedReplica) AcquireLease(_ context.Context, _ lease.Holder, ttl time.Duration) (lease.Lease, error) {
 	c.lease.mu.Lock()
 	defer c.lease.mu.Unlock()
 	c.lease.expires = time.Now().Add(ttl)
@@ -80,8 +81,8 @@ func (l *testLease) Expires() time.Time {
 	return l.expires
 }
 
-func (l *testLease) Release(context.Context) error      { return nil }
-func (l *testLease) TookOverFrom() *storage.LeaseHolder { return nil }
+func (l *testLease) Release(context.Context) error { return nil }
+func (l *testLease) TookOverFrom() *lease.Holder   { return nil }
 
 func (l *testLease) renewed() int {
 	l.mu.Lock()
@@ -180,7 +181,7 @@ func TestLeaseRenewedWhileIdle(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rep.lease.set(rep.lease.Expires(), fmt.Errorf("%w: taken by another writer", storage.ErrLeaseHeld))
+	rep.lease.set(rep.lease.Expires(), fmt.Errorf("%w: taken by another writer", lease.ErrHeld))
 	select {
 	case <-r.Done():
 	case <-time.After(20 * time.Second):

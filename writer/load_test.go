@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
-
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // checkpoint is what the source looked like right after the replica caught
@@ -199,14 +198,14 @@ func TestConcurrentLoadWithAppCheckpoints(t *testing.T) {
 			t.Errorf("no L%d file written", level)
 		}
 	}
-	if got, res := restoreDump(t, c, writer.RestoreOptions{}); got != final.dump {
+	if got, res := restoreDump(t, c, restore.Options{}); got != final.dump {
 		t.Fatalf("restore of the newest TXID %s differs from the source", res.TXID)
 	}
 	for _, rec := range recs {
-		if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: rec.txid}); got != rec.dump {
+		if got, _ := restoreDump(t, c, restore.Options{TXID: rec.txid}); got != rec.dump {
 			t.Fatalf("restore of TXID %s differs from the source then", rec.txid)
 		}
-		if got, res := restoreDump(t, c, writer.RestoreOptions{Time: rec.at}); got != rec.dump {
+		if got, res := restoreDump(t, c, restore.Options{Time: rec.at}); got != rec.dump {
 			t.Fatalf("restore at %s (TXID %s, recorded TXID %s) differs from the source then", rec.at.Format(time.RFC3339Nano), res.TXID, rec.txid)
 		}
 	}

@@ -2,6 +2,7 @@ package writer_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -134,12 +136,14 @@ func TestEmergencyTruncate(t *testing.T) {
 	insert(t, app, 10)
 	mustSync(t, r)
 
-	// A long read transaction at an old read mark.
+	// A long read transaction at an old read mark. ReadOnly: the driver
+	// begins any other transaction with BEGIN IMMEDIATE, which would hold
+	// the write lock and keep the inserts below from committing.
 	reader, err := app.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := reader.BeginTx(ctx, nil)
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +228,7 @@ func TestBackground(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Close")
 	}
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != want {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != want {
 		t.Fatal("the final sync at Close missed the last commit")
 	}
 }

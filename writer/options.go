@@ -77,7 +77,7 @@ type Options struct {
 	BusyTimeout time.Duration
 
 	// LeaseTTL is the lease held on the replica by backends that grant one
-	// (storage.Leaser); it is renewed every third of it.
+	// (lease.Leaser); it is renewed every third of it.
 	LeaseTTL time.Duration
 
 	// Checksums makes every file carry the database's rolling checksum,

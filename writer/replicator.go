@@ -14,6 +14,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -34,7 +35,7 @@ type Replicator struct {
 	opts    Options
 	log     *slog.Logger
 	m       *metrics
-	holder  storage.LeaseHolder // who takes the replica's lease
+	holder  lease.Holder // who takes the replica's lease
 
 	spoolPrefix string // names this database's and replica's spool files
 
@@ -42,7 +43,7 @@ type Replicator struct {
 	opened  bool
 	closed  bool
 	started bool
-	lease   storage.Lease
+	lease   lease.Lease
 	// stopLease and leaseWG stop keepLease; leaseLostErr is set by it.
 	stopLease    context.CancelFunc
 	leaseWG      sync.WaitGroup
@@ -102,7 +103,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		raw:         client,
 		opts:        opts,
 		log:         opts.Logger.With("db", abs),
-		holder:      storage.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
+		holder:      lease.ThisProcess(fmt.Sprintf("ltx-writer pid %d on %s for %s", os.Getpid(), host, abs), abs),
 		done:        make(chan struct{}),
 		l0CoveredAt: map[ltx.TXID]time.Time{},
 	}
@@ -176,19 +177,19 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 			r.lease = nil
 		}
 	}()
-	if leaser := storage.FindLeaser(r.client); leaser != nil {
-		lease, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
+	if leaser := lease.Find(r.client); leaser != nil {
+		held, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
 			r.log.Debug("replica grants no lease; checking for other writers before each upload", "replica", r.client)
-		case errors.Is(err, storage.ErrLeaseHeld):
+		case errors.Is(err, lease.ErrHeld):
 			return fmt.Errorf("%w: %w", ErrReplicaConflict, err)
 		case err != nil:
 			return fmt.Errorf("take lease on %s: %w", r.client, err)
 		default:
-			r.lease = lease
+			r.lease = held
 			r.startKeepLease()
-			if dead := lease.TookOverFrom(); dead != nil {
+			if dead := held.TookOverFrom(); dead != nil {
 				r.log.Info("took over the lease of this database's previous writer, which exited without releasing it",
 					"pid", dead.PID, "path", dead.Path, "replica", r.client.String())
 				// An upload the predecessor had sent whole before it died

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -219,10 +220,10 @@ func TestDatabaseBehindReplica(t *testing.T) {
 		t.Fatalf("TXID %s, want %s: the snapshot goes at the next TXID", r2.TXID(), newerTXID+1)
 	}
 	checkContiguous(t, c, 1)
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != oldDump {
+	if got, _ := restoreDump(t, c, restore.Options{}); got != oldDump {
 		t.Fatal("the newest TXID does not restore to the database as it now is")
 	}
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: newerTXID}); got != newerDump {
+	if got, _ := restoreDump(t, c, restore.Options{TXID: newerTXID}); got != newerDump {
 		t.Fatal("the newer history was lost")
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // ltxName matches a file name in an error.
@@ -60,7 +60,7 @@ func TestRestoreNamesTheDamagedFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		dst := filepath.Join(dir, "restored.db")
-		_, err := writer.Restore(ctx, c, dst, writer.RestoreOptions{TXID: 8})
+		_, err := restore.Run(ctx, c, dst, restore.Options{TXID: 8})
 		checkNamesOnly(t, d.name, err, name)
 		if _, serr := os.Stat(dst); !os.IsNotExist(serr) {
 			t.Errorf("%s: a failed restore left %s", d.name, dst)
@@ -76,7 +76,7 @@ func TestRestoreNamesTheDamagedFile(t *testing.T) {
 	if err := os.WriteFile(file, orig, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: 8}); got == "" {
+	if got, _ := restoreDump(t, c, restore.Options{TXID: 8}); got == "" {
 		t.Fatal("the undamaged replica restores to no rows")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/plan"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -166,7 +167,7 @@ func TestRetentionSchedules(t *testing.T) {
 			if err := r.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := restoreDump(t, c, writer.RestoreOptions{}); got != want {
+			if got, _ := restoreDump(t, c, restore.Options{}); got != want {
 				t.Fatal("restore after retention differs from the source")
 			}
 		})
@@ -201,7 +202,7 @@ func checkRetained(t *testing.T, c storage.Client, r *writer.Replicator, points 
 			}
 			continue
 		}
-		if got, _ := restoreDump(t, c, writer.RestoreOptions{TXID: p.txid}); got != p.dump {
+		if got, _ := restoreDump(t, c, restore.Options{TXID: p.txid}); got != p.dump {
 			t.Fatalf("TXID %s restores to something else", p.txid)
 		}
 		restored++

@@ -21,6 +21,8 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/lease"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
@@ -64,11 +66,11 @@ func TestS3(t *testing.T) {
 			t.Fatalf("no L%d file in S3", level)
 		}
 	}
-	if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{}); got != dump(t, app) {
+	if got, _ := restoreDump(t, rep.Client, restore.Options{}); got != dump(t, app) {
 		t.Fatal("restore from S3 differs from the source")
 	}
 	for _, rec := range recs {
-		if got, _ := restoreDump(t, rep.Client, writer.RestoreOptions{Time: rec.at}); got != rec.dump {
+		if got, _ := restoreDump(t, rep.Client, restore.Options{Time: rec.at}); got != rec.dump {
 			t.Fatalf("restore from S3 at the time of TXID %s differs from the source then", rec.txid)
 		}
 	}
@@ -122,12 +124,12 @@ func TestS3LeaseTakeover(t *testing.T) {
 	if err := r1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	crashed := storage.LeaseHolder{Owner: "ltx-writer pid 1 on elsewhere for " + r1.Path(), Path: r1.Path(),
+	crashed := lease.Holder{Owner: "ltx-writer pid 1 on elsewhere for " + r1.Path(), Path: r1.Path(),
 		Host: "elsewhere", PID: 1, BootID: "0b0e5c1a-0000-4000-8000-000000000000", PIDNamespace: "pid:[1]"}
 	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, crashed, opts.LeaseTTL); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, storage.LeaseHolder{Owner: "another writer"}, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+	if _, err := srv.Client(t, rep.URL).AcquireLease(ctx, lease.Holder{Owner: "another writer"}, time.Second); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("lease while the first writer holds it: %v, want ErrLeaseHeld", err)
 	}
 
@@ -201,20 +203,20 @@ func TestS3LeaseExitedWriter(t *testing.T) {
 // plantExitedLease rewrites the replica's lease object, held by a writer of
 // the database at path in this process, as if that writer had been killed:
 // it names a PID that is gone. It returns the holder it names.
-func plantExitedLease(t *testing.T, rep *s3test.Replica, path string) storage.LeaseHolder {
+func plantExitedLease(t *testing.T, rep *s3test.Replica, path string) lease.Holder {
 	t.Helper()
 	ctx := context.Background()
-	var lease map[string]any
-	if err := readLeaseObject(ctx, rep, &lease); err != nil {
+	var obj map[string]any
+	if err := readLeaseObject(ctx, rep, &obj); err != nil {
 		t.Fatal(err)
 	}
-	holder, _ := lease["holder"].(map[string]any)
+	holder, _ := obj["holder"].(map[string]any)
 	if holder["path"] != path || holder["pid"] != float64(os.Getpid()) {
-		t.Fatalf("lease object %v: want a holder with the database's path %s and this PID %d", lease, path, os.Getpid())
+		t.Fatalf("lease object %v: want a holder with the database's path %s and this PID %d", obj, path, os.Getpid())
 	}
-	dead := storagetest.ExitedPredecessor(t, storage.ThisProcess("", path))
+	dead := storagetest.ExitedPredecessor(t, lease.ThisProcess("", path))
 	holder["pid"] = dead.PID
-	b, _ := json.Marshal(lease)
+	b, _ := json.Marshal(obj)
 	if _, err := rep.SDK.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(rep.Bucket), Key: leaseKey(rep), Body: bytes.NewReader(b)}); err != nil {
 		t.Fatal(err)
 	}

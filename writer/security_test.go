@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	_ "github.com/ltxvfs/ltxvfs/storage/s3"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -54,7 +55,7 @@ func TestSecretNeverShown(t *testing.T) {
 	_, err = r.Snapshot(ctx)
 	errs = append(errs, err)
 	errs = append(errs, r.Close(ctx))
-	_, err = writer.Restore(ctx, client, filepath.Join(t.TempDir(), "restored.db"), writer.RestoreOptions{})
+	_, err = restore.Run(ctx, client, filepath.Join(t.TempDir(), "restored.db"), restore.Options{})
 	errs = append(errs, err)
 
 	failed := 0

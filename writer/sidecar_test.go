@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -88,7 +89,7 @@ func (sc *sidecarCase) restart() float64 {
 	insert(sc.t, sc.app, 1)
 	mustSync(sc.t, r)
 	checkContiguous(sc.t, sc.c, 1)
-	if got, _ := restoreDump(sc.t, sc.c, writer.RestoreOptions{}); got != dump(sc.t, sc.app) {
+	if got, _ := restoreDump(sc.t, sc.c, restore.Options{}); got != dump(sc.t, sc.app) {
 		sc.t.Fatal("the replica restores to something else than the database: the position file was trusted when it lied")
 	}
 	return metric(sc.t, reg, "ltx_writer_l0_snapshots_total")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -35,11 +36,11 @@ func TestReplicateAndRestore(t *testing.T) {
 	}
 	checkContiguous(t, c, 1)
 
-	got, res := restoreDump(t, c, writer.RestoreOptions{})
+	got, res := restoreDump(t, c, restore.Options{})
 	if got != want2 || res.TXID != 2 {
 		t.Fatalf("restore latest: TXID %s, content differs from the source", res.TXID)
 	}
-	got, _ = restoreDump(t, c, writer.RestoreOptions{TXID: 1})
+	got, _ = restoreDump(t, c, restore.Options{TXID: 1})
 	if got != want1 {
 		t.Fatalf("restore TXID 1 differs from the source at TXID 1")
 	}
@@ -66,7 +67,7 @@ func TestShrinkAndGrow(t *testing.T) {
 	}
 	check := func(what string) {
 		t.Helper()
-		got, res := restoreDump(t, c, writer.RestoreOptions{})
+		got, res := restoreDump(t, c, restore.Options{})
 		if got != dump(t, app) {
 			t.Fatalf("%s: restore differs from the source", what)
 		}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
 	"github.com/ltxvfs/ltxvfs/plan"
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // runRestore rebuilds a database file from a replica.
@@ -33,7 +33,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *replicaURL == "" || *out == "" {
 		return usagef("-replica and -o are required")
 	}
-	var opts writer.RestoreOptions
+	var opts restore.Options
 	opts.Force = *force
 	if *txidFlag != "" && *timeFlag != "" {
 		return usagef("give -txid or -time, not both")
@@ -59,7 +59,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if isTerminal(stderr) {
 		opts.Progress = progressPrinter(stderr)
 	}
-	res, err := writer.Restore(ctx, client, *out, opts)
+	res, err := restore.Run(ctx, client, *out, opts)
 	if opts.Progress != nil {
 		fmt.Fprintln(stderr)
 	}

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // restore rebuilds the latest TXID into a local file with writer.Restore,
@@ -26,7 +26,7 @@ func (b *bench) restore(ctx context.Context) (Restore, string, error) {
 	rec := newRecorder(counting)
 	dst := filepath.Join(b.work, "restored.db")
 	start := time.Now()
-	res, err := writer.Restore(ctx, rec, dst, writer.RestoreOptions{Progress: func(done, total int64) {
+	res, err := restore.Run(ctx, rec, dst, restore.Options{Progress: func(done, total int64) {
 		b.prog.update("restore: %s of %s pages", thousands(done), thousands(total))
 	}})
 	took := time.Since(start)

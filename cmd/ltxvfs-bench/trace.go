@@ -36,6 +36,8 @@ type span struct {
 
 func newRecorder(c storage.Client) *recorder { return &recorder{Client: c} }
 
+func (r *recorder) Unwrap() storage.Client { return r.Client }
+
 func (r *recorder) begin(op string) *span {
 	s := &span{op: op, start: time.Now()}
 	r.mu.Lock()

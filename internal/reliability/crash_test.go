@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -175,10 +176,10 @@ func TestCrashLoop(t *testing.T) {
 	if err := run.m.check(k, fp); err != nil || k != final {
 		t.Fatalf("the source itself disagrees with the model (transaction %d of %d): %v", k, final, err)
 	}
-	res := run.restoreCheck(writer.RestoreOptions{}, final, "the newest TXID")
+	res := run.restoreCheck(restore.Options{}, final, "the newest TXID")
 	for _, p := range run.points {
-		run.restoreCheck(writer.RestoreOptions{TXID: p.txid}, p.k, fmt.Sprintf("TXID %s", p.txid))
-		run.restoreCheck(writer.RestoreOptions{Time: p.at}, p.k, fmt.Sprintf("the time of TXID %s (%s)", p.txid, p.at.Format(time.RFC3339Nano)))
+		run.restoreCheck(restore.Options{TXID: p.txid}, p.k, fmt.Sprintf("TXID %s", p.txid))
+		run.restoreCheck(restore.Options{Time: p.at}, p.k, fmt.Sprintf("the time of TXID %s (%s)", p.txid, p.at.Format(time.RFC3339Nano)))
 	}
 	t.Logf("%d kills survived (%d while the writer started, %d followed by a restart before the next transaction), %d TXIDs, %d transactions, %d points recorded and restored by TXID and time, %d restores in all",
 		iterations, killedStarting, quickRestarts, res.TXID, final, len(run.points), run.restores)
@@ -205,7 +206,7 @@ func (run *crashRun) recordPoint(c *child, keep bool) {
 		if !c.running() {
 			t.Fatalf("the writer stopped by itself (%v): %s", c.err, tail(c.stderr.String(), 3000))
 		}
-		res, err := writer.Restore(run.ctx, run.client, dst, writer.RestoreOptions{Force: true})
+		res, err := restore.Run(run.ctx, run.client, dst, restore.Options{Force: true})
 		run.restores++
 		if err == nil {
 			var got int64
@@ -282,11 +283,11 @@ func (run *crashRun) check(when string) {
 
 // restoreCheck restores with opts and compares with the model after
 // transaction k.
-func (run *crashRun) restoreCheck(opts writer.RestoreOptions, k int64, what string) *writer.RestoreResult {
+func (run *crashRun) restoreCheck(opts restore.Options, k int64, what string) *restore.Result {
 	t := run.t
 	opts.Force = true
 	dst := filepath.Join(run.temp, "restored.db")
-	res, err := writer.Restore(run.ctx, run.client, dst, opts)
+	res, err := restore.Run(run.ctx, run.client, dst, opts)
 	run.restores++
 	if err != nil {
 		t.Fatalf("restore %s: %v", what, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
@@ -459,7 +460,7 @@ func TestWriterUnderFaults(t *testing.T) {
 		t.Fatalf("the newest TXID holds transaction %d; %d were committed", lastK, p.m.committed())
 	}
 	dst := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := writer.Restore(ctx, client, dst, writer.RestoreOptions{}); err != nil {
+	if _, err := restore.Run(ctx, client, dst, restore.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	k, fp, err := fileState(ctx, dst)

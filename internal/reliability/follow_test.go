@@ -19,6 +19,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -255,7 +256,7 @@ func TestFollowConsistency(t *testing.T) {
 		t.Errorf("the followers read the final TXID %s as %x; the primary is %x", final, got, want)
 	}
 	dst := filepath.Join(dir, "restored.db")
-	if _, err := writer.Restore(ctx, client, dst, writer.RestoreOptions{}); err != nil {
+	if _, err := restore.Run(ctx, client, dst, restore.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	restored, err := sql.Open("sqlite3", "file:"+dst+"?mode=ro")

@@ -19,10 +19,11 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Leaser = (*Client)(nil)
+var _ lease.Leaser = (*Client)(nil)
 
 // LeaseFileName is the file in a replica's root that carries its lease.
 const LeaseFileName = ".ltx-writer.lease"
@@ -39,7 +40,7 @@ type leaseInfo struct {
 // even by SIGKILL, gives the lease up at once, and a second writer, in this
 // process or another, is refused at once; the owner and expiry written in
 // the file only tell the refused writer who holds it.
-func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration) (storage.Lease, error) {
+func (c *Client) AcquireLease(ctx context.Context, holder lease.Holder, ttl time.Duration) (lease.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -56,9 +57,9 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 			var held leaseInfo
 			b, _ := io.ReadAll(io.NewSectionReader(f, 0, 1<<16))
 			if json.Unmarshal(b, &held) == nil && held.Owner != "" {
-				return nil, fmt.Errorf("%w: %s is held by %s (renewed until %s)", storage.ErrLeaseHeld, c, held.Owner, held.Expires.UTC().Format(time.RFC3339))
+				return nil, fmt.Errorf("%w: %s is held by %s (renewed until %s)", lease.ErrHeld, c, held.Owner, held.Expires.UTC().Format(time.RFC3339))
 			}
-			return nil, fmt.Errorf("%w: %s is locked by another process", storage.ErrLeaseHeld, c)
+			return nil, fmt.Errorf("%w: %s is locked by another process", lease.ErrHeld, c)
 		}
 		if errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.ENOSYS) {
 			return nil, fmt.Errorf("lease %s: file locks: %w", c.root, errors.ErrUnsupported)
@@ -142,7 +143,7 @@ func (l *fileLease) Renew(ctx context.Context, ttl time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
-		return fmt.Errorf("%w: lease was released", storage.ErrLeaseHeld)
+		return fmt.Errorf("%w: lease was released", lease.ErrHeld)
 	}
 	expires := time.Now().Add(ttl)
 	b, err := json.Marshal(leaseInfo{Owner: l.owner, Expires: expires})
@@ -162,7 +163,7 @@ func (l *fileLease) Renew(ctx context.Context, ttl time.Duration) error {
 // TookOverFrom is always nil: the kernel drops the lock of a writer that
 // exits, so there is never an unexpired lease of an exited writer to take
 // over.
-func (l *fileLease) TookOverFrom() *storage.LeaseHolder { return nil }
+func (l *fileLease) TookOverFrom() *lease.Holder { return nil }
 
 func (l *fileLease) Expires() time.Time {
 	l.mu.Lock()

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 )
 
 // AcquireLease is not supported on this system: file locks are not
 // available to the file backend here.
-func (c *Client) AcquireLease(context.Context, storage.LeaseHolder, time.Duration) (storage.Lease, error) {
+func (c *Client) AcquireLease(context.Context, lease.Holder, time.Duration) (lease.Lease, error) {
 	return nil, fmt.Errorf("lease %s: %w", c.root, errors.ErrUnsupported)
 }

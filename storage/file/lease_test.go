@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 )
 
@@ -20,11 +20,11 @@ func TestLeaseIsExclusive(t *testing.T) {
 	dir := t.TempDir()
 	a, b := file.New(dir), file.New(dir)
 
-	la, err := a.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer-a"}, time.Minute)
+	la, err := a.AcquireLease(ctx, lease.Holder{Owner: "writer-a"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer-b"}, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) {
+	if _, err := b.AcquireLease(ctx, lease.Holder{Owner: "writer-b"}, time.Minute); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("second lease: got %v, want ErrLeaseHeld", err)
 	} else if !strings.Contains(err.Error(), "writer-a") {
 		t.Fatalf("refusal does not name the holder: %v", err)
@@ -38,12 +38,12 @@ func TestLeaseIsExclusive(t *testing.T) {
 	if err := la.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lb, err := b.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer-b"}, time.Minute)
+	lb, err := b.AcquireLease(ctx, lease.Holder{Owner: "writer-b"}, time.Minute)
 	if err != nil {
 		t.Fatalf("lease after release: %v", err)
 	}
 	defer lb.Release(ctx)
-	if storage.FindLeaser(a) == nil {
+	if lease.Find(a) == nil {
 		t.Fatal("FindLeaser does not find the file client's lease")
 	}
 }
@@ -73,7 +73,7 @@ func TestLeaseRemovesStaleTemps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := file.New(dir).AcquireLease(ctx, storage.LeaseHolder{Owner: "writer"}, time.Minute)
+	l, err := file.New(dir).AcquireLease(ctx, lease.Holder{Owner: "writer"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

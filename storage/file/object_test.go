@@ -14,6 +14,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 )
@@ -114,7 +115,7 @@ func TestObjectTempAndLockFiles(t *testing.T) {
 	if err != nil || len(infos) != 1 || infos[0].Name != "manifest" {
 		t.Fatalf("listed %+v (%v), want the manifest alone", infos, err)
 	}
-	l, err := c.AcquireLease(ctx, storage.LeaseHolder{Owner: "w"}, time.Minute)
+	l, err := c.AcquireLease(ctx, lease.Holder{Owner: "w"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

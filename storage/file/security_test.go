@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
@@ -81,11 +82,11 @@ func TestRootMayBeASymlink(t *testing.T) {
 	if _, err := os.Stat(storage.FilePath(real, 0, 1, 1)); err != nil {
 		t.Fatalf("the file is not in the link's target: %v", err)
 	}
-	lease, err := c.AcquireLease(ctx, storage.LeaseHolder{Owner: "w"}, time.Minute)
+	l, err := c.AcquireLease(ctx, lease.Holder{Owner: "w"}, time.Minute)
 	if err != nil {
 		t.Fatalf("lease through a symlinked root: %v", err)
 	}
-	lease.Release(ctx)
+	l.Release(ctx)
 }
 
 // A level directory, the ltx directory, an LTX file or the lease file that
@@ -158,7 +159,7 @@ func TestSymlinksOutOfTheRootAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustSymlink(t, victim, filepath.Join(root, file.LeaseFileName))
-		if l, err := file.New(root).AcquireLease(ctx, storage.LeaseHolder{Owner: "w"}, time.Minute); err == nil {
+		if l, err := file.New(root).AcquireLease(ctx, lease.Holder{Owner: "w"}, time.Minute); err == nil {
 			l.Release(ctx)
 			t.Errorf("took a lease through a symlink out of the root")
 		}

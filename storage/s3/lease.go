@@ -21,11 +21,10 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 )
 
-var _ storage.Leaser = (*Client)(nil)
+var _ lease.Leaser = (*Client)(nil)
 
 // LeaseObjectName is the object beside the levels, <prefix>/.ltx-writer.lease,
 // that carries a replica's writer lease.
@@ -49,9 +48,9 @@ type leaseBody struct {
 	Released bool   `json:"released,omitempty"`
 	// Holder identifies the writer, so that one restarted after a crash
 	// can take over its predecessor's lease at once (see
-	// storage.LeaseHolder.Succeeds). Lease objects written before it
+	// lease.Holder.Succeeds). Lease objects written before it
 	// existed have none, and lapse by their TTL.
-	Holder *storage.LeaseHolder `json:"holder,omitempty"`
+	Holder *lease.Holder `json:"holder,omitempty"`
 }
 
 // leaseKey is the lease object's key. It never depends on how the server
@@ -73,7 +72,7 @@ func (c *Client) leaseKey() string {
 // database on this machine whose process has exited) is taken over the
 // same way. A server that does not implement conditional writes gets an
 // error matching errors.ErrUnsupported.
-func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration) (storage.Lease, error) {
+func (c *Client) AcquireLease(ctx context.Context, holder lease.Holder, ttl time.Duration) (lease.Lease, error) {
 	name := c.name(c.leaseKey())
 	for attempt := 0; attempt < 5; attempt++ {
 		body := newLeaseBody(holder, ttl)
@@ -96,11 +95,11 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 			// probed and cleaned up after as any lease taken.
 			return c.probedLease(ctx, holder, ttl, held.etag, nil)
 		}
-		var dead *storage.LeaseHolder
+		var dead *lease.Holder
 		if !held.lapsed() {
 			if held.body.Holder == nil || !holder.Succeeds(*held.body.Holder) {
 				return nil, fmt.Errorf("%w: %s is held by %s (expires %s, by the server's clock)",
-					storage.ErrLeaseHeld, c, held.body.Owner, held.expires().UTC().Format(time.RFC3339))
+					lease.ErrHeld, c, held.body.Owner, held.expires().UTC().Format(time.RFC3339))
 			}
 			dead = held.body.Holder
 		}
@@ -118,7 +117,7 @@ func (c *Client) AcquireLease(ctx context.Context, holder storage.LeaseHolder, t
 			return c.probedLease(ctx, holder, ttl, again.etag, dead)
 		}
 	}
-	return nil, fmt.Errorf("%w: %s: the lease object %s keeps changing hands", storage.ErrLeaseHeld, c, name)
+	return nil, fmt.Errorf("%w: %s: the lease object %s keeps changing hands", lease.ErrHeld, c, name)
 }
 
 // spoolPrefix starts the names of the temp files that hold this replica's
@@ -145,7 +144,7 @@ func (c *Client) removeStaleSpools() {
 // grant every writer the lease. Right after this writer wrote the lease
 // object, creating it again with If-None-Match: * must fail with a 412.
 // dead is the exited holder whose unexpired lease was taken over, if any.
-func (c *Client) probedLease(ctx context.Context, holder storage.LeaseHolder, ttl time.Duration, etag string, dead *storage.LeaseHolder) (storage.Lease, error) {
+func (c *Client) probedLease(ctx context.Context, holder lease.Holder, ttl time.Duration, etag string, dead *lease.Holder) (lease.Lease, error) {
 	l := c.newLease(holder, ttl, etag)
 	l.tookOverFrom = dead
 	probe := newLeaseBody(holder, ttl)
@@ -169,7 +168,7 @@ func (c *Client) probedLease(ctx context.Context, holder storage.LeaseHolder, tt
 	}
 }
 
-func newLeaseBody(holder storage.LeaseHolder, ttl time.Duration) leaseBody {
+func newLeaseBody(holder lease.Holder, ttl time.Duration) leaseBody {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return leaseBody{Owner: holder.Owner, TTLMilli: ttl.Milliseconds(), Nonce: hex.EncodeToString(b), Holder: &holder}
@@ -239,7 +238,7 @@ func (c *Client) getLease(ctx context.Context) (heldLease, error) {
 	if err := json.Unmarshal(b, &h.body); err != nil || h.body.Nonce == "" {
 		// Not a lease this code wrote: treat it as held for its own
 		// sake, but say what it is.
-		return heldLease{}, fmt.Errorf("%w: %s is not a lease object ltx-writer understands (%d bytes); remove it if no writer runs", storage.ErrLeaseHeld, c.name(c.leaseKey()), len(b))
+		return heldLease{}, fmt.Errorf("%w: %s is not a lease object ltx-writer understands (%d bytes); remove it if no writer runs", lease.ErrHeld, c.name(c.leaseKey()), len(b))
 	}
 	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
 		if d, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
@@ -252,7 +251,7 @@ func (c *Client) getLease(ctx context.Context) (heldLease, error) {
 // leaseError words a failed lease request; a server without conditional
 // writes matches errors.ErrUnsupported.
 func (c *Client) leaseError(what string, err error) error {
-	if errors.Is(err, storage.ErrLeaseHeld) {
+	if errors.Is(err, lease.ErrHeld) {
 		return err
 	}
 	code, status := errorCode(err)
@@ -274,8 +273,8 @@ func isPreconditionFailed(err error) bool {
 // s3Lease is a held lease.
 type s3Lease struct {
 	c            *Client
-	holder       storage.LeaseHolder
-	tookOverFrom *storage.LeaseHolder
+	holder       lease.Holder
+	tookOverFrom *lease.Holder
 
 	mu       sync.Mutex
 	etag     string
@@ -283,7 +282,7 @@ type s3Lease struct {
 	released bool
 }
 
-func (c *Client) newLease(holder storage.LeaseHolder, ttl time.Duration, etag string) *s3Lease {
+func (c *Client) newLease(holder lease.Holder, ttl time.Duration, etag string) *s3Lease {
 	// Taken just before the request that made it: by this machine's
 	// clock the lease lapses no earlier than this.
 	return &s3Lease{c: c, holder: holder, etag: etag, expires: time.Now().Add(ttl)}
@@ -296,7 +295,7 @@ func (l *s3Lease) Renew(ctx context.Context, ttl time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.released {
-		return fmt.Errorf("%w: lease on %s was released", storage.ErrLeaseHeld, l.c)
+		return fmt.Errorf("%w: lease on %s was released", lease.ErrHeld, l.c)
 	}
 	start := time.Now()
 	body := newLeaseBody(l.holder, ttl)
@@ -311,7 +310,7 @@ func (l *s3Lease) Renew(ctx context.Context, ttl time.Duration) error {
 			if gerr == nil {
 				owner = held.body.Owner
 			}
-			return fmt.Errorf("%w: lost the lease on %s to %s", storage.ErrLeaseHeld, l.c, owner)
+			return fmt.Errorf("%w: lost the lease on %s to %s", lease.ErrHeld, l.c, owner)
 		}
 	}
 	if err != nil {
@@ -321,7 +320,7 @@ func (l *s3Lease) Renew(ctx context.Context, ttl time.Duration) error {
 	return nil
 }
 
-func (l *s3Lease) TookOverFrom() *storage.LeaseHolder { return l.tookOverFrom }
+func (l *s3Lease) TookOverFrom() *lease.Holder { return l.tookOverFrom }
 
 func (l *s3Lease) Expires() time.Time {
 	l.mu.Lock()

@@ -17,7 +17,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
@@ -69,12 +69,12 @@ func TestLease(t *testing.T) {
 	r := srv.NewReplica(t)
 	other := srv.Client(t, r.URL) // another writer's client on the same replica
 
-	a, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second)
+	a, err := r.Client.AcquireLease(ctx, lease.Holder{Owner: "writer A"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = other.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer B"}, time.Second)
-	if !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "writer A") {
+	_, err = other.AcquireLease(ctx, lease.Holder{Owner: "writer B"}, time.Second)
+	if !errors.Is(err, lease.ErrHeld) || !strings.Contains(err.Error(), "writer A") {
 		t.Fatalf("second writer: %v, want ErrLeaseHeld naming writer A", err)
 	}
 	if err := a.Renew(ctx, time.Second); err != nil {
@@ -83,32 +83,32 @@ func TestLease(t *testing.T) {
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b, err := other.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer B"}, time.Second)
+	b, err := other.AcquireLease(ctx, lease.Holder{Owner: "writer B"}, time.Second)
 	if err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
-	if err := a.Renew(ctx, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+	if err := a.Renew(ctx, time.Second); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("renewing a released lease: %v, want ErrLeaseHeld", err)
 	}
 
 	// B crashes: it never renews nor releases. Until the lease lapses,
 	// A is refused; then A takes it over.
-	if _, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second); !errors.Is(err, storage.ErrLeaseHeld) {
+	if _, err := r.Client.AcquireLease(ctx, lease.Holder{Owner: "writer A"}, time.Second); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("while B's lease runs: %v, want ErrLeaseHeld", err)
 	}
-	var a2 storage.Lease
+	var a2 lease.Lease
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a2, err = r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer A"}, time.Second)
+		a2, err = r.Client.AcquireLease(ctx, lease.Holder{Owner: "writer A"}, time.Second)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, storage.ErrLeaseHeld) || time.Now().After(deadline) {
+		if !errors.Is(err, lease.ErrHeld) || time.Now().After(deadline) {
 			t.Fatalf("taking over a lapsed lease: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := b.Renew(ctx, time.Second); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "writer A") {
+	if err := b.Renew(ctx, time.Second); !errors.Is(err, lease.ErrHeld) || !strings.Contains(err.Error(), "writer A") {
 		t.Fatalf("the crashed holder renewing after the takeover: %v, want ErrLeaseHeld naming writer A", err)
 	}
 	if err := b.Release(ctx); err != nil {
@@ -131,16 +131,16 @@ func TestLeaseRace(t *testing.T) {
 	for i := range clients {
 		clients[i] = srv.Client(t, r.URL)
 	}
-	racer := storage.ThisProcess("racer", "/data/app.db")
-	race := func() storage.Lease {
+	racer := lease.ThisProcess("racer", "/data/app.db")
+	race := func() lease.Lease {
 		var mu sync.Mutex
-		var won []storage.Lease
+		var won []lease.Lease
 		var wg sync.WaitGroup
 		for i, c := range clients {
 			wg.Go(func() {
 				l, err := c.AcquireLease(ctx, racer, 30*time.Second)
 				if err != nil {
-					if !errors.Is(err, storage.ErrLeaseHeld) {
+					if !errors.Is(err, lease.ErrHeld) {
 						t.Errorf("racer %d: %v", i, err)
 					}
 					return
@@ -179,7 +179,7 @@ func TestLeaseEmptyPrefix(t *testing.T) {
 	srv := s3test.Shared(t)
 	bucket := srv.NewBucket(t)
 	c := srv.Client(t, srv.URL(bucket, ""))
-	l, err := c.AcquireLease(ctx, storage.LeaseHolder{Owner: "root writer"}, time.Second)
+	l, err := c.AcquireLease(ctx, lease.Holder{Owner: "root writer"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestLeaseUnsupported(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := fakeClient(t, "db", 1, tt.handle)
-			_, err := c.AcquireLease(context.Background(), storage.LeaseHolder{Owner: "writer"}, time.Second)
+			_, err := c.AcquireLease(context.Background(), lease.Holder{Owner: "writer"}, time.Second)
 			if !errors.Is(err, errors.ErrUnsupported) {
 				t.Fatalf("AcquireLease = %v, want an error matching errors.ErrUnsupported", err)
 			}
@@ -242,7 +242,7 @@ func TestLeaseRemovesStaleSpools(t *testing.T) {
 		return f.Name()
 	}
 	mine, theirs := plant(r.Client), plant(other.Client)
-	l, err := r.Client.AcquireLease(ctx, storage.LeaseHolder{Owner: "writer"}, time.Minute)
+	l, err := r.Client.AcquireLease(ctx, lease.Holder{Owner: "writer"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestLeaseRemovesStaleSpools(t *testing.T) {
 func TestLeaseExitedPredecessor(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
-	me := storage.ThisProcess("restarted writer", "/data/app.db")
+	me := lease.ThisProcess("restarted writer", "/data/app.db")
 	dead := storagetest.ExitedPredecessor(t, me)
 
 	t.Run("taken over", func(t *testing.T) {
@@ -282,11 +282,11 @@ func TestLeaseExitedPredecessor(t *testing.T) {
 		}
 		// The new holder is alive: a third writer, even of the same
 		// database in this same process, is refused.
-		third := storage.ThisProcess("third writer", me.Path)
-		if _, err := srv.Client(t, r.URL).AcquireLease(ctx, third, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "restarted writer") {
+		third := lease.ThisProcess("third writer", me.Path)
+		if _, err := srv.Client(t, r.URL).AcquireLease(ctx, third, time.Minute); !errors.Is(err, lease.ErrHeld) || !strings.Contains(err.Error(), "restarted writer") {
 			t.Fatalf("third writer: %v, want ErrLeaseHeld naming the restarted writer", err)
 		}
-		if err := old.Renew(ctx, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) {
+		if err := old.Renew(ctx, time.Minute); !errors.Is(err, lease.ErrHeld) {
 			t.Fatalf("the predecessor's lease after the takeover: %v, want ErrLeaseHeld", err)
 		}
 		if err := l.Renew(ctx, time.Minute); err != nil {
@@ -299,13 +299,13 @@ func TestLeaseExitedPredecessor(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		held func(h *storage.LeaseHolder)
+		held func(h *lease.Holder)
 	}{
-		{"alive: parent process", func(h *storage.LeaseHolder) { h.PID = os.Getppid() }},
-		{"alive: this process", func(h *storage.LeaseHolder) { h.PID = os.Getpid() }},
-		{"another database", func(h *storage.LeaseHolder) { h.Path = "/data/other.db" }},
-		{"another boot", func(h *storage.LeaseHolder) { h.BootID = "0b0e5c1a-0000-4000-8000-000000000000" }},
-		{"another PID namespace", func(h *storage.LeaseHolder) { h.PIDNamespace = "pid:[1]" }},
+		{"alive: parent process", func(h *lease.Holder) { h.PID = os.Getppid() }},
+		{"alive: this process", func(h *lease.Holder) { h.PID = os.Getpid() }},
+		{"another database", func(h *lease.Holder) { h.Path = "/data/other.db" }},
+		{"another boot", func(h *lease.Holder) { h.BootID = "0b0e5c1a-0000-4000-8000-000000000000" }},
+		{"another PID namespace", func(h *lease.Holder) { h.PIDNamespace = "pid:[1]" }},
 	} {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
 			r := srv.NewReplica(t)
@@ -316,7 +316,7 @@ func TestLeaseExitedPredecessor(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := srv.Client(t, r.URL).AcquireLease(ctx, me, time.Minute)
-			if !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "the holder") || !strings.Contains(err.Error(), "expires") {
+			if !errors.Is(err, lease.ErrHeld) || !strings.Contains(err.Error(), "the holder") || !strings.Contains(err.Error(), "expires") {
 				t.Fatalf("restarted writer: %v, want ErrLeaseHeld naming the holder and its expiry", err)
 			}
 		})
@@ -335,7 +335,7 @@ func TestLeaseExitedPredecessor(t *testing.T) {
 			}
 		}
 		put(`{"owner":"ltx-writer pid 1 on host for /data/app.db","ttl_ms":60000,"nonce":"0123"}`)
-		if _, err := r.Client.AcquireLease(ctx, me, time.Minute); !errors.Is(err, storage.ErrLeaseHeld) || !strings.Contains(err.Error(), "pid 1 on host") {
+		if _, err := r.Client.AcquireLease(ctx, me, time.Minute); !errors.Is(err, lease.ErrHeld) || !strings.Contains(err.Error(), "pid 1 on host") {
 			t.Fatalf("over an old unexpired lease: %v, want ErrLeaseHeld naming its owner", err)
 		}
 		put(`{"owner":"ltx-writer pid 1 on host for /data/app.db","ttl_ms":0,"nonce":"4567","released":true}`)
@@ -427,7 +427,7 @@ func TestLeaseLostReply(t *testing.T) {
 				t.Fatal(err)
 			}
 			spool.Close()
-			l, err := c.AcquireLease(context.Background(), storage.LeaseHolder{Owner: "writer"}, time.Minute)
+			l, err := c.AcquireLease(context.Background(), lease.Holder{Owner: "writer"}, time.Minute)
 			if err != nil {
 				t.Fatalf("AcquireLease after a lost reply: %v", err)
 			}

@@ -2,13 +2,12 @@ package storagetest
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/compact"
 	"github.com/superfly/ltx"
 )
 
@@ -153,19 +152,11 @@ func (db *DB) now() time.Time {
 // Compactor.
 func Compact(tb testing.TB, files ...[]byte) []byte {
 	tb.Helper()
-	rdrs := make([]io.Reader, len(files))
-	for i, f := range files {
-		rdrs[i] = bytes.NewReader(f)
-	}
-	var buf bytes.Buffer
-	c, err := ltx.NewCompactor(&buf, rdrs)
+	b, err := compact.Bytes(files...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := c.Compact(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 // Header decodes the header of an encoded LTX file.

@@ -7,16 +7,16 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 )
 
 // ExitedPredecessor describes a writer of the same database as me (see
-// storage.ThisProcess) that ran on this machine and has exited, as a writer
+// lease.ThisProcess) that ran on this machine and has exited, as a writer
 // killed with SIGKILL leaves its lease: a process is started and waited
 // for, and its PID is the predecessor's. It skips the test where me carries
 // no kernel boot or PID namespace (not Linux): no predecessor can be proven
 // exited there.
-func ExitedPredecessor(tb testing.TB, me storage.LeaseHolder) storage.LeaseHolder {
+func ExitedPredecessor(tb testing.TB, me lease.Holder) lease.Holder {
 	tb.Helper()
 	if me.BootID == "" || me.PIDNamespace == "" {
 		tb.Skip("no kernel boot ID or PID namespace on this system")
@@ -37,5 +37,5 @@ func ExitedPredecessor(tb testing.TB, me storage.LeaseHolder) storage.LeaseHolde
 		}
 	}
 	tb.Fatal("every PID of an exited process was reused at once")
-	return storage.LeaseHolder{}
+	return lease.Holder{}
 }

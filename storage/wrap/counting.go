@@ -12,7 +12,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Client = (*Counting)(nil)
+var _ storage.Wrapper = (*Counting)(nil)
 
 // Counts is a snapshot of what a Counting client has seen.
 type Counts struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Client = (*Faulty)(nil)
+var _ storage.Wrapper = (*Faulty)(nil)
 
 // Op names a kind of request, for per-operation behaviour.
 type Op int

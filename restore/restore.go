@@ -1,4 +1,4 @@
-package writer
+package restore
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/compact"
 	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-// RestoreOptions choose what Restore rebuilds.
-type RestoreOptions struct {
+// Options choose what Run rebuilds.
+type Options struct {
 	// TXID restores the database as of that TXID; Time as of the newest
 	// TXID committed at or before it. Neither: the newest TXID.
 	TXID ltx.TXID
@@ -32,8 +33,8 @@ type RestoreOptions struct {
 	Progress func(done, total int64)
 }
 
-// RestoreResult describes a restored database.
-type RestoreResult struct {
+// Result describes a restored database.
+type Result struct {
 	TXID      ltx.TXID
 	Timestamp time.Time // commit time of TXID
 	Pages     uint32
@@ -41,18 +42,19 @@ type RestoreResult struct {
 	Files     []*ltx.FileInfo // the plan: snapshot first
 }
 
-// ErrDestinationExists is wrapped by Restore's error for a destination that
+// ErrDestinationExists is wrapped by Run's error for a destination that
 // exists when Force is not set.
 var ErrDestinationExists = errors.New("destination exists")
 
-// Restore rebuilds the database of a replica into the file dstPath: it
-// lists every level (with the storage code the VFS uses), plans with
-// index.Plan (a snapshot, then the files that reach the target, as few as
-// the replica allows), streams the plan's files through the ltx Compactor
-// into a temp file beside dstPath, checks the result's checksum against the
+// Run rebuilds the database of a replica into the file dstPath: it lists
+// every level (with the storage code the VFS uses), plans with
+// plan.Restore (a snapshot, then the files that reach the target, as few
+// as the replica allows), streams the plan's files through the ltx
+// Compactor into a temp file beside dstPath (each verified as it streams:
+// see package compact), checks the result's checksum against the
 // replica's and runs PRAGMA integrity_check, and only then renames it into
 // place.
-func Restore(ctx context.Context, client storage.Client, dstPath string, opts RestoreOptions) (*RestoreResult, error) {
+func Run(ctx context.Context, client storage.Client, dstPath string, opts Options) (*Result, error) {
 	if opts.TXID != 0 && !opts.Time.IsZero() {
 		return nil, errors.New("restore: give a TXID or a time, not both")
 	}
@@ -74,7 +76,7 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 			return nil, fmt.Errorf("restore %s at %s: %w", client, opts.Time.UTC().Format(time.RFC3339), err)
 		}
 	}
-	plan, err := plan.Restore(files, target)
+	chain, err := plan.Restore(files, target)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", client, err)
 	}
@@ -88,9 +90,9 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 		removeDB(tmp.Name())
 	}()
 
-	hdr, err := decodePlan(ctx, client, plan, tmp, opts.Progress)
+	hdr, err := decodePlan(ctx, client, chain, tmp, opts.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s at TXID %s: %w", client, plan[len(plan)-1].MaxTXID, err)
+		return nil, fmt.Errorf("restore %s at TXID %s: %w", client, chain[len(chain)-1].MaxTXID, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return nil, fmt.Errorf("restore to %s: %w", dst, err)
@@ -115,12 +117,12 @@ func Restore(ctx context.Context, client storage.Client, dstPath string, opts Re
 		_ = d.Sync()
 		d.Close()
 	}
-	return &RestoreResult{
+	return &Result{
 		TXID:      hdr.MaxTXID,
 		Timestamp: time.UnixMilli(hdr.Timestamp).UTC(),
 		Pages:     hdr.Commit,
 		PageSize:  hdr.PageSize,
-		Files:     plan,
+		Files:     chain,
 	}, nil
 }
 
@@ -153,10 +155,10 @@ func checkDestination(dst string, force bool) error {
 // decodePlan compacts the plan's files into one snapshot stream and
 // decodes it into w, page after page. The decoder checks the snapshot's
 // rolling checksum against the one the last file recorded; each file is
-// verified as it streams (see input), and a damaged one fails the restore
+// verified as it streams (see package compact), and a damaged one fails the restore
 // with an error that names it.
-func decodePlan(ctx context.Context, client storage.Client, plan []*ltx.FileInfo, w io.Writer, progress func(done, total int64)) (ltx.Header, error) {
-	ins, closeAll, err := openInputs(ctx, client, plan)
+func decodePlan(ctx context.Context, client storage.Client, files []*ltx.FileInfo, w io.Writer, progress func(done, total int64)) (ltx.Header, error) {
+	ins, closeAll, err := compact.Open(ctx, client, files)
 	if err != nil {
 		return ltx.Header{}, err
 	}
@@ -164,7 +166,7 @@ func decodePlan(ctx context.Context, client storage.Client, plan []*ltx.FileInfo
 	pr, pw := io.Pipe()
 	compacted := make(chan error, 1)
 	go func() {
-		err := compactTo(ctx, pw, ins)
+		err := compact.To(ctx, pw, ins)
 		pw.CloseWithError(err)
 		compacted <- err
 	}()

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package storage
+package lease
 
 // Without a boot identifier and PID namespace to compare, no lease holder
 // is ever proven to have exited: its lease lapses by its TTL.

@@ -1,4 +1,4 @@
-package storage_test
+package lease_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage/storagetest"
 )
 
@@ -17,32 +17,32 @@ import (
 // PID namespace, whose process is gone; anything it cannot prove leaves the
 // lease to lapse.
 func TestLeaseHolderSucceeds(t *testing.T) {
-	me := storage.ThisProcess("restarted writer", "/data/app.db")
+	me := lease.ThisProcess("restarted writer", "/data/app.db")
 	if me.PID != os.Getpid() || me.Path != "/data/app.db" || me.Owner != "restarted writer" {
 		t.Fatalf("ThisProcess = %+v, want this process's PID, the path and the owner", me)
 	}
 	dead := storagetest.ExitedPredecessor(t, me)
 	tests := []struct {
 		name string
-		me   storage.LeaseHolder
-		held func(h *storage.LeaseHolder)
+		me   lease.Holder
+		held func(h *lease.Holder)
 		want bool
 	}{
-		{"exited predecessor", me, func(*storage.LeaseHolder) {}, true},
-		{"live parent process", me, func(h *storage.LeaseHolder) { h.PID = os.Getppid() }, false},
-		{"this very process", me, func(h *storage.LeaseHolder) { h.PID = os.Getpid() }, false},
-		{"no PID", me, func(h *storage.LeaseHolder) { h.PID = 0 }, false},
-		{"another database", me, func(h *storage.LeaseHolder) { h.Path = "/data/other.db" }, false},
-		{"another boot", me, func(h *storage.LeaseHolder) { h.BootID = "0b0e5c1a-0000-4000-8000-000000000000" }, false},
-		{"another PID namespace", me, func(h *storage.LeaseHolder) { h.PIDNamespace = "pid:[1]" }, false},
-		{"same host name only", me, func(h *storage.LeaseHolder) { h.BootID, h.PIDNamespace = "", "" }, false},
-		{"a lease from before holders were stored", me, func(h *storage.LeaseHolder) { *h = storage.LeaseHolder{Owner: h.Owner} }, false},
-		{"boot unreadable here", func() storage.LeaseHolder { h := me; h.BootID = ""; return h }(),
-			func(h *storage.LeaseHolder) { h.BootID = "" }, false},
-		{"PID namespace unreadable here", func() storage.LeaseHolder { h := me; h.PIDNamespace = ""; return h }(),
-			func(h *storage.LeaseHolder) { h.PIDNamespace = "" }, false},
-		{"not describing this process", func() storage.LeaseHolder { h := me; h.PID = os.Getppid(); return h }(),
-			func(*storage.LeaseHolder) {}, false},
+		{"exited predecessor", me, func(*lease.Holder) {}, true},
+		{"live parent process", me, func(h *lease.Holder) { h.PID = os.Getppid() }, false},
+		{"this very process", me, func(h *lease.Holder) { h.PID = os.Getpid() }, false},
+		{"no PID", me, func(h *lease.Holder) { h.PID = 0 }, false},
+		{"another database", me, func(h *lease.Holder) { h.Path = "/data/other.db" }, false},
+		{"another boot", me, func(h *lease.Holder) { h.BootID = "0b0e5c1a-0000-4000-8000-000000000000" }, false},
+		{"another PID namespace", me, func(h *lease.Holder) { h.PIDNamespace = "pid:[1]" }, false},
+		{"same host name only", me, func(h *lease.Holder) { h.BootID, h.PIDNamespace = "", "" }, false},
+		{"a lease from before holders were stored", me, func(h *lease.Holder) { *h = lease.Holder{Owner: h.Owner} }, false},
+		{"boot unreadable here", func() lease.Holder { h := me; h.BootID = ""; return h }(),
+			func(h *lease.Holder) { h.BootID = "" }, false},
+		{"PID namespace unreadable here", func() lease.Holder { h := me; h.PIDNamespace = ""; return h }(),
+			func(h *lease.Holder) { h.PIDNamespace = "" }, false},
+		{"not describing this process", func() lease.Holder { h := me; h.PID = os.Getppid(); return h }(),
+			func(*lease.Holder) {}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +59,7 @@ func TestLeaseHolderSucceeds(t *testing.T) {
 // its parent (a zombie, as under a container init slow to reap) has exited
 // all the same: its lease may be taken over at once.
 func TestLeaseHolderSucceedsZombie(t *testing.T) {
-	me := storage.ThisProcess("restarted writer", "/data/app.db")
+	me := lease.ThisProcess("restarted writer", "/data/app.db")
 	dead := storagetest.ExitedPredecessor(t, me) // skips where nothing can be proven
 	cmd := exec.Command("true")
 	if err := cmd.Start(); err != nil {

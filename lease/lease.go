@@ -1,17 +1,19 @@
-package storage
+package lease
 
 import (
 	"context"
 	"errors"
 	"os"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-// ErrLeaseHeld is wrapped by the error of AcquireLease when another writer
+// ErrHeld is wrapped by the error of AcquireLease when another writer
 // holds the replica's lease; the message names the holder.
-var ErrLeaseHeld = errors.New("replica is leased by another writer")
+var ErrHeld = errors.New("replica is leased by another writer")
 
-// Leaser is an optional capability of a Client: an exclusive lease on the
+// Leaser is an optional capability of a storage.Client: an exclusive lease on the
 // replica, so that two writers never write the same replica. A writer takes
 // the lease before its first write, renews it while it runs and releases it
 // when it stops; a writer that dies loses the lease when it expires (or, on
@@ -23,32 +25,32 @@ var ErrLeaseHeld = errors.New("replica is leased by another writer")
 type Leaser interface {
 	// AcquireLease takes the lease for holder for ttl. If another writer
 	// holds an unexpired lease it fails with an error wrapping
-	// ErrLeaseHeld, unless holder.Succeeds that writer: then the lease is
+	// ErrHeld, unless holder.Succeeds that writer: then the lease is
 	// taken over at once, as a lapsed one is.
-	AcquireLease(ctx context.Context, holder LeaseHolder, ttl time.Duration) (Lease, error)
+	AcquireLease(ctx context.Context, holder Holder, ttl time.Duration) (Lease, error)
 }
 
 // Lease is a held lease.
 type Lease interface {
 	// Renew extends the lease by ttl from now. It fails with an error
-	// wrapping ErrLeaseHeld if the lease was lost to another writer.
+	// wrapping ErrHeld if the lease was lost to another writer.
 	Renew(ctx context.Context, ttl time.Duration) error
 	// Expires is when the lease lapses unless renewed.
 	Expires() time.Time
 	// Release gives the lease up.
 	Release(ctx context.Context) error
 	// TookOverFrom is the holder of the unexpired lease that this one
-	// replaced because it had provably exited (see LeaseHolder.Succeeds),
+	// replaced because it had provably exited (see Holder.Succeeds),
 	// or nil.
-	TookOverFrom() *LeaseHolder
+	TookOverFrom() *Holder
 }
 
-// LeaseHolder describes the writer that holds a lease: Owner is what
+// Holder describes the writer that holds a lease: Owner is what
 // messages call it; the other fields let a writer restarted after a crash
 // prove that an unexpired lease is its own predecessor's, so that it need
 // not wait for the lease to lapse (see Succeeds). Backends that keep the
 // holder in storage store these fields with the lease.
-type LeaseHolder struct {
+type Holder struct {
 	Owner string `json:"-"`
 	// Path is the absolute path of the database the writer replicates.
 	Path string `json:"path"`
@@ -65,9 +67,9 @@ type LeaseHolder struct {
 
 // ThisProcess describes this process as the writer of the database at
 // path (an absolute path), called owner in messages.
-func ThisProcess(owner, path string) LeaseHolder {
+func ThisProcess(owner, path string) Holder {
 	host, _ := os.Hostname()
-	return LeaseHolder{
+	return Holder{
 		Owner:        owner,
 		Path:         path,
 		Host:         host,
@@ -85,7 +87,7 @@ func ThisProcess(owner, path string) LeaseHolder {
 // where the boot or the namespace cannot be read, nothing is proven and
 // the lease is left to lapse. A PID that exists, or that is reused by
 // another process meanwhile, counts as alive; so does this very process.
-func (h LeaseHolder) Succeeds(held LeaseHolder) bool {
+func (h Holder) Succeeds(held Holder) bool {
 	return h.PID == os.Getpid() &&
 		h.Path != "" && held.Path == h.Path &&
 		h.BootID != "" && held.BootID == h.BootID &&
@@ -93,14 +95,14 @@ func (h LeaseHolder) Succeeds(held LeaseHolder) bool {
 		held.PID > 0 && held.PID != h.PID && processGone(held.PID)
 }
 
-// FindLeaser returns the Leaser of c or of a client c wraps (a wrapper
-// exposes the client it wraps with an Unwrap() Client method), or nil.
-func FindLeaser(c Client) Leaser {
+// Find returns the Leaser of c or of a client c wraps (a wrapper
+// exposes the client it wraps with an Unwrap() storage.Client method), or nil.
+func Find(c storage.Client) Leaser {
 	for c != nil {
 		if l, ok := c.(Leaser); ok {
 			return l
 		}
-		u, ok := c.(interface{ Unwrap() Client })
+		u, ok := c.(storage.Wrapper)
 		if !ok {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package writer
+package compact
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/retry"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -21,14 +22,14 @@ const inputBuffer = 16 << 10
 // reports then says nothing about the file.
 var errCut = errors.New("input no longer read")
 
-// input is one file of a compaction or a restore, read whole from storage.
+// Input is one file of a compaction or a restore, read whole from storage.
 // Its bytes reach the ltx Compactor and, through a pipe, a second
 // ltx.Decoder that verifies them as they stream: every page frame, then
 // the file checksum. The Compactor's own decoders notice a damaged input
 // too, but say only its position ("close reader 5"); the verifier makes
 // the input's reads fail with its name, and the page when a frame cannot
 // be decoded, at the latest when the read reaches the end of the file.
-type input struct {
+type Input struct {
 	info *ltx.FileInfo
 	name string
 	hdr  ltx.Header
@@ -40,10 +41,10 @@ type input struct {
 	err  error // what the verifier found wrong with the file, set before done closes
 }
 
-// openInputs opens every file whole, each with its verifier, and reads
-// each header (see readHeaders). closeAll, which may be called again,
-// stops the verifiers and closes the files.
-func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (ins []*input, closeAll func(), err error) {
+// Open opens every file whole, each with its verifier, and reads each
+// header (see readHeaders). closeAll, which may be called again, stops the
+// verifiers and closes the files.
+func Open(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (ins []*Input, closeAll func(), err error) {
 	closeAll = sync.OnceFunc(func() {
 		for _, in := range ins {
 			in.stop()
@@ -52,7 +53,7 @@ func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (i
 	})
 	for _, info := range infos {
 		var rc io.ReadCloser
-		err := retry(ctx, func() (err error) {
+		err := retry.Do(ctx, func() (err error) {
 			rc, err = c.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
 			return err
 		})
@@ -69,9 +70,9 @@ func openInputs(ctx context.Context, c storage.Client, infos []*ltx.FileInfo) (i
 	return ins, closeAll, nil
 }
 
-func newInput(info *ltx.FileInfo, rc io.ReadCloser) *input {
+func newInput(info *ltx.FileInfo, rc io.ReadCloser) *Input {
 	pr, pw := io.Pipe()
-	in := &input{
+	in := &Input{
 		info: info,
 		name: storage.FileName(info.Level, info.MinTXID, info.MaxTXID),
 		rc:   rc,
@@ -86,7 +87,7 @@ func newInput(info *ltx.FileInfo, rc io.ReadCloser) *input {
 // readHeaders reads each input's header, leaving it to be read again, and
 // checks what can be checked at once: a valid header, the TXIDs its name
 // says, one page size for all.
-func readHeaders(ins []*input) error {
+func readHeaders(ins []*Input) error {
 	for _, in := range ins {
 		hdr, peeked, err := ltx.PeekHeader(in.r)
 		if err == nil {
@@ -106,9 +107,18 @@ func readHeaders(ins []*input) error {
 	return nil
 }
 
+// Info is the file as listed.
+func (in *Input) Info() *ltx.FileInfo { return in.info }
+
+// Header is the file's header, as read by Open.
+func (in *Input) Header() ltx.Header { return in.hdr }
+
+// Name is "L<level>/<min>-<max>.ltx", for messages.
+func (in *Input) Name() string { return in.name }
+
 // Read reads the file from storage for the Compactor, handing each byte to
 // the verifier on the way.
-func (in *input) Read(p []byte) (int, error) {
+func (in *Input) Read(p []byte) (int, error) {
 	n, err := in.rc.Read(p)
 	if n > 0 {
 		if _, werr := in.pw.Write(p[:n]); werr != nil {
@@ -131,7 +141,7 @@ func (in *input) Read(p []byte) (int, error) {
 }
 
 // failure is what the verifier found, once it has stopped, or else err.
-func (in *input) failure(err error) error {
+func (in *Input) failure(err error) error {
 	<-in.done
 	if in.err != nil {
 		return in.err
@@ -141,13 +151,13 @@ func (in *input) failure(err error) error {
 
 // stop ends the verifier and waits for it: what it found in the bytes it
 // was given stays in in.err.
-func (in *input) stop() {
+func (in *Input) stop() {
 	in.pw.CloseWithError(errCut)
 	<-in.done
 }
 
 // verify decodes the file from pr as the Compactor reads it.
-func (in *input) verify(pr *io.PipeReader) {
+func (in *Input) verify(pr *io.PipeReader) {
 	defer close(in.done)
 	src := &cutReader{r: pr}
 	dec := ltx.NewDecoder(bufio.NewReaderSize(src, inputBuffer))
@@ -161,7 +171,7 @@ func (in *input) verify(pr *io.PipeReader) {
 
 // decode reads the file through dec, saying which page of it could not be
 // read.
-func (in *input) decode(dec *ltx.Decoder) error {
+func (in *Input) decode(dec *ltx.Decoder) error {
 	if err := dec.DecodeHeader(); err != nil {
 		return fmt.Errorf("read header of %s: %w", in.name, err)
 	}
@@ -205,7 +215,7 @@ func (c *cutReader) Read(p []byte) (int, error) {
 // damaged stops every verifier and returns what the first damaged input's
 // found (nil if none): the error to report when a compaction or a restore
 // fails, as the Compactor's own names no file.
-func damaged(ins []*input) error {
+func damaged(ins []*Input) error {
 	for _, in := range ins {
 		in.stop()
 	}
