@@ -113,7 +113,7 @@ func New(u *storage.URL, opts Options) (*Client, error) {
 	}
 	header, err := requestHeader(u.HTTP, opts.Header)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", storage.ErrInvalidURL, u, err)
+		return nil, fmt.Errorf("%w: %w", storage.ErrInvalidURL, err)
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
@@ -137,7 +137,7 @@ func New(u *storage.URL, opts Options) (*Client, error) {
 	tr := opts.Transport
 	if tr == nil {
 		if tr, err = newTransport(u.HTTP); err != nil {
-			return nil, fmt.Errorf("%w %q: %w", storage.ErrInvalidURL, u, err)
+			return nil, fmt.Errorf("%w: %w", storage.ErrInvalidURL, err)
 		}
 	}
 	c.hc = &http.Client{Transport: tr, CheckRedirect: c.checkRedirect}

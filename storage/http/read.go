@@ -52,7 +52,11 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 		discard(resp)
 		return nil, fmt.Errorf("%s %s: range starts at %d, past the end of the file (%s)", what, u, offset, resp.Status)
 	default:
-		return nil, c.statusError(resp, what, u)
+		err := c.statusError(resp, what, u)
+		if resp.StatusCode == http.StatusNotFound && c.opts.NotFoundRetry > 0 {
+			err = fmt.Errorf("%w (still missing after asking again for %v)", err, c.opts.NotFoundRetry)
+		}
+		return nil, err
 	}
 	if err := checkBody(resp, what, u); err != nil {
 		discard(resp)
