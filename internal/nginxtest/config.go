@@ -21,7 +21,8 @@ type Config struct {
 	// Cache puts a caching proxy in front of the origin (Server.CacheURL),
 	// standing in for a CDN: it caches what the origin's Cache-Control
 	// allows (the LTX files and hints for a year, the manifest for a
-	// second: see CacheControl) and revalidates with conditional GETs.
+	// second: see CacheControlBehindCDN) and revalidates with conditional
+	// GETs. The origin stays reachable at URL.
 	Cache bool
 
 	// TLS serves the origin over https too (Server.TLSURL), with a
@@ -42,7 +43,21 @@ const CacheControl = `
     location ~ /ltx/ltxvfs/manifest$ {
         add_header Cache-Control "public, max-age=1";
     }
-    location ~ /ltx/ltxvfs/hints/ {
+` + cacheControlFiles
+
+// CacheControlBehindCDN is CacheControl for an origin behind a CDN: the
+// manifest's validators (mtimes in whole seconds) are not offered to the
+// CDN, which would otherwise revalidate a manifest rewritten within the
+// same second at the same size as unchanged, and keep the older one.
+const CacheControlBehindCDN = `
+    location ~ /ltx/ltxvfs/manifest$ {
+        add_header Cache-Control "public, max-age=1";
+        etag off;
+        if_modified_since off;
+    }
+` + cacheControlFiles
+
+const cacheControlFiles = `    location ~ /ltx/ltxvfs/hints/ {
         add_header Cache-Control "public, max-age=31536000, immutable";
     }
     location ~ \.ltx$ {
@@ -106,7 +121,11 @@ http {
 	}
 	fmt.Fprintf(&b, "        location = %s {\n            return 200 %q;\n        }\n", probePath, token)
 	b.WriteString(cfg.Locations)
-	b.WriteString(CacheControl)
+	if cfg.Cache {
+		b.WriteString(CacheControlBehindCDN)
+	} else {
+		b.WriteString(CacheControl)
+	}
 	b.WriteString("    }\n")
 
 	if cfg.Cache {

@@ -283,3 +283,44 @@ func TestRedirects(t *testing.T) {
 		t.Fatalf("an endless chain of redirects: got %v", err)
 	}
 }
+
+// Validators stay untrusted until caches may no longer hold the version
+// before: Settle past Last-Modified, plus the answer's cache lifetime.
+func TestValidatorsSettleAfterTheCacheLifetime(t *testing.T) {
+	for _, tt := range []struct {
+		cacheControl string
+		age          time.Duration // of the object, by the server's clock
+		conditional  bool
+	}{
+		{"", 3 * time.Second, true},
+		{"", time.Second, false},
+		{"public, max-age=5", 3 * time.Second, false},
+		{"public, max-age=5", 8 * time.Second, true},
+		{"max-age=600, s-maxage=1", 4 * time.Second, true},
+		{"public, max-age=31536000", 2 * time.Hour, true}, // bounded
+	} {
+		var lastCondition atomic.Value
+		lastCondition.Store("")
+		u := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			lastCondition.Store(r.Header.Get("If-None-Match"))
+			now := time.Now().UTC().Truncate(time.Second)
+			w.Header().Set("Date", now.Format(http.TimeFormat))
+			w.Header().Set("Last-Modified", now.Add(-tt.age).Format(http.TimeFormat))
+			w.Header().Set("ETag", `"v1"`)
+			if tt.cacheControl != "" {
+				w.Header().Set("Cache-Control", tt.cacheControl)
+			}
+			w.Write([]byte("the manifest"))
+		})
+		c := open(t, u, testOptions)
+		_, info, err := storage.ReadAllObject(context.Background(), c, "manifest", storage.ReadOptions{}, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = storage.ReadAllObject(context.Background(), c, "manifest", storage.ReadOptions{IfNoneMatch: info.ETag}, 1<<20)
+		sent := lastCondition.Load().(string) != ""
+		if sent != tt.conditional || sent != errors.Is(err, storage.ErrNotModified) {
+			t.Errorf("Cache-Control %q, %v old: the second read sent a condition: %v, want %v (%v)", tt.cacheControl, tt.age, sent, tt.conditional, err)
+		}
+	}
+}

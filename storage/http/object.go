@@ -28,9 +28,11 @@ import (
 // the ETag of the version before: a reader that had that version would be
 // told 304 until the next change. Until the server's clock (its Date) is
 // Settle past the Last-Modified, no later write can share it, so reads
-// stay unconditional until then. The cost is a full GET of a small
-// object for a second or two after each change, where a conditional one
-// would have been answered 304.
+// stay unconditional until then; and a cache on the way (a CDN) may serve
+// the version before for as long as the answer's Cache-Control lets it
+// (s-maxage, else max-age), which is added. The cost is a full GET of a
+// small object for a few seconds after each change, where a conditional
+// one would have been answered 304.
 const (
 	lmPrefix    = "lm:"
 	freshPrefix = "fresh:"
@@ -127,9 +129,43 @@ func (c *Client) validator(h http.Header) string {
 	}
 	// An ETag without a Last-Modified gives nothing to judge it by: it is
 	// trusted, as S3's content hashes deserve.
-	settled := lmErr != nil || dateErr == nil && !date.Before(lm.Add(c.opts.Settle))
+	settled := lmErr != nil || dateErr == nil && !date.Before(lm.Add(c.opts.Settle+cacheTTL(h)))
 	if !settled {
 		return freshPrefix + tag
 	}
 	return tag
+}
+
+// maxCacheTTL bounds the cache lifetime validator adds to Settle: an
+// object cached long (a misconfigured manifest) is read unconditionally
+// for that long after each change, no longer.
+const maxCacheTTL = time.Minute
+
+// cacheTTL is how long caches may keep an answer, from its Cache-Control:
+// s-maxage (shared caches), else max-age.
+func cacheTTL(h http.Header) time.Duration {
+	var maxAge, sMaxAge int64 = -1, -1
+	for _, cc := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(cc, ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(d), "=")
+			n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+			if err != nil || n < 0 {
+				continue
+			}
+			switch strings.ToLower(k) {
+			case "max-age":
+				maxAge = n
+			case "s-maxage":
+				sMaxAge = n
+			}
+		}
+	}
+	n := sMaxAge
+	if n < 0 {
+		n = maxAge
+	}
+	if n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxCacheTTL)
 }
