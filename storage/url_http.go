@@ -34,10 +34,16 @@ type HTTPParams struct {
 	Timeout        time.Duration
 	ConnectTimeout time.Duration
 	NotFoundRetry  time.Duration
+	// LayoutS3 (layout=s3; layout=file is the default) reads the layout
+	// the s3 backend writes, <path>/<level as %04x>/<min>-<max>.ltx and
+	// <path>/ltxvfs/<name>: an S3 bucket read through its public or CDN
+	// URL, the path being the replica's prefix. Without it, the file
+	// backend's: <path>/ltx/<level>/<min>-<max>.ltx, <path>/ltx/ltxvfs/<name>.
+	LayoutS3 bool
 }
 
 // httpParamNames lists the parameters an http(s) URL takes, for errors.
-const httpParamNames = "header-env, bearer-token-env, ca-file, timeout, connect-timeout or not-found-retry"
+const httpParamNames = "header-env, bearer-token-env, ca-file, timeout, connect-timeout, not-found-retry or layout"
 
 func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 	if u.Opaque != "" || u.Host == "" {
@@ -84,6 +90,20 @@ func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 				out.HTTP.ConnectTimeout = d
 			default:
 				out.HTTP.NotFoundRetry = d
+			}
+		case "layout":
+			switch v {
+			case "file":
+			case "s3":
+				// The s3 backend's keys under an empty prefix start with a
+				// slash (as Litestream's do), which a URL path cannot tell
+				// from none.
+				if strings.Trim(u.Path, "/") == "" {
+					return nil, fmt.Errorf("%w %q: layout=s3 needs the replica's prefix as the URL's path (https://host/prefix)", ErrInvalidURL, redact(raw))
+				}
+				out.HTTP.LayoutS3 = true
+			default:
+				return nil, fmt.Errorf("%w %q: layout=%q (want file or s3)", ErrInvalidURL, redact(raw), v)
 			}
 		default:
 			return nil, fmt.Errorf("%w %q: unknown parameter %q (want %s)", ErrInvalidURL, redact(raw), key, httpParamNames)

@@ -36,6 +36,8 @@ func TestParseURL(t *testing.T) {
 				HeaderEnv: []string{"H1", "H_2"}, BearerTokenEnv: "TOKEN", CAFile: "/etc/ca.pem",
 				Timeout: 10 * time.Second, ConnectTimeout: 2 * time.Second, NotFoundRetry: 500 * time.Millisecond,
 			}}},
+		{"https://bucket.example.com/db?layout=s3", URL{Scheme: "https", BaseURL: "https://bucket.example.com/db", HTTP: HTTPParams{LayoutS3: true}}},
+		{"https://h/db?layout=file", URL{Scheme: "https", BaseURL: "https://h/db"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseURL(tt.raw)
@@ -84,6 +86,8 @@ func TestParseURLErrors(t *testing.T) {
 		{"https://host/db?bearer-token-env=supersecret-token", "name of an environment variable"},
 		{"https://host/db?header-env=Authorization:+Bearer+supersecret&timeout=x", "name of an environment variable"},
 		{"https://host/db?header-env=", "name of an environment variable"},
+		{"https://host/db?layout=gcs", "want file or s3"},
+		{"https://host/?layout=s3", "needs the replica's prefix"},
 	}
 	for _, tt := range tests {
 		_, err := ParseURL(tt.raw)

@@ -41,7 +41,7 @@ const MaxConnsPerHost = 128
 
 // Errors of what a web server cannot do. Both match errors.ErrUnsupported.
 var (
-	ErrNotListable = fmt.Errorf("a web server cannot list a replica's files: an HTTP replica is opened and followed through the manifest ltx-writer publishes beside its files (ltx/%s/manifest): %w", storage.ObjectDir, errors.ErrUnsupported)
+	ErrNotListable = fmt.Errorf("a web server cannot list a replica's files: an HTTP replica is opened and followed through the manifest ltx-writer publishes beside its files: %w", errors.ErrUnsupported)
 	ErrReadOnly    = fmt.Errorf("an HTTP replica is read-only: write with ltx-writer replicate to the directory or bucket the web server serves: %w", errors.ErrUnsupported)
 )
 
@@ -90,12 +90,13 @@ var _ storage.Client = (*Client)(nil)
 
 // Client is a read-only replica on a web server.
 type Client struct {
-	base   string // the replica's URL, without parameters or trailing slash
-	host   string // its host[:port], where the headers may go
-	hc     *http.Client
-	header http.Header // secret: never shown
-	opts   Options
-	log    *slog.Logger
+	base     string // the replica's URL, without parameters or trailing slash
+	host     string // its host[:port], where the headers may go
+	layoutS3 bool
+	hc       *http.Client
+	header   http.Header // secret: never shown
+	opts     Options
+	log      *slog.Logger
 
 	warnedRange atomic.Bool
 }
@@ -130,7 +131,7 @@ func New(u *storage.URL, opts Options) (*Client, error) {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
-	c := &Client{base: u.BaseURL, host: base.Host, header: header, opts: opts, log: opts.Logger}
+	c := &Client{base: u.BaseURL, host: base.Host, layoutS3: u.HTTP.LayoutS3, header: header, opts: opts, log: opts.Logger}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -150,14 +151,21 @@ func (c *Client) String() string { return c.base }
 // CloseIdleConnections closes the kept-alive connections.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
-// fileURL is the URL of one LTX file.
+// fileURL is the URL of one LTX file, in the file backend's layout or,
+// with layout=s3, in the s3 backend's (the URL's path is the prefix).
 func (c *Client) fileURL(level int, minTXID, maxTXID ltx.TXID) string {
+	if c.layoutS3 {
+		return c.base + "/" + fmt.Sprintf("%04x", level) + "/" + ltx.FormatFilename(minTXID, maxTXID)
+	}
 	return c.base + "/ltx/" + strconv.Itoa(level) + "/" + ltx.FormatFilename(minTXID, maxTXID)
 }
 
 // objectURL is the URL of an object; object names hold nothing a URL path
 // must escape (see storage.CheckObjectName).
 func (c *Client) objectURL(name string) string {
+	if c.layoutS3 {
+		return c.base + "/" + storage.ObjectDir + "/" + name
+	}
 	return c.base + "/ltx/" + storage.ObjectDir + "/" + name
 }
 

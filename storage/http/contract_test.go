@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/internal/nginxtest"
+	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	httpstore "github.com/ltxvfs/ltxvfs/storage/http"
@@ -81,6 +82,29 @@ func TestReadContractNginxTLS(t *testing.T) {
 			Write:    file.New(dir),
 			Read:     open(t, srv.TLSURL+"/"+name+"?ca-file="+srv.CAFile, testOptions),
 			Backdate: backdate(dir),
+		}
+	})
+}
+
+// A replica the s3 backend wrote, served as a public bucket or a CDN
+// serves one (nginx over the S3 server's files), read with layout=s3.
+func TestReadContractS3LayoutOverHTTP(t *testing.T) {
+	s3 := s3test.Start(t)
+	bucket := s3.NewBucket(t)
+	srv := nginxtest.Start(t, nginxtest.Config{Root: s3.BucketDir(bucket)})
+	var seq atomic.Int64
+	storagetest.RunReadContract(t, func(t *testing.T) storagetest.ReadPair {
+		prefix := fmt.Sprintf("replica-%d", seq.Add(1))
+		return storagetest.ReadPair{
+			Write: s3.Client(t, s3.URL(bucket, prefix)),
+			Read:  open(t, srv.URL+"/"+prefix+"?layout=s3", testOptions),
+			Backdate: func(t *testing.T, name string, mtime time.Time) {
+				t.Helper()
+				p := filepath.Join(s3.BucketDir(bucket), prefix, storage.ObjectDir, filepath.FromSlash(name))
+				if err := os.Chtimes(p, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+			},
 		}
 	})
 }

@@ -9,7 +9,8 @@
 // <path>/ltx/<level>/<min>-<max>.ltx, read with ranged GETs, and objects
 // (the manifest, hints) at <path>/ltx/ltxvfs/<name>, read whole with
 // conditional GETs (If-None-Match, or If-Modified-Since where the server
-// gives no ETag). A web server cannot list: LTXFiles and ListObjects fail
+// gives no ETag). With layout=s3 it is the s3 backend's, the URL's path
+// being the prefix: a bucket read through its public or CDN URL. A web server cannot list: LTXFiles and ListObjects fail
 // with ErrNotListable, and a reader follows the replica through its
 // manifest. Writes and deletes fail with ErrReadOnly.
 //
