@@ -113,3 +113,22 @@ func TestCachingProxy(t *testing.T) {
 		t.Fatalf("the origin saw %d requests, want 1 (the rest from the cache)", n)
 	}
 }
+
+// The configuration the tests run is the one the README recommends.
+func TestREADMEShowsTheTestedConfiguration(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conf := range []string{CacheControl, CacheControlBehindCDN} {
+		for line := range strings.SplitSeq(conf, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || line == "}" {
+				continue
+			}
+			if !strings.Contains(string(readme), line) {
+				t.Errorf("README.md does not show the tested line %q", line)
+			}
+		}
+	}
+}
