@@ -157,7 +157,7 @@ var errFolder = fmt.Errorf("%w: the path is a folder on the server (it redirects
 // a downgrade from https to http, and keeps the client's own headers (a
 // token) from any host but the replica's.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
-	if prev := via[len(via)-1].URL; req.URL.Host == prev.Host && req.URL.Path == prev.Path+"/" {
+	if prev := via[len(via)-1].URL; req.URL.Path == prev.Path+"/" {
 		return errFolder
 	}
 	if len(via) >= maxRedirects {
