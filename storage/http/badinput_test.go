@@ -44,7 +44,7 @@ const badSite = `
 
 // replicaSite writes one LTX file and a manifest object into root/replica
 // and returns the file's bytes.
-func replicaSite(t *testing.T, root string) []byte {
+func replicaSite(t testing.TB, root string) []byte {
 	t.Helper()
 	w := file.New(filepath.Join(root, "replica"))
 	data := storagetest.NewDB(4096).Apply(t, 2, map[uint32][]byte{1: storagetest.FillPage(4096, 1, 1), 2: storagetest.FillPage(4096, 2, 1)})

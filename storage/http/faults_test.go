@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/internal/nginxtest"
 	"github.com/ltxvfs/ltxvfs/storage"
 	httpstore "github.com/ltxvfs/ltxvfs/storage/http"
 )
@@ -322,5 +323,34 @@ func TestValidatorsSettleAfterTheCacheLifetime(t *testing.T) {
 		if sent != tt.conditional || sent != errors.Is(err, storage.ErrNotModified) {
 			t.Errorf("Cache-Control %q, %v old: the second read sent a condition: %v, want %v (%v)", tt.cacheControl, tt.age, sent, tt.conditional, err)
 		}
+	}
+}
+
+// Ranged reads read to their end and closed leave their connection for
+// the next: a reader makes thousands of them.
+func TestConnectionsAreKept(t *testing.T) {
+	root := t.TempDir()
+	replicaSite(t, root)
+	srv := nginxtest.Start(t, nginxtest.Config{Root: root})
+	var dials atomic.Int64
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dialer.DialContext(ctx, network, addr)
+	}
+	opts := testOptions
+	opts.Transport = tr
+	c := open(t, srv.URL+"/replica", opts)
+	for range 20 {
+		if _, err := readFile(c, 10, 20); err != nil {
+			t.Fatal(err)
+		}
+		if err := readObject(c, "manifest"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("40 reads one after the other dialled %d connections, want 1", n)
 	}
 }
