@@ -37,7 +37,11 @@ func Open(ctx context.Context, raw string) (Client, error) {
 	fn := registry[u.Scheme]
 	registryMu.RUnlock()
 	if fn == nil {
-		return nil, fmt.Errorf("%w %q: no backend for scheme %q is linked in (import github.com/ltxvfs/ltxvfs/storage/%s)", ErrInvalidURL, u, u.Scheme, u.Scheme)
+		pkg := u.Scheme
+		if pkg == "https" {
+			pkg = "http" // one backend, storage/http, serves both
+		}
+		return nil, fmt.Errorf("%w %q: no backend for scheme %q is linked in (import github.com/ltxvfs/ltxvfs/storage/%s)", ErrInvalidURL, u, u.Scheme, pkg)
 	}
 	c, err := fn(ctx, u)
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 //	file:///abs/dir              a local directory
 //	/abs/dir, ./rel/dir          the same, as a bare path
 //	s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&force-path-style=true
+//	https://host/path?bearer-token-env=TOKEN   read-only, from a web server (see HTTPParams)
 type URL struct {
-	Scheme string // "file" or "s3"
+	Scheme string // "file", "s3", "http" or "https"
 
 	// Path is the absolute directory of a file replica.
 	Path string
@@ -31,6 +32,12 @@ type URL struct {
 	Endpoint       string
 	Region         string
 	ForcePathStyle bool
+
+	// BaseURL is an http(s) replica's URL without its parameters and
+	// without a trailing slash (scheme, host, path): the replica's files
+	// are under BaseURL + "/ltx/". HTTP holds its parameters.
+	BaseURL string
+	HTTP    HTTPParams
 
 	raw string
 }
@@ -51,7 +58,7 @@ var s3Params = map[string]string{
 // (without credentials) and what is wrong with it.
 func ParseURL(raw string) (*URL, error) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, fmt.Errorf("%w: empty: give a directory, file:///abs/dir or s3://bucket/prefix", ErrInvalidURL)
+		return nil, fmt.Errorf("%w: empty: give a directory, file:///abs/dir, s3://bucket/prefix or https://host/path", ErrInvalidURL)
 	}
 	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "file:") {
 		if scheme, ok := schemeLike(raw); ok {
@@ -65,7 +72,11 @@ func ParseURL(raw string) (*URL, error) {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, redact(raw), unwrapURLError(err))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("%w %q: credentials do not belong in the URL; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a shared AWS profile", ErrInvalidURL, redact(raw))
+		how := "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a shared AWS profile"
+		if u.Scheme == "http" || u.Scheme == "https" {
+			how = "name an environment variable that holds them with bearer-token-env=NAME or header-env=NAME (e.g. NAME='Authorization: Basic ...')"
+		}
+		return nil, fmt.Errorf("%w %q: credentials do not belong in the URL; %s", ErrInvalidURL, redact(raw), how)
 	}
 
 	switch u.Scheme {
@@ -73,8 +84,10 @@ func ParseURL(raw string) (*URL, error) {
 		return parseFileURL(raw, u)
 	case "s3":
 		return parseS3URL(raw, u)
+	case "http", "https":
+		return parseHTTPURL(raw, u)
 	default:
-		return nil, fmt.Errorf("%w %q: unknown scheme %q (want file or s3)", ErrInvalidURL, redact(raw), u.Scheme)
+		return nil, fmt.Errorf("%w %q: unknown scheme %q (want file, s3, http or https)", ErrInvalidURL, redact(raw), u.Scheme)
 	}
 }
 

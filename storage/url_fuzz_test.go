@@ -16,6 +16,7 @@ func FuzzParseURL(f *testing.F) {
 		"s3://k:s@b/p", "s3://key:s3cr3t@b/p", "s3://b/p?endpoint=", "s3://b/p?forcePathStyle=0", "gs://b", "://", "s3://%zz",
 		"s3://b/p?endpoint=http://k:s3cr3t@h&regoin=x", "s3://b/p?endpoint=http%3A%2F%2Fk%3As3cr3t%40h%3A1&x=1",
 		"s3://k:a/b@b/p", "s3:k:s3cr3t@b", "k:s3cr3t@host/dir",
+		"https://h/p?bearer-token-env=T&timeout=1s", "http://u:s3cr3t@h:80/p", "https://h/p?header-env=A&header-env=B", "https://h#f",
 	} {
 		f.Add(seed)
 	}
@@ -71,6 +72,11 @@ func FuzzParseURL(f *testing.F) {
 			}
 			if u.Endpoint != "" && !strings.HasPrefix(u.Endpoint, "http://") && !strings.HasPrefix(u.Endpoint, "https://") {
 				t.Fatalf("ParseURL(%q): endpoint %q has no scheme", raw, u.Endpoint)
+			}
+		case "http", "https":
+			b, err := url.Parse(u.BaseURL)
+			if err != nil || b.Scheme != u.Scheme || b.Host == "" || b.User != nil || b.RawQuery != "" || strings.HasSuffix(u.BaseURL, "/") {
+				t.Fatalf("ParseURL(%q): base URL %q is not scheme://host/path without credentials, query or trailing slash (%v)", raw, u.BaseURL, err)
 			}
 		default:
 			t.Fatalf("ParseURL(%q): unexpected scheme %q", raw, u.Scheme)

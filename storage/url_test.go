@@ -3,8 +3,10 @@ package storage
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -26,6 +28,16 @@ func TestParseURL(t *testing.T) {
 			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "https://fly.storage.tigris.dev"}},
 		{"s3://bucket/db?endpoint=http://127.0.0.1:7070",
 			URL{Scheme: "s3", Bucket: "bucket", Prefix: "db", Endpoint: "http://127.0.0.1:7070", ForcePathStyle: true}},
+		{"https://cdn.example.com", URL{Scheme: "https", BaseURL: "https://cdn.example.com"}},
+		{"http://127.0.0.1:8080/replicas/app/", URL{Scheme: "http", BaseURL: "http://127.0.0.1:8080/replicas/app"}},
+		{"https://h/a%20b/c%2Fd", URL{Scheme: "https", BaseURL: "https://h/a%20b/c%2Fd"}},
+		{"https://h/db?bearer-token-env=TOKEN&header-env=H1&header-env=H_2&ca-file=/etc/ca.pem&timeout=10s&connect-timeout=2s&not-found-retry=500ms",
+			URL{Scheme: "https", BaseURL: "https://h/db", HTTP: HTTPParams{
+				HeaderEnv: []string{"H1", "H_2"}, BearerTokenEnv: "TOKEN", CAFile: "/etc/ca.pem",
+				Timeout: 10 * time.Second, ConnectTimeout: 2 * time.Second, NotFoundRetry: 500 * time.Millisecond,
+			}}},
+		{"https://bucket.example.com/db?layout=s3", URL{Scheme: "https", BaseURL: "https://bucket.example.com/db", HTTP: HTTPParams{LayoutS3: true}}},
+		{"https://h/db?layout=file", URL{Scheme: "https", BaseURL: "https://h/db"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseURL(tt.raw)
@@ -34,7 +46,7 @@ func TestParseURL(t *testing.T) {
 			continue
 		}
 		tt.want.raw = tt.raw
-		if *got != tt.want {
+		if !reflect.DeepEqual(*got, tt.want) {
 			t.Errorf("ParseURL(%q) = %+v, want %+v", tt.raw, *got, tt.want)
 		}
 	}
@@ -61,6 +73,21 @@ func TestParseURLErrors(t *testing.T) {
 		{"s3:/bucket/db", "missing a slash"},
 		{"s3:bucket", "missing a slash"},
 		{"file:relative", "absolute path"},
+		{"https://user:supersecret@host/db", "bearer-token-env"},
+		{"http://:supersecret@host/db", "credentials do not belong"},
+		{"https:///db", "host required"},
+		{"https:/host/db", "missing a slash"},
+		{"https://host/db#frag", "no fragment"},
+		{"https://host/db?endpoint=x", `unknown parameter "endpoint"`},
+		{"https://host/db?timeout=soon", "timeout"},
+		{"https://host/db?not-found-retry=-1s", "positive duration"},
+		{"https://host/db?ca-file=", "ca-file is empty"},
+		{"https://host/db?ca-file=a&ca-file=b", "given 2 times"},
+		{"https://host/db?bearer-token-env=supersecret-token", "name of an environment variable"},
+		{"https://host/db?header-env=Authorization:+Bearer+supersecret&timeout=x", "name of an environment variable"},
+		{"https://host/db?header-env=", "name of an environment variable"},
+		{"https://host/db?layout=gcs", "want file or s3"},
+		{"https://host/?layout=s3", "needs the replica's prefix"},
 	}
 	for _, tt := range tests {
 		_, err := ParseURL(tt.raw)
@@ -82,9 +109,11 @@ func TestParseURLErrors(t *testing.T) {
 
 func TestOpenUnregisteredScheme(t *testing.T) {
 	// No backend is imported by this package's tests.
-	_, err := Open(t.Context(), "s3://bucket/db")
-	if err == nil || !strings.Contains(err.Error(), "storage/s3") {
-		t.Fatalf("Open without the s3 backend linked: %v, want a hint to import storage/s3", err)
+	for raw, pkg := range map[string]string{"s3://bucket/db": "storage/s3", "https://host/db": "storage/http", "http://host/db": "storage/http"} {
+		_, err := Open(t.Context(), raw)
+		if err == nil || !strings.HasSuffix(err.Error(), pkg+")") {
+			t.Fatalf("Open(%q) without its backend linked: %v, want a hint to import %s", raw, err, pkg)
+		}
 	}
 }
 

@@ -181,8 +181,13 @@ func attachKey(name string) string { return "name:" + name }
 // normalizedURL identifies a replica whatever the spelling of its URL
 // (a bare path or file:///, a trailing slash, parameter order).
 func normalizedURL(u *storage.URL) string {
-	if u.Scheme == "file" {
+	switch u.Scheme {
+	case "file":
 		return "file://" + u.Path
+	case "http", "https":
+		// Its parameters too: two URLs that send other headers (tokens)
+		// or trust other CAs must not share one client.
+		return fmt.Sprintf("%s?%+v", u.BaseURL, u.HTTP)
 	}
 	return fmt.Sprintf("%s://%s/%s?endpoint=%s&region=%s&force-path-style=%t", u.Scheme, u.Bucket, u.Prefix, u.Endpoint, u.Region, u.ForcePathStyle)
 }

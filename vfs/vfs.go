@@ -10,8 +10,9 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 
-	// Both backends, so that every replica URL scheme works in a DSN.
+	// Every backend, so that every replica URL scheme works in a DSN.
 	_ "github.com/ltxvfs/ltxvfs/storage/file"
+	_ "github.com/ltxvfs/ltxvfs/storage/http"
 	_ "github.com/ltxvfs/ltxvfs/storage/s3"
 )
 

@@ -1,5 +1,3 @@
-// Command ltx-writer replicates a SQLite database into LTX files and reads
-// them back: replicate, restore, ls, query, demo.
 package main
 
 import (

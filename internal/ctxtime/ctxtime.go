@@ -1,4 +1,3 @@
-// Package ctxtime holds waits that end early when their context does.
 package ctxtime
 
 import (

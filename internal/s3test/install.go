@@ -3,12 +3,13 @@ package s3test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/testproc"
 )
 
 // Version is the versitygw release the tests run against.
@@ -24,7 +25,7 @@ const installTimeout = 15 * time.Minute
 // versitygw on PATH, or the cached build, installed first if missing.
 func Binary() (string, error) {
 	if p := os.Getenv("VERSITYGW"); p != "" {
-		if err := checkExecutable(p); err != nil {
+		if err := testproc.CheckExecutable(p); err != nil {
 			return "", fmt.Errorf("VERSITYGW=%s: %w", p, err)
 		}
 		return p, nil
@@ -38,7 +39,7 @@ func Binary() (string, error) {
 	}
 	dir := filepath.Join(cache, "ltxvfs", "versitygw-"+Version)
 	bin := filepath.Join(dir, "versitygw")
-	if checkExecutable(bin) == nil {
+	if testproc.CheckExecutable(bin) == nil {
 		return bin, nil
 	}
 	if err := install(dir, bin); err != nil {
@@ -55,12 +56,12 @@ func install(dir, bin string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("install versitygw: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	unlock, err := testproc.LockFile(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return fmt.Errorf("install versitygw: lock %s: %w", dir, err)
 	}
 	defer unlock()
-	if checkExecutable(bin) == nil {
+	if testproc.CheckExecutable(bin) == nil {
 		return nil // built by another process while we waited
 	}
 
@@ -82,29 +83,10 @@ func install(dir, bin string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("install versitygw: go install %s@%s: %w\n%s", modulePath, Version, err, tail(out.Bytes(), 2000))
+		return fmt.Errorf("install versitygw: go install %s@%s: %w\n%s", modulePath, Version, err, testproc.Tail(out.Bytes(), 2000))
 	}
 	if err := os.Rename(filepath.Join(tmp, "versitygw"), bin); err != nil {
 		return fmt.Errorf("install versitygw: %w", err)
 	}
 	return nil
-}
-
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return errors.New("not an executable file")
-	}
-	return nil
-}
-
-// tail is the end of a command's output, where the error is.
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }

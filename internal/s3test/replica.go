@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,6 +38,11 @@ func (s *Server) NewBucket(tb testing.TB) string {
 	}
 	return name
 }
+
+// BucketDir is the directory where the server keeps a bucket's objects,
+// one file per key (<dir>/<key>): a web server that serves it serves the
+// bucket as a public bucket or a CDN would.
+func (s *Server) BucketDir(bucket string) string { return filepath.Join(s.dir, bucket) }
 
 // URL is the replica URL of bucket/prefix on this server.
 func (s *Server) URL(bucket, prefix string) string {

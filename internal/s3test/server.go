@@ -1,14 +1,11 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ltxvfs/ltxvfs/internal/testproc"
 )
 
 // Test credentials of every server; they guard nothing but a temp dir on
@@ -40,8 +38,8 @@ type Server struct {
 
 	dir    string
 	cmd    *exec.Cmd
-	exited chan struct{}
-	stderr *syncBuffer
+	exited <-chan struct{}
+	stderr *testproc.Buffer
 
 	stopOnce sync.Once
 }
@@ -89,11 +87,7 @@ func Start(tb testing.TB) *Server {
 // would pass for a tested backend.
 func unavailable(tb testing.TB, err error) {
 	tb.Helper()
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		tb.Fatalf("S3 test server unavailable (CI is set, so this fails instead of skipping): %v", err)
-		return
-	}
-	tb.Skipf("S3 test server unavailable: %v", err)
+	testproc.Unavailable(tb, "S3 test server", err)
 }
 
 func start() (*Server, error) {
@@ -122,7 +116,7 @@ func start() (*Server, error) {
 var errPortInUse = errors.New("port in use")
 
 func startOn(bin, dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("start versitygw: find a free port: %w", err)
 	}
@@ -130,31 +124,14 @@ func startOn(bin, dir string) (*Server, error) {
 	srv := &Server{
 		Endpoint: "http://" + addr,
 		dir:      dir,
-		exited:   make(chan struct{}),
-		stderr:   &syncBuffer{},
+		stderr:   &testproc.Buffer{},
 	}
 	cmd := exec.Command(bin, "--port", addr, "--keep-alive", "--quiet", "posix", dir)
 	cmd.Env = append(environWithout("VGW_", "ROOT_"), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
 	cmd.Stdout, cmd.Stderr = srv.stderr, srv.stderr
-	cmd.SysProcAttr = sysProcAttr()
 	srv.cmd = cmd
-
-	// The parent-death signal fires when the thread that started the child
-	// ends, not the process: keep that thread for the child's lifetime.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(srv.exited)
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(srv.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	if srv.exited, err = testproc.Start(cmd); err != nil {
+		return nil, err
 	}
 
 	if err := srv.waitReady(); err != nil {
@@ -163,7 +140,7 @@ func startOn(bin, dir string) (*Server, error) {
 		if strings.Contains(out, "address already in use") {
 			return nil, fmt.Errorf("start versitygw on %s: %w", addr, errPortInUse)
 		}
-		return nil, fmt.Errorf("start versitygw on %s: %w\n%s", addr, err, tail([]byte(out), 2000))
+		return nil, fmt.Errorf("start versitygw on %s: %w\n%s", addr, err, testproc.Tail([]byte(out), 2000))
 	}
 	return srv, nil
 }
@@ -237,15 +214,6 @@ func (s *Server) sdk(optFns ...func(*awss3.Options)) *awss3.Client {
 	}, optFns...)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func environWithout(prefixes ...string) []string {
 	var env []string
 next:
@@ -258,22 +226,4 @@ next:
 		env = append(env, kv)
 	}
 	return env
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

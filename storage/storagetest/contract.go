@@ -89,55 +89,16 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 
 	t.Run("RangedReads", func(t *testing.T) {
 		c := newClient(t)
-		f := History(t, 1)[0]
-		MustWrite(t, c, f)
-		n := int64(len(f.Data))
-		for _, r := range []struct{ off, size int64 }{{0, 1}, {0, ltx.HeaderSize}, {10, 20}, {n - ltx.TrailerSize, ltx.TrailerSize}, {n - 1, 1}, {7, 0}, {0, n}} {
-			got := ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, r.off, r.size)
-			want := f.Data[r.off:]
-			if r.size > 0 {
-				want = f.Data[r.off : r.off+r.size]
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("read [%d,+%d): got %d bytes, want %d", r.off, r.size, len(got), len(want))
-			}
-		}
+		checkRangedReads(t, c, c)
 	})
 
 	t.Run("ReadPastEndIsAnError", func(t *testing.T) {
 		c := newClient(t)
-		f := History(t, 1)[0]
-		MustWrite(t, c, f)
-		n := int64(len(f.Data))
-
-		rc, err := c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n+10, 5)
-		if err == nil {
-			_, err = io.ReadAll(rc)
-			rc.Close()
-		}
-		if err == nil {
-			t.Fatalf("reading at %d of a %d-byte file succeeded", n+10, n)
-		}
-
-		rc, err = c.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n-4, 10)
-		if err == nil {
-			_, err = io.ReadAll(rc)
-			rc.Close()
-		}
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("a range running 6 bytes past the end: got %v, want io.ErrUnexpectedEOF", err)
-		}
+		checkReadPastEnd(t, c, c)
 	})
 
 	t.Run("MissingFileIsErrNotExist", func(t *testing.T) {
-		c := newClient(t)
-		_, err := c.OpenLTXFile(ctx, 0, 7, 7, 0, 0)
-		if !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("open missing file: got %v, want os.ErrNotExist", err)
-		}
-		if want := ltx.FormatFilename(7, 7); err != nil && !bytes.Contains([]byte(err.Error()), []byte(want)) {
-			t.Fatalf("error %q does not name %s", err, want)
-		}
+		checkMissingFile(t, newClient(t))
 	})
 
 	t.Run("Delete", func(t *testing.T) {
@@ -283,6 +244,65 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		}
 	})
 	runObjectContract(t, newClient)
+}
+
+// checkRangedReads writes a file through w and reads ranges of it through r.
+func checkRangedReads(t *testing.T, w, r storage.Client) {
+	t.Helper()
+	f := History(t, 1)[0]
+	MustWrite(t, w, f)
+	n := int64(len(f.Data))
+	for _, rg := range []struct{ off, size int64 }{{0, 1}, {0, ltx.HeaderSize}, {10, 20}, {n - ltx.TrailerSize, ltx.TrailerSize}, {n - 1, 1}, {7, 0}, {0, n}} {
+		got := ReadRange(t, r, f.Level, f.MinTXID, f.MaxTXID, rg.off, rg.size)
+		want := f.Data[rg.off:]
+		if rg.size > 0 {
+			want = f.Data[rg.off : rg.off+rg.size]
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("read [%d,+%d): got %d bytes, want %d", rg.off, rg.size, len(got), len(want))
+		}
+	}
+}
+
+// checkReadPastEnd writes a file through w and reads past its end through
+// r: a range that starts past the end is an error, one that runs past it
+// is io.ErrUnexpectedEOF.
+func checkReadPastEnd(t *testing.T, w, r storage.Client) {
+	t.Helper()
+	ctx := context.Background()
+	f := History(t, 1)[0]
+	MustWrite(t, w, f)
+	n := int64(len(f.Data))
+
+	rc, err := r.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n+10, 5)
+	if err == nil {
+		_, err = io.ReadAll(rc)
+		rc.Close()
+	}
+	if err == nil {
+		t.Fatalf("reading at %d of a %d-byte file succeeded", n+10, n)
+	}
+
+	rc, err = r.OpenLTXFile(ctx, f.Level, f.MinTXID, f.MaxTXID, n-4, 10)
+	if err == nil {
+		_, err = io.ReadAll(rc)
+		rc.Close()
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a range running 6 bytes past the end: got %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// checkMissingFile opens a file that does not exist through r.
+func checkMissingFile(t *testing.T, r storage.Client) {
+	t.Helper()
+	_, err := r.OpenLTXFile(context.Background(), 0, 7, 7, 0, 0)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("open missing file: got %v, want os.ErrNotExist", err)
+	}
+	if want := ltx.FormatFilename(7, 7); err != nil && !bytes.Contains([]byte(err.Error()), []byte(want)) {
+		t.Fatalf("error %q does not name %s", err, want)
+	}
 }
 
 // File is an LTX file of a test history (see History).

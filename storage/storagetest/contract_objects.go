@@ -46,19 +46,7 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 
 	t.Run("MissingObjectIsErrNotExist", func(t *testing.T) {
 		c := newClient(t)
-		MustWriteObject(t, c, "hints/a", []byte("a"), storage.WriteOptions{})
-		for _, name := range []string{"manifest", "hints/b", "hints", "hints/a/b"} {
-			rc, _, err := c.ReadObject(ctx, name, storage.ReadOptions{})
-			if err == nil {
-				rc.Close()
-			}
-			if !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("read missing object %s: got %v, want os.ErrNotExist", name, err)
-			}
-			if !strings.Contains(err.Error(), name) {
-				t.Fatalf("error %q does not name %s", err, name)
-			}
-		}
+		checkMissingObjects(t, c, c)
 	})
 
 	t.Run("ConditionalRead", func(t *testing.T) {
@@ -385,6 +373,25 @@ func runObjectContract(t *testing.T, newClient func(t *testing.T) storage.Client
 		// The replica is usable again: a create-only write succeeds.
 		MustWriteObject(t, c, "manifest", []byte("new"), storage.WriteOptions{IfNoneMatch: true})
 	})
+}
+
+// checkMissingObjects writes one object through w and reads others, and a
+// folder, through r.
+func checkMissingObjects(t *testing.T, w, r storage.Client) {
+	t.Helper()
+	MustWriteObject(t, w, "hints/a", []byte("a"), storage.WriteOptions{})
+	for _, name := range []string{"manifest", "hints/b", "hints", "hints/a/b"} {
+		rc, _, err := r.ReadObject(context.Background(), name, storage.ReadOptions{})
+		if err == nil {
+			rc.Close()
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("read missing object %s: got %v, want os.ErrNotExist", name, err)
+		}
+		if !strings.Contains(err.Error(), name) {
+			t.Fatalf("error %q does not name %s", err, name)
+		}
+	}
 }
 
 // MustWriteObject writes an object into c.

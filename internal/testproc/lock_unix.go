@@ -1,15 +1,15 @@
 //go:build unix
 
-package s3test
+package testproc
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive lock on path, waiting for other processes to
+// LockFile takes an exclusive lock on path, waiting for other processes to
 // release theirs. The kernel drops it if the process dies.
-func lockFile(path string) (unlock func(), err error) {
+func LockFile(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,7 @@
+// Command ltx-writer replicates a SQLite database into LTX files and reads
+// them back: replicate (stream a live database into a replica), restore
+// (rebuild a database file at a TXID or time), ls (the replica's files and
+// manifest), query (SQL against a replica through the ltx VFS) and demo
+// (the whole job end to end on a local directory). Run it with -h, or a
+// subcommand with -h, for its flags.
+package main
