@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -28,5 +30,19 @@ func TestRedact(t *testing.T) {
 		if strings.Contains(Redact(in), "s3cr3t") {
 			t.Errorf("Redact(%q) keeps the secret", in)
 		}
+	}
+}
+
+// TestShown: text given as Shown is redacted whatever verb formats it.
+func TestShown(t *testing.T) {
+	raw := "s3://AKIAKEY:s3cr3t@bucket/prefix"
+	for _, verb := range []string{"%s", "%v", "%q", "%+v", "%10s", "%#v"} {
+		got := fmt.Sprintf(verb, Shown(raw))
+		if strings.Contains(got, "s3cr3t") || strings.Contains(got, "AKIAKEY") || !strings.Contains(got, "bucket/prefix") {
+			t.Errorf("%s: %s", verb, got)
+		}
+	}
+	if got := fmt.Sprint(fmt.Errorf("open %v: %w", Shown(raw), errors.New("boom"))); strings.Contains(got, "s3cr3t") {
+		t.Errorf("wrapped: %s", got)
 	}
 }

@@ -43,7 +43,7 @@ type URL struct {
 }
 
 // String returns the URL as given, with any user information removed.
-func (u *URL) String() string { return redact(u.raw) }
+func (u *URL) String() string { return fmt.Sprint(Shown(u.raw)) }
 
 // s3Params are the query parameters an s3 URL accepts; the camel-case
 // spellings are Litestream's.
@@ -62,21 +62,21 @@ func ParseURL(raw string) (*URL, error) {
 	}
 	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "file:") {
 		if scheme, ok := schemeLike(raw); ok {
-			return nil, fmt.Errorf("%w %q: looks like a %s URL missing a slash (want %s://...); write ./%s for a directory of that name", ErrInvalidURL, redact(raw), scheme, scheme, redact(raw))
+			return nil, invalid(raw, "looks like a %s URL missing a slash (want %s://...); write ./%s for a directory of that name", scheme, scheme, Shown(raw))
 		}
 		return parseBarePath(raw)
 	}
 
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, redact(raw), unwrapURLError(err))
+		return nil, invalid(raw, "%v", unwrapURLError(err))
 	}
 	if u.User != nil {
 		how := "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a shared AWS profile"
 		if u.Scheme == "http" || u.Scheme == "https" {
 			how = "name an environment variable that holds them with bearer-token-env=NAME or header-env=NAME (e.g. NAME='Authorization: Basic ...')"
 		}
-		return nil, fmt.Errorf("%w %q: credentials do not belong in the URL; %s", ErrInvalidURL, redact(raw), how)
+		return nil, invalid(raw, "credentials do not belong in the URL; %s", how)
 	}
 
 	switch u.Scheme {
@@ -87,7 +87,7 @@ func ParseURL(raw string) (*URL, error) {
 	case "http", "https":
 		return parseHTTPURL(raw, u)
 	default:
-		return nil, fmt.Errorf("%w %q: unknown scheme %q (want file, s3, http or https)", ErrInvalidURL, redact(raw), u.Scheme)
+		return nil, invalid(raw, "unknown scheme %q (want file, s3, http or https)", u.Scheme)
 	}
 }
 
@@ -132,29 +132,29 @@ func parseFileURL(raw string, u *url.URL) (*URL, error) {
 func parseS3URL(raw string, u *url.URL) (*URL, error) {
 	out := &URL{Scheme: "s3", Bucket: u.Host, Prefix: strings.Trim(u.Path, "/"), raw: raw}
 	if out.Bucket == "" {
-		return nil, fmt.Errorf("%w %q: bucket required, as in s3://bucket/prefix", ErrInvalidURL, redact(raw))
+		return nil, invalid(raw, "bucket required, as in s3://bucket/prefix")
 	}
 	pathStyleSet := false
 	for key, values := range u.Query() {
 		name, ok := s3Params[key]
 		if !ok {
-			return nil, fmt.Errorf("%w %q: unknown parameter %q (want endpoint, region or force-path-style)", ErrInvalidURL, redact(raw), key)
+			return nil, invalid(raw, "unknown parameter %q (want endpoint, region or force-path-style)", key)
 		}
 		if len(values) != 1 {
-			return nil, fmt.Errorf("%w %q: parameter %q given %d times", ErrInvalidURL, redact(raw), key, len(values))
+			return nil, invalid(raw, "parameter %q given %d times", key, len(values))
 		}
 		v := values[0]
 		switch name {
 		case "endpoint":
 			if v == "" {
-				return nil, fmt.Errorf("%w %q: endpoint is empty", ErrInvalidURL, redact(raw))
+				return nil, invalid(raw, "endpoint is empty")
 			}
 			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
 				v = "http://" + v
 			}
 			ep, err := url.Parse(v)
 			if err != nil || ep.Host == "" {
-				return nil, fmt.Errorf("%w %q: endpoint is not a host or http(s) URL", ErrInvalidURL, redact(raw))
+				return nil, invalid(raw, "endpoint is not a host or http(s) URL")
 			}
 			out.Endpoint = v
 		case "region":
@@ -162,7 +162,7 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 		case "force-path-style":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, fmt.Errorf("%w %q: force-path-style=%q is not true or false", ErrInvalidURL, redact(raw), v)
+				return nil, invalid(raw, "force-path-style=%q is not true or false", v)
 			}
 			out.ForcePathStyle = b
 			pathStyleSet = true
@@ -174,6 +174,23 @@ func parseS3URL(raw string, u *url.URL) (*URL, error) {
 		out.ForcePathStyle = true
 	}
 	return out, nil
+}
+
+// invalid is an error of ParseURL about the URL raw: it wraps ErrInvalidURL
+// and quotes the URL as Shown, so that no error of the parser can show a
+// secret put in the URL, whatever it says.
+func invalid(raw, format string, args ...any) error {
+	return fmt.Errorf("%w %q: %s", ErrInvalidURL, Shown(raw), fmt.Sprintf(format, args...))
+}
+
+// Shown is text that may hold a replica URL (a URL, a DSN parameter's
+// value): fmt shows it, with any verb, as Redact does. Messages quote what
+// a user gave through it, so that a new one cannot forget to redact.
+type Shown string
+
+// Format writes s redacted, formatted as verb and its flags say.
+func (s Shown) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), redact(string(s)))
 }
 
 // Redact returns raw, a replica URL or any text that may hold one, with

@@ -47,10 +47,10 @@ const httpParamNames = "header-env, bearer-token-env, ca-file, timeout, connect-
 
 func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 	if u.Opaque != "" || u.Host == "" {
-		return nil, fmt.Errorf("%w %q: host required, as in %s://host/path", ErrInvalidURL, redact(raw), u.Scheme)
+		return nil, invalid(raw, "host required, as in %s://host/path", u.Scheme)
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return nil, fmt.Errorf("%w %q: a replica URL takes no fragment (#...)", ErrInvalidURL, redact(raw))
+		return nil, invalid(raw, "a replica URL takes no fragment (#...)")
 	}
 	q := u.Query()
 	// Names of environment variables first, and without quoting the URL:
@@ -65,7 +65,7 @@ func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 	out := &URL{Scheme: u.Scheme, raw: raw}
 	for key, values := range q {
 		if key != "header-env" && len(values) != 1 {
-			return nil, fmt.Errorf("%w %q: parameter %q given %d times", ErrInvalidURL, redact(raw), key, len(values))
+			return nil, invalid(raw, "parameter %q given %d times", key, len(values))
 		}
 		v := values[0]
 		switch key {
@@ -75,13 +75,13 @@ func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 			out.HTTP.BearerTokenEnv = v
 		case "ca-file":
 			if v == "" {
-				return nil, fmt.Errorf("%w %q: ca-file is empty", ErrInvalidURL, redact(raw))
+				return nil, invalid(raw, "ca-file is empty")
 			}
 			out.HTTP.CAFile = v
 		case "timeout", "connect-timeout", "not-found-retry":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("%w %q: %s=%q is not a positive duration such as 10s", ErrInvalidURL, redact(raw), key, v)
+				return nil, invalid(raw, "%s=%q is not a positive duration such as 10s", key, v)
 			}
 			switch key {
 			case "timeout":
@@ -99,14 +99,14 @@ func parseHTTPURL(raw string, u *url.URL) (*URL, error) {
 				// slash (as Litestream's do), which a URL path cannot tell
 				// from none.
 				if strings.Trim(u.Path, "/") == "" {
-					return nil, fmt.Errorf("%w %q: layout=s3 needs the replica's prefix as the URL's path (https://host/prefix)", ErrInvalidURL, redact(raw))
+					return nil, invalid(raw, "layout=s3 needs the replica's prefix as the URL's path (https://host/prefix)")
 				}
 				out.HTTP.LayoutS3 = true
 			default:
-				return nil, fmt.Errorf("%w %q: layout=%q (want file or s3)", ErrInvalidURL, redact(raw), v)
+				return nil, invalid(raw, "layout=%q (want file or s3)", v)
 			}
 		default:
-			return nil, fmt.Errorf("%w %q: unknown parameter %q (want %s)", ErrInvalidURL, redact(raw), key, httpParamNames)
+			return nil, invalid(raw, "unknown parameter %q (want %s)", key, httpParamNames)
 		}
 	}
 	base := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}

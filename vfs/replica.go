@@ -34,8 +34,8 @@ type replica struct {
 	m       *metrics  // nil without a Registerer
 	cold    coldState // readahead and frames (cold.go)
 
-	updateMu sync.Mutex   // one synchronous Update at a time (opens)
-	lastPoll atomic.Int64 // unix nanoseconds of the last successful Update
+	updating chan struct{} // held by the one synchronous Update at a time (opens); a wait for it honours its context
+	lastPoll atomic.Int64  // unix nanoseconds of the last successful Update
 
 	// replanned is a version rebuilt by Replan at the latest TXID, after a
 	// file of the index's latest version vanished: following connections
@@ -70,12 +70,13 @@ var (
 
 func newReplica(cfg replicaConfig) (*replica, error) {
 	r := &replica{
-		key:    cfg.key,
-		name:   cfg.name,
-		client: cfg.client,
-		log:    cfg.logger,
-		poll:   cfg.poll,
-		files:  map[*file]struct{}{},
+		key:      cfg.key,
+		name:     cfg.name,
+		client:   cfg.client,
+		log:      cfg.logger,
+		poll:     cfg.poll,
+		files:    map[*file]struct{}{},
+		updating: make(chan struct{}, 1),
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -204,12 +205,19 @@ func (r *replica) latest() *index.Version {
 	return v
 }
 
+// refreshing reports whether a synchronous Update is under way.
+func (r *replica) refreshing() bool { return len(r.updating) > 0 }
+
 // refresh makes sure a following connection that opens now starts from a
 // version no older than one poll interval: the first opener builds the
 // index, and a replica whose poller was stopped (no followers) catches up.
 func (r *replica) refresh(ctx context.Context) (*index.Version, error) {
-	r.updateMu.Lock()
-	defer r.updateMu.Unlock()
+	select {
+	case r.updating <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.updating }()
 	if v := r.latest(); v != nil && time.Since(time.Unix(0, r.lastPoll.Load())) < r.poll {
 		return v, nil
 	}

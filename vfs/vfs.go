@@ -74,7 +74,7 @@ func openMain(name *vfs.Filename) (*file, error) {
 	var r *replica
 	if p.hasReplica {
 		if r, err = acquireURL(ctx, p.replica, p); err != nil {
-			return nil, fmt.Errorf("replica=%s: %w", storage.Redact(p.replica), err)
+			return nil, fmt.Errorf("replica=%s: %w", storage.Shown(p.replica), err)
 		}
 	} else if r = acquireName(name.String()); r == nil {
 		return nil, fmt.Errorf("%w: give replica=URL (URL-escaped), or bind the name %q with vfs.Attach", errNoReplica, name.String())

@@ -115,7 +115,7 @@ func parseConfig(path string, b []byte) (*replicateConfig, error) {
 			return nil, fmt.Errorf("config %s: database %s is listed twice", path, db.Path)
 		}
 		if replicas[db.Replica] {
-			return nil, fmt.Errorf("config %s: replica %s is given to two databases", path, storage.Redact(db.Replica))
+			return nil, fmt.Errorf("config %s: replica %s is given to two databases", path, storage.Shown(db.Replica))
 		}
 		paths[db.Path], replicas[db.Replica] = true, true
 		if err := db.check(); err != nil {
