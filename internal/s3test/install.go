@@ -12,6 +12,17 @@ const (
 	// MinIO is the second server, where S3-compatible servers differ
 	// (conditional writes, ETags, error codes, listing). It takes minutes
 	// to build and a second or two to start.
+	//
+	// What differs from versitygw, as seen by these tests: both honour
+	// If-None-Match: * and If-Match on PUT (412, or 404 NoSuchKey for
+	// If-Match on a missing key) and answer a conditional GET with 304;
+	// both use the MD5 of the content as ETag, so a PUT of the bytes an
+	// object already holds keeps its ETag and a second If-Match with it
+	// still succeeds. MinIO ignores If-Match on DeleteObject (it deletes
+	// whatever the ETag), where versitygw answers 412: nothing may rely
+	// on conditional deletes. An unknown access key is 403
+	// InvalidAccessKeyId on MinIO, 404 XAdminUserNotFound on versitygw.
+	// Both drop a key's leading slash.
 	MinIO Kind = "minio"
 )
 
