@@ -225,7 +225,7 @@ type faultOutcome struct {
 	injected       int           // windows of this fault
 	ok, named      int           // reads that returned checked rows, or failed saying why
 	unclear, wrong int           // reads that failed without a cause, or returned wrong rows
-	hangs          int           // reads that returned long after their context ended
+	late, hangs    int           // reads that returned after their context ended: a while, or long
 	maxLag         time.Duration // the writer's reported lag, at most
 	maxTrueLag     time.Duration // how long the replica's TXID stood still while the source changed
 	syncErrors     int
