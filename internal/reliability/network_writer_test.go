@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -42,6 +43,11 @@ func TestWriterNetworkFaults(t *testing.T) {
 	opts.SyncInterval = 20 * time.Millisecond
 	opts.MaxRetryInterval = 200 * time.Millisecond
 	opts.Logger = newWarnLog(&logged)
+	// L0 files stay long enough after their compaction for the checker
+	// to see every one: that every TXID reached L0 is what says no commit
+	// was lost on the way (the restore at the end only says the last
+	// state was).
+	opts.L0Retention = 5 * time.Second
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
 	r, err := writer.New(path, faulty, opts)
@@ -147,6 +153,10 @@ func TestWriterNetworkFaults(t *testing.T) {
 		t.Fatalf("replication stopped: %v", err)
 	}
 
+	if gaps := l0Gaps(&visible, r.TXID()); gaps != "" {
+		t.Errorf("TXIDs never seen in L0 (commits lost on the way): %s", gaps)
+	}
+
 	dst := filepath.Join(t.TempDir(), "restored.db")
 	if _, err := writer.Restore(ctx, clean, dst, writer.RestoreOptions{}); err != nil {
 		t.Fatal(err)
@@ -174,7 +184,7 @@ func TestWriterNetworkFaults(t *testing.T) {
 			t.Errorf("%s: %d syncs failed, yet the writer never reported any lag (the TXID stood still up to %v)", f.name, o.syncErrors, o.maxTrueLag.Round(time.Millisecond))
 		}
 	}
-	t.Logf("%d transactions, final TXID %s, restored whole; %d files verified whole as they became visible, 0 damaged", m.committed(), r.TXID(), verified.Load())
+	t.Logf("%d transactions, final TXID %s, every TXID seen in L0, restored whole; %d files verified whole as they became visible, 0 damaged", m.committed(), r.TXID(), verified.Load())
 	t.Logf("faults by kind:\n%s", report.String())
 	t.Logf("warnings logged by the writer (%d):\n%s", logged.total(), logged.String())
 }
@@ -204,4 +214,35 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, value func
 		}
 	}
 	return sum
+}
+
+// l0Gaps lists the TXIDs up to last that no L0 file seen (keys of
+// verifyVisible's map) held.
+func l0Gaps(seen *sync.Map, last ltx.TXID) string {
+	covered := make([]bool, last+1)
+	seen.Range(func(key, _ any) bool {
+		name, ok := strings.CutPrefix(key.(string), "L0/")
+		if !ok {
+			return true
+		}
+		name, _, _ = strings.Cut(name, "/")
+		minTXID, maxTXID, err := ltx.ParseFilename(name)
+		if err != nil {
+			return true
+		}
+		for txid := minTXID; txid <= maxTXID && txid <= last; txid++ {
+			covered[txid] = true
+		}
+		return true
+	})
+	var gaps []string
+	for txid := ltx.TXID(1); txid <= last; txid++ {
+		if !covered[txid] {
+			gaps = append(gaps, txid.String())
+		}
+	}
+	if len(gaps) > 10 {
+		gaps = append(gaps[:10], fmt.Sprintf("and %d more", len(gaps)-10))
+	}
+	return strings.Join(gaps, ", ")
 }
