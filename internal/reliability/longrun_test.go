@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -20,11 +19,6 @@ import (
 	"github.com/ltxvfs/ltxvfs/vfs"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
-
-// The long follower run: a minute by default (CI), longer with
-//
-//	go test ./internal/reliability -run LongFollow -long-follow=30m -timeout=2h
-var longFollow = flag.Duration("long-follow", time.Minute, "how long TestLongFollowBoundedMemory runs (warm-up is a quarter of it)")
 
 // Tolerances of the long run. The page cache is left out of the heap (it
 // fills up to its budget as new TXIDs bring new page versions, and has a

@@ -20,6 +20,7 @@ import (
 //	go test -race ./internal/reliability -run Follow -follow-duration=5m
 //	go test -race ./internal/reliability -run Fault -fault-duration=5m
 //	go test -race ./internal/reliability -run Network -network-fault-duration=30s
+//	go test ./internal/reliability -run LongFollow -long-follow=30m -timeout=2h
 //
 // -reliability-seed replays a run whose seed a failure logged.
 var (
@@ -29,6 +30,7 @@ var (
 	seedFlag        = flag.Uint64("reliability-seed", 0, "seed of the random choices (0: from the clock, logged)")
 
 	networkFaultDuration = flag.Duration("network-fault-duration", 1500*time.Millisecond, "how long each kind of network fault lasts in the network fault tests")
+	longFollow           = flag.Duration("long-follow", time.Minute, "how long TestLongFollowBoundedMemory runs (warm-up is a quarter of it)")
 )
 
 func TestMain(m *testing.M) {
