@@ -88,10 +88,12 @@ type Options struct {
 	// by Litestream.
 	Checksums bool
 
-	// NoHints stops the hint objects (storage.HintLevel) written beside
-	// each snapshot and compaction: copies of the file's B-tree interior
-	// pages, which readers (the ltx VFS) fetch in one request at open
-	// instead of one request per page. Litestream never lists them.
+	// NoHints stops the hint objects (see package manifest) written beside
+	// each file larger than 64 KiB: its frames' checksums, which let
+	// readers check every page they read of it, and copies of its B-tree
+	// interior pages, which readers (the ltx VFS) fetch in one request at
+	// open instead of one request per page. Litestream never lists them.
+	// Without them, a replica reads as one Litestream wrote.
 	NoHints bool
 
 	// MaxRetryInterval caps the backoff between failed syncs.
