@@ -14,6 +14,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -72,6 +73,8 @@ type Replicator struct {
 	maintMu     sync.Mutex
 	l0CoveredAt map[ltx.TXID]time.Time // by MaxTXID: see dateL0Covers
 
+	pub publisher // the manifest (see publish.go)
+
 	pos        atomic.Pointer[ltx.Pos]
 	caughtUpAt atomic.Int64 // unix nanoseconds of the last sync that left nothing behind
 	behind     atomic.Bool
@@ -106,6 +109,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		done:        make(chan struct{}),
 		l0CoveredAt: map[ltx.TXID]time.Time{},
 	}
+	r.pub.files, r.pub.inDoubt = map[fileKey]manifest.File{}, map[[32]byte]bool{}
 	r.client = leasedClient{Client: client, r: r}
 	r.spoolPrefix = spoolPrefix(abs, client.String())
 	r.pos.Store(&ltx.Pos{})
