@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -349,4 +350,126 @@ func (c *lossyManifest) WriteObject(ctx context.Context, name string, r io.Reade
 		_, _ = c.Client.WriteObject(ctx, name, r, opts)
 	}
 	return storage.ObjectInfo{}, errors.New("write manifest: connection reset by peer (test)")
+}
+
+// staleManifest serves a fixed copy of the manifest, as a cache that
+// kept an older one does; everything else comes from the replica.
+type staleManifest struct {
+	storage.Client
+	b []byte
+}
+
+func (c staleManifest) ReadObject(ctx context.Context, name string, opts storage.ReadOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	if name != manifest.Name {
+		return c.Client.ReadObject(ctx, name, opts)
+	}
+	return io.NopCloser(bytes.NewReader(c.b)), storage.ObjectInfo{Name: name, Size: int64(len(c.b)), ETag: "stale"}, nil
+}
+
+// TestManifestGrace: retention keeps the files of a manifest that a
+// newer one replaced for ManifestGrace, so that a reader that read the
+// older one (from a cache, here) opens from it and reads its rows
+// without listing; with no grace they go at the retention that follows.
+func TestManifestGrace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grace time.Duration
+		kept  bool
+	}{
+		{"an hour", time.Hour, true},
+		{"none", writer.NoManifestGrace, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "app.db")
+			app := openApp(t, path)
+			insert(t, app, 50)
+			c := newReplica(t)
+			opts := testOpts()
+			opts.ManifestGrace = tc.grace
+			opts.L0Retention = writer.NoL0Retention
+			opts.CompactionIntervals = []time.Duration{-1}
+			r := newReplicator(t, path, c, opts)
+			defer r.Close(ctx)
+			mustSync(t, r)
+			for range 3 {
+				insert(t, app, 10)
+				mustSync(t, r)
+			}
+			old, oldBytes := readManifest(t, c)
+			oldRows := dump(t, app)
+			if len(old.Files) != 4 {
+				t.Fatalf("the manifest names %d files, want the 4 L0 files", len(old.Files))
+			}
+			if _, err := r.Compact(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			insert(t, app, 10)
+			mustSync(t, r)
+			if err := r.EnforceRetention(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkManifest(t, c)
+			left := 0
+			for _, f := range old.Files {
+				for _, l := range listLevel(t, c, f.Level) {
+					if l.MinTXID == f.MinTXID && l.MaxTXID == f.MaxTXID {
+						left++
+					}
+				}
+			}
+			if !tc.kept {
+				if left != 0 {
+					t.Fatalf("%d files of the replaced manifest survived retention with no grace", left)
+				}
+				return
+			}
+			if left != len(old.Files) {
+				t.Fatalf("retention deleted %d files of a manifest replaced within the grace", len(old.Files)-left)
+			}
+			rows, counts := readerOpen(t, staleManifest{Client: c, b: oldBytes})
+			if rows != oldRows || counts.Lists+counts.ObjectLists != 0 {
+				t.Fatalf("a reader of the replaced manifest: %d listings; rows of its TXID: %v", counts.Lists+counts.ObjectLists, rows == oldRows)
+			}
+		})
+	}
+}
+
+// TestNoManifest: with NoManifest the manifest an earlier writer left is
+// removed at the first sync, none is written after, and readers list the
+// replica and read the application's rows.
+func TestNoManifest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 50)
+	c := newReplica(t)
+	r1 := newReplicator(t, path, c, testOpts())
+	mustSync(t, r1)
+	checkManifest(t, c)
+	if err := r1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := testOpts()
+	opts.NoManifest = true
+	r2 := newReplicator(t, path, c, opts)
+	defer r2.Close(ctx)
+	insert(t, app, 10)
+	mustSync(t, r2)
+	if _, err := r2.Compact(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 10)
+	mustSync(t, r2)
+	if _, _, err := storage.ReadAllObject(ctx, c, manifest.Name, storage.ReadOptions{}, manifest.MaxSize); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read the manifest of a writer with NoManifest: %v, want none", err)
+	}
+	rows, counts := readerOpen(t, c)
+	if rows != dump(t, app) || counts.Lists == 0 {
+		t.Fatalf("a reader without a manifest: %d listings; rows equal: %v", counts.Lists, rows == dump(t, app))
+	}
 }
