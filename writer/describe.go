@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -87,16 +86,18 @@ func (r *Replicator) describeReplica(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	var mu sync.Mutex
+	var todo []*ltx.FileInfo
+	for _, info := range planned {
+		if _, ok := p.files[keyOfInfo(info)]; !ok {
+			todo = append(todo, info)
+		}
+	}
+	described := make([]*manifest.File, len(todo))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(describeConcurrency)
-	for _, info := range planned {
-		k := keyOfInfo(info)
-		if _, ok := p.files[k]; ok {
-			continue
-		}
+	for i, info := range todo {
 		g.Go(func() error {
-			f, err := r.describeFile(gctx, info, hints[k])
+			f, err := r.describeFile(gctx, info, hints[keyOfInfo(info)])
 			switch {
 			case errors.Is(err, os.ErrNotExist):
 				return nil // deleted since the listing
@@ -106,14 +107,17 @@ func (r *Replicator) describeReplica(ctx context.Context) error {
 			case err != nil:
 				return err
 			}
-			mu.Lock()
-			p.files[k] = f
-			mu.Unlock()
+			described[i] = &f
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	for _, f := range described {
+		if f != nil {
+			p.files[keyOfFile(*f)] = *f
+		}
 	}
 	p.current, p.ready, p.changed = found, true, true
 	if found != nil {
