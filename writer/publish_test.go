@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -217,11 +218,21 @@ func TestManifestAfterEachChange(t *testing.T) {
 // new writer on the database resumes and the replica restores to the
 // application's rows.
 func TestManifestConflictStopsTheWriter(t *testing.T) {
+	forBackends(t, testManifestConflict)
+}
+
+// forBackends runs test on a new replica of the file backend and of S3
+// (versitygw).
+func forBackends(t *testing.T, test func(t *testing.T, c storage.Client)) {
+	t.Run("file", func(t *testing.T) { test(t, newReplica(t)) })
+	t.Run("s3", func(t *testing.T) { test(t, s3test.Shared(t).NewReplica(t).Client) })
+}
+
+func testManifestConflict(t *testing.T, c storage.Client) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
 	insert(t, app, 50)
-	c := newReplica(t)
 	opts := testOpts()
 	opts.SyncInterval = 10 * time.Millisecond
 	r := newReplicator(t, path, c, opts)
@@ -289,11 +300,15 @@ func TestManifestConflictStopsTheWriter(t *testing.T) {
 // conflict. Nor is an earlier write whose every attempt was answered with
 // an error found in storage by the next publish.
 func TestManifestRetriedPutIsNoConflict(t *testing.T) {
+	forBackends(t, testManifestRetriedPut)
+}
+
+func testManifestRetriedPut(t *testing.T, c storage.Client) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
 	insert(t, app, 50)
-	faulty := storagetest.NewFaulty(newReplica(t), storagetest.FaultyConfig{Seed: 1})
+	faulty := storagetest.NewFaulty(c, storagetest.FaultyConfig{Seed: 1})
 	lossy := &lossyManifest{Client: faulty}
 	r := newReplicator(t, path, lossy, testOpts())
 	defer r.Close(ctx)

@@ -30,7 +30,8 @@ import (
 // TestS3 replicates into a real S3 server (versitygw on loopback): L0
 // files, a compaction and a snapshot are written, a second writer is
 // refused by the lease, and the replica restores at the newest TXID and by
-// time, through the object metadata timestamps.
+// time, through the object metadata timestamps; its manifest names the
+// newest plan.
 func TestS3(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Shared(t)
@@ -89,6 +90,9 @@ func TestS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestores(t, rep.Client, app, "restore from S3 differs from the source after a second writer was refused")
+	if m := checkManifest(t, rep.Client); m.TXID != r.TXID() {
+		t.Fatalf("the manifest in S3 is at TXID %s, the writer ended at %s", m.TXID, r.TXID())
+	}
 }
 
 // syncedS3Writer replicates a new database of 50 rows into a new replica
