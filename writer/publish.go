@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,8 +43,11 @@ import (
 // its newest file (a file it could not describe).
 const redescribeAfter = time.Minute
 
-// publishAttempts bounds the writes of one publish.
+// publishAttempts bounds the writes of one publish; publishBackoff is the
+// wait after the first failed one, doubled after each.
 const publishAttempts = 3
+
+var publishBackoff = 50 * time.Millisecond
 
 // fileKey names a file as a listing does.
 type fileKey struct {
@@ -73,13 +77,37 @@ type publisher struct {
 	changed bool               // files changed since current was found to name their plan
 
 	// Writes whose outcome is unknown since the last one known to have
-	// landed: their sums (a refused write that finds one of them in
-	// storage is not a conflict) and the files they named (any of them
-	// may be the manifest readers read).
-	inDoubt     map[[32]byte]bool
-	unconfirmed [][]fileKey
-	replaced    []replacedManifest // manifests replaced within the grace
-	warned      string             // the last warning logged (each once while it lasts)
+	// landed, the newest last (at most maxInDoubt; the last one is retried
+	// as it was while the plan stays the same).
+	inDoubt  []doubtful
+	replaced []replacedManifest // manifests replaced within the grace
+	warned   string             // the last warning logged (each once while it lasts)
+}
+
+// doubtful is a manifest write whose outcome is unknown: a refused write
+// that finds it in storage is not a conflict, and readers may be reading
+// the files it names.
+type doubtful struct {
+	m     *manifest.Manifest
+	b     []byte
+	sum   [32]byte
+	files []fileKey
+}
+
+// maxInDoubt bounds the writes in doubt remembered: past it the oldest is
+// forgotten (finding it in storage would then stop the writer: an error,
+// never a wrong row).
+const maxInDoubt = 64
+
+// inDoubtWith reports whether b is the content of a write in doubt.
+func (p *publisher) inDoubtWith(b []byte) bool {
+	sum := sha256.Sum256(b)
+	for _, d := range p.inDoubt {
+		if d.sum == sum {
+			return true
+		}
+	}
+	return false
 }
 
 // replacedManifest is a manifest readers may still be reading: the files
@@ -162,8 +190,8 @@ func (r *Replicator) publishedFiles(now time.Time) map[fileKey]bool {
 	if p.current != nil {
 		add(keysOf(p.current.Files))
 	}
-	for _, u := range p.unconfirmed {
-		add(u)
+	for _, d := range p.inDoubt {
+		add(d.files)
 	}
 	grace := max(r.opts.ManifestGrace, 0)
 	kept := p.replaced[:0]
@@ -190,7 +218,7 @@ func (r *Replicator) publish(ctx context.Context) error {
 	p := &r.pub
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ready && !p.changed && len(p.unconfirmed) == 0 {
+	if p.ready && !p.changed && len(p.inDoubt) == 0 {
 		return nil
 	}
 	if !p.ready {
@@ -215,6 +243,13 @@ func (r *Replicator) publish(ctx context.Context) error {
 		p.changed = false
 		return nil
 	}
+	if n := len(p.inDoubt); n > 0 && p.inDoubt[n-1].m.SameFiles(m) {
+		// The same plan as the write in doubt: the same bytes, so that
+		// finding them in storage needs nothing more.
+		return r.writeManifest(ctx, p.inDoubt[n-1].m, p.inDoubt[n-1].b)
+	}
+	p.seq++
+	m.Seq = p.seq
 	b, err := m.Encode()
 	if err != nil {
 		r.publishFailed(ctx, "encoding failed", err)
@@ -248,12 +283,11 @@ func (r *Replicator) nextManifest() (*manifest.Manifest, error) {
 	for i, info := range planned {
 		m.Files[i] = p.files[keyOfInfo(info)]
 	}
-	if p.current != nil && len(p.unconfirmed) == 0 && m.SameFiles(p.current) {
+	if p.current != nil && len(p.inDoubt) == 0 && m.SameFiles(p.current) {
 		return nil, nil
 	}
 	last := m.Files[len(m.Files)-1]
-	p.seq++
-	m.TXID, m.Time, m.Seq, m.Published = last.MaxTXID, last.Created, p.seq, time.Now().UTC()
+	m.TXID, m.Time, m.Published = last.MaxTXID, last.Created, time.Now().UTC()
 	return m, nil
 }
 
@@ -263,7 +297,7 @@ func (r *Replicator) nextManifest() (*manifest.Manifest, error) {
 func (r *Replicator) writeManifest(ctx context.Context, m *manifest.Manifest, b []byte) error {
 	p := &r.pub
 	opts := storage.WriteOptions{IfMatch: p.etag, IfNoneMatch: p.etag == ""}
-	wait := 50 * time.Millisecond
+	wait := publishBackoff
 	var err error
 	for attempt := 1; attempt <= publishAttempts; attempt++ {
 		var info storage.ObjectInfo
@@ -296,8 +330,12 @@ func (r *Replicator) writeManifest(ctx context.Context, m *manifest.Manifest, b 
 	// It may have landed all the same: until a write is known to have,
 	// finding this one in storage is no conflict, and readers may be
 	// reading it.
-	p.inDoubt[sha256.Sum256(b)] = true
-	p.unconfirmed = append(p.unconfirmed, keysOf(m.Files))
+	if !p.inDoubtWith(b) {
+		if len(p.inDoubt) == maxInDoubt {
+			p.inDoubt = slices.Delete(p.inDoubt, 0, 1)
+		}
+		p.inDoubt = append(p.inDoubt, doubtful{m: m, b: b, sum: sha256.Sum256(b), files: keysOf(m.Files)})
+	}
 	r.publishFailed(ctx, "the write failed (it may have landed)", err)
 	return nil
 }
@@ -315,7 +353,7 @@ func (r *Replicator) manifestRefused(ctx context.Context, b []byte, opts *storag
 	switch {
 	case err == nil && bytes.Equal(got, b):
 		return info, nil
-	case err == nil && p.inDoubt[sha256.Sum256(got)]:
+	case err == nil && p.inDoubtWith(got):
 		p.etag = info.ETag
 		*opts = storage.WriteOptions{IfMatch: info.ETag}
 		return info, errEarlierLanded
@@ -344,11 +382,7 @@ func (r *Replicator) manifestLanded(m *manifest.Manifest, etag string) {
 	if p.current != nil {
 		p.replaced = append(p.replaced, replacedManifest{now, keysOf(p.current.Files)})
 	}
-	for _, u := range p.unconfirmed {
-		p.replaced = append(p.replaced, replacedManifest{now, u})
-	}
-	p.unconfirmed = nil
-	clear(p.inDoubt)
+	p.forgetInDoubt(now)
 	p.current, p.etag, p.changed, p.warned = m, etag, false, ""
 	r.m.publishes.Inc()
 	r.m.manifestTXID.Set(float64(m.TXID))
@@ -375,7 +409,7 @@ func (r *Replicator) publishFailed(ctx context.Context, why string, err error) {
 // rather than follow a manifest that falls behind it.
 func (r *Replicator) withdrawLocked(ctx context.Context) {
 	p := &r.pub
-	if p.etag == "" && p.current == nil && len(p.unconfirmed) == 0 {
+	if p.etag == "" && p.current == nil && len(p.inDoubt) == 0 {
 		return
 	}
 	if err := r.client.DeleteObjects(ctx, []string{manifest.Name}); err != nil {
@@ -383,11 +417,17 @@ func (r *Replicator) withdrawLocked(ctx context.Context) {
 		return
 	}
 	p.etag, p.current = "", nil
-	for _, u := range p.unconfirmed {
-		p.replaced = append(p.replaced, replacedManifest{time.Now(), u})
+	p.forgetInDoubt(time.Now())
+}
+
+// forgetInDoubt counts the writes in doubt as replaced at now: readers may
+// have read one of them until then.
+func (p *publisher) forgetInDoubt(now time.Time) {
+	for _, d := range p.inDoubt {
+		p.replaced = append(p.replaced, replacedManifest{now, d.files})
 	}
-	p.unconfirmed = nil
 	clear(p.inDoubt)
+	p.inDoubt = p.inDoubt[:0]
 }
 
 // withdrawOnce removes, with NoManifest, a manifest that an earlier writer

@@ -109,7 +109,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		done:        make(chan struct{}),
 		l0CoveredAt: map[ltx.TXID]time.Time{},
 	}
-	r.pub.files, r.pub.inDoubt = map[fileKey]manifest.File{}, map[[32]byte]bool{}
+	r.pub.files = map[fileKey]manifest.File{}
 	r.client = leasedClient{Client: client, r: r}
 	r.spoolPrefix = spoolPrefix(abs, client.String())
 	r.pos.Store(&ltx.Pos{})
