@@ -86,7 +86,8 @@ type publisher struct {
 
 // doubtful is a manifest write whose outcome is unknown: a refused write
 // that finds it in storage is not a conflict, and readers may be reading
-// the files it names.
+// the files it names. The newest keeps its manifest and bytes, to send
+// again.
 type doubtful struct {
 	m     *manifest.Manifest
 	b     []byte
@@ -243,7 +244,7 @@ func (r *Replicator) publish(ctx context.Context) error {
 		p.changed = false
 		return nil
 	}
-	if n := len(p.inDoubt); n > 0 && p.inDoubt[n-1].m.SameFiles(m) {
+	if n := len(p.inDoubt); n > 0 && p.inDoubt[n-1].m != nil && p.inDoubt[n-1].m.SameFiles(m) {
 		// The same plan as the write in doubt: the same bytes, so that
 		// finding them in storage needs nothing more.
 		return r.writeManifest(ctx, p.inDoubt[n-1].m, p.inDoubt[n-1].b)
@@ -333,6 +334,9 @@ func (r *Replicator) writeManifest(ctx context.Context, m *manifest.Manifest, b 
 	if !p.inDoubtWith(b) {
 		if len(p.inDoubt) == maxInDoubt {
 			p.inDoubt = slices.Delete(p.inDoubt, 0, 1)
+		}
+		if n := len(p.inDoubt); n > 0 {
+			p.inDoubt[n-1].m, p.inDoubt[n-1].b = nil, nil
 		}
 		p.inDoubt = append(p.inDoubt, doubtful{m: m, b: b, sum: sha256.Sum256(b), files: keysOf(m.Files)})
 	}
