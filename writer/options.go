@@ -93,10 +93,13 @@ type Options struct {
 	// by Litestream.
 	Checksums bool
 
-	// NoHints stops the hint objects (storage.HintLevel) written beside
-	// each snapshot and compaction: copies of the file's B-tree interior
-	// pages, which readers (the ltx VFS) fetch in one request at open
-	// instead of one request per page. Litestream never lists them.
+	// NoHints stops the hint objects (manifest.HintName) written beside
+	// every file larger than manifest.WholeFileMax: its page index, the
+	// sums of its frames and copies of its B-tree interior pages, which
+	// readers (the ltx VFS) fetch in one request at open instead of one
+	// request per page. Litestream never lists them. The manifest then
+	// names those files without a hint (readers read their page index
+	// from the file).
 	NoHints bool
 
 	// NoManifest stops the manifest (see package manifest): readers then

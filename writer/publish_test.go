@@ -488,3 +488,32 @@ func TestNoManifest(t *testing.T) {
 		t.Fatalf("a reader without a manifest: %d listings; rows equal: %v", counts.Lists, rows == dump(t, app))
 	}
 }
+
+// TestManifestWithoutHints: with NoHints the manifest names the larger
+// files without a hint (readers read their page index from the file), and
+// a reader still opens from it without listing.
+func TestManifestWithoutHints(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	fill(t, app, 3000)
+	c := newReplica(t)
+	opts := testOpts()
+	opts.NoHints = true
+	r := newReplicator(t, path, c, opts)
+	defer r.Close(ctx)
+	mustSync(t, r)
+	if _, err := r.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, app, 10)
+	mustSync(t, r)
+	m, _ := readManifest(t, c)
+	if m.TXID != r.TXID() || m.Files[0].Size <= manifest.WholeFileMax || m.Files[0].HintSize != 0 || m.Files[0].Level != storage.SnapshotLevel {
+		t.Fatalf("manifest at TXID %s (writer %s) begins with %s of %d bytes, hint %d; want the snapshot, without a hint",
+			m.TXID, r.TXID(), m.Files[0].Name(), m.Files[0].Size, m.Files[0].HintSize)
+	}
+	if rows, counts := readerOpen(t, c); rows != dump(t, app) || counts.Lists+counts.ObjectLists != 0 {
+		t.Fatalf("a reader of a manifest without hints: %d listings; rows equal: %v", counts.Lists+counts.ObjectLists, rows == dump(t, app))
+	}
+}
