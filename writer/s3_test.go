@@ -32,7 +32,8 @@ import (
 // TestS3 replicates into a real S3 server (each of s3test.Kinds): L0
 // files, a compaction and a snapshot are written, a second writer is
 // refused by the lease, and the replica restores at the newest TXID and by
-// time, through the object metadata timestamps.
+// time, through the object metadata timestamps; its manifest names the
+// newest plan.
 func TestS3(t *testing.T) { s3test.ForEach(t, testS3) }
 
 func testS3(t *testing.T, srv *s3test.Server) {
@@ -92,6 +93,9 @@ func testS3(t *testing.T, srv *s3test.Server) {
 		t.Fatal(err)
 	}
 	checkRestores(t, rep.Client, app, "restore from S3 differs from the source after a second writer was refused")
+	if m := checkManifest(t, rep.Client); m.TXID != r.TXID() {
+		t.Fatalf("the manifest in S3 is at TXID %s, the writer ended at %s", m.TXID, r.TXID())
+	}
 }
 
 // syncedS3Writer replicates a new database of 50 rows into a new replica

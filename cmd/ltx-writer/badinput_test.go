@@ -67,6 +67,9 @@ func TestBadCommandLines(t *testing.T) {
 		{append(rep, "-snapshot-interval", "daily"), []string{`"daily"`}},
 		{append(rep, "-snapshot-retention", "forever"), []string{`"forever"`}},
 		{append(rep, "-l0-retention", "-1s"), []string{"-l0-retention -1s"}},
+		{append(rep, "-manifest-grace", "-1s"), []string{"-manifest-grace -1s"}},
+		{append(rep, "-manifest-grace", "later"), []string{`"later"`}},
+		{append(rep, "-no-manifest=perhaps"), []string{`"perhaps"`}},
 		{append(rep, "-checkpoint-pages", "0"), []string{"-checkpoint-pages 0"}},
 		{append(rep, "-checkpoint-pages", "many"), []string{`"many"`}},
 		{append(rep, "-truncate-pages", "0"), []string{"-truncate-pages 0"}},
@@ -113,6 +116,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"replicate", "-config", cfg("bad-pages.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    checkpoint-pages: -3\n")}, []string{"bad-pages.yaml", "checkpoint-pages"}},
 		{[]string{"replicate", "-config", cfg("truncate-below.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    truncate-pages: 500\n")}, []string{"truncate-below.yaml", "truncate-pages 500", "checkpoint-pages 1000"}},
 		{[]string{"replicate", "-checkpoint-pages", "3000", "-config", cfg("truncate-below-flag.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    truncate-pages: 2000\n")}, []string{"truncate-below-flag.yaml", "truncate-pages 2000", "checkpoint-pages 3000"}},
+		{[]string{"replicate", "-config", cfg("bad-grace.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    manifest-grace: -5m\n")}, []string{"bad-grace.yaml", "manifest-grace -5m"}},
+		{[]string{"replicate", "-config", cfg("bad-no-manifest.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    no-manifest: sometimes\n")}, []string{"bad-no-manifest.yaml", "sometimes"}},
 		{[]string{"replicate", "-config", cfg("bad-levels.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    compaction-intervals: [30s, -5m]\n")}, []string{"bad-levels.yaml", "compaction-intervals"}},
 
 		// restore

@@ -31,6 +31,8 @@ import (
 //	    truncate-pages: 10000
 //	    checkpoint-interval: 1m
 //	    checksums: false
+//	    no-manifest: false
+//	    manifest-grace: 5m
 //
 // Settings missing from a database come from the command line's flags.
 type replicateConfig struct {
@@ -53,6 +55,8 @@ type databaseConfig struct {
 	TruncatePages       *int       `yaml:"truncate-pages"`
 	CheckpointInterval  *duration  `yaml:"checkpoint-interval"`
 	Checksums           *bool      `yaml:"checksums"`
+	NoManifest          *bool      `yaml:"no-manifest"`
+	ManifestGrace       *duration  `yaml:"manifest-grace"`
 }
 
 // duration is a time.Duration written as Go writes it ("30s", "5m").
@@ -136,6 +140,8 @@ func (db *databaseConfig) check() error {
 		return fmt.Errorf("compaction-intervals: %d levels given, at most 8", len(db.CompactionIntervals))
 	case db.L0Retention != nil && *db.L0Retention < 0:
 		return fmt.Errorf("l0-retention %s: must not be negative", time.Duration(*db.L0Retention))
+	case db.ManifestGrace != nil && *db.ManifestGrace < 0:
+		return fmt.Errorf("manifest-grace %s: must not be negative", time.Duration(*db.ManifestGrace))
 	case db.CheckpointPages != nil && *db.CheckpointPages <= 0:
 		return fmt.Errorf("checkpoint-pages %d: must be positive", *db.CheckpointPages)
 	case db.TruncatePages != nil && (*db.TruncatePages == 0 || *db.TruncatePages < -1):
@@ -154,6 +160,16 @@ func (db *databaseConfig) check() error {
 func writerL0Retention(d time.Duration) time.Duration {
 	if d == 0 {
 		return writer.NoL0Retention
+	}
+	return d
+}
+
+// writerManifestGrace is the writer's ManifestGrace for the
+// -manifest-grace given: zero there means none, where zero in
+// writer.Options means the default.
+func writerManifestGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return writer.NoManifestGrace
 	}
 	return d
 }
@@ -190,6 +206,12 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 	}
 	if db.Checksums != nil {
 		o.Checksums = *db.Checksums
+	}
+	if db.NoManifest != nil {
+		o.NoManifest = *db.NoManifest
+	}
+	if db.ManifestGrace != nil {
+		o.ManifestGrace = writerManifestGrace(time.Duration(*db.ManifestGrace))
 	}
 	return o
 }

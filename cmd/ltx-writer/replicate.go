@@ -34,6 +34,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	checkpointPages := fs.Int("checkpoint-pages", writer.DefaultMinCheckpointPages, "WAL size, in pages, that triggers a PASSIVE checkpoint")
 	truncatePages := fs.Int("truncate-pages", writer.DefaultTruncatePages, "WAL size, in pages, that triggers an emergency TRUNCATE checkpoint (-1: never)")
 	checkpointInterval := fs.Duration("checkpoint-interval", writer.DefaultCheckpointInterval, "checkpoint a WAL with replicated changes at least this often")
+	noManifest := fs.Bool("no-manifest", false, "publish no manifest (readers then list the replica, as they do a Litestream replica)")
+	manifestGrace := fs.Duration("manifest-grace", writer.DefaultManifestGrace, "how long retention keeps the files a manifest named after a newer one replaced it (0s: not at all)")
 	checksums := fs.Bool("checksums", false, "write rolling checksums into every file (checked by restore; Litestream v0.5 cannot restore such a replica)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (off if empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -58,6 +60,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usagef("-truncate-pages %d: must not be below -checkpoint-pages %d", *truncatePages, *checkpointPages)
 	case *l0Retention < 0:
 		return usagef("-l0-retention %s: must not be negative", *l0Retention)
+	case *manifestGrace < 0:
+		return usagef("-manifest-grace %s: must not be negative", *manifestGrace)
 	}
 	intervals, err := parseIntervals(*compaction)
 	if err != nil {
@@ -79,6 +83,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		TruncatePages:       *truncatePages,
 		CheckpointInterval:  *checkpointInterval,
 		Checksums:           *checksums,
+		NoManifest:          *noManifest,
+		ManifestGrace:       writerManifestGrace(*manifestGrace),
 		Logger:              log,
 	}
 	dbs := []databaseConfig{{Path: *dbPath, Replica: *replicaURL}}
