@@ -181,6 +181,10 @@ func (c *lsConfig) convert() (*replicateConfig, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		for _, q := range db.replica().ignored {
+			cfg.warnings = append(cfg.warnings, warning{db.replica().line, fmt.Sprintf("dbs[%d].replica.url ?%s", i, q),
+				"ltx-writer reads only endpoint, region and forcePathStyle from a url"})
+		}
 		d.CompactionIntervals = levels
 		d.SnapshotInterval, d.SnapshotRetention = snapshot.Interval, snapshot.Retention
 		d.L0Retention = c.L0Retention
@@ -242,7 +246,6 @@ func (c *lsConfig) snapshot() (lsSnapshot, error) {
 // convert maps one database, at its absolute path p, with the top level's
 // replica settings as defaults.
 func (db *lsDBConf) convert(p string, defaults *LsReplicaSettings) (*databaseConfig, error) {
-	var rep *lsReplica
 	switch {
 	case db.Replica == nil && len(db.Replicas) == 0:
 		return nil, errors.New("no replica: give one under replica:")
@@ -250,11 +253,8 @@ func (db *lsDBConf) convert(p string, defaults *LsReplicaSettings) (*databaseCon
 		return nil, errors.New("both replica: and replicas: given; keep one")
 	case len(db.Replicas) > 1:
 		return nil, fmt.Errorf("%d replicas: one per database, as in Litestream v0.5; run a second ltx-writer for a second replica", len(db.Replicas))
-	case db.Replica != nil:
-		rep = db.Replica
-	default:
-		rep = db.Replicas[0]
 	}
+	rep := db.replica()
 	rep.setDefaults(defaults)
 	d := &databaseConfig{Path: p, SyncInterval: rep.SyncInterval}
 	var err error
@@ -291,6 +291,15 @@ func (db *lsDBConf) convert(p string, defaults *LsReplicaSettings) (*databaseCon
 		return nil, fmt.Errorf("truncate-page-n %d: must not be below min-checkpoint-page-count %d", *d.TruncatePages, *db.MinCheckpointPageN)
 	}
 	return d, nil
+}
+
+// replica is the database's one replica, given as replica: or as the one
+// entry of replicas:.
+func (db *lsDBConf) replica() *lsReplica {
+	if db.Replica != nil {
+		return db.Replica
+	}
+	return db.Replicas[0]
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -136,7 +136,7 @@ func dbRules() map[string]keyRule {
 		"busy-timeout":              scalar(),
 		"min-checkpoint-page-count": scalar(),
 		"truncate-page-n":           scalar(),
-		"meta-path":                 warned("ltx-writer keeps no local metadata beside the database"),
+		"meta-path":                 warned("ltx-writer keeps its own small state file, <db>-ltx, beside the database"),
 		"monitor-interval":          warned("ltx-writer looks for new WAL frames every sync-interval"),
 		"max-sync-wal-bytes":        warned("ltx-writer copies the whole pending WAL at each sync"),
 		"restore-if-db-not-exists":  refused("ltx-writer does not restore at start: run `ltx-writer restore -replica URL -o PATH` first").unless(isFalse),

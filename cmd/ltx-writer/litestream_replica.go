@@ -9,11 +9,13 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"gopkg.in/yaml.v3"
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/s3"
@@ -40,6 +42,15 @@ type lsReplica struct {
 	Name string `yaml:"name"`
 	Path string `yaml:"path"`
 	URL  string `yaml:"url"`
+
+	line    int
+	ignored []string // query parameters of url that ltx-writer ignores
+}
+
+func (r *lsReplica) UnmarshalYAML(n *yaml.Node) error {
+	type plain lsReplica
+	r.line = n.Line
+	return n.Decode((*plain)(r))
 }
 
 // setDefaults fills the settings the replica leaves empty from the top
@@ -151,6 +162,7 @@ func (r *lsReplica) s3URL() (string, error) {
 		if err != nil {
 			return "", err
 		}
+		r.ignored = u.ignored
 		prefix = u.prefix
 		bucket = u.bucket
 		if region == "" {
@@ -192,14 +204,15 @@ func cleanPrefix(p string) string {
 type lsS3URL struct {
 	bucket, prefix, region, endpoint string
 	pathStyle                        bool
+	ignored                          []string // the other query parameters
 }
 
 // parseLitestreamS3URL reads an s3:// replica url as Litestream v0.5
 // does: the host may name a provider (bucket.s3.us-west-2.amazonaws.com,
 // bucket.localhost:9000, ...), and the query may give endpoint, region
-// and forcePathStyle. Litestream ignores every other parameter in a config
-// file's url; so does ltx-writer, except skipVerify=true, refused as the
-// skip-verify key is.
+// and forcePathStyle. Litestream ignores most other parameters in a config
+// file's url; ltx-writer ignores them all, with a warning, except
+// skipVerify=true, refused as the skip-verify key is.
 func parseLitestreamS3URL(raw string) (lsS3URL, error) {
 	var out lsS3URL
 	if strings.HasPrefix(strings.ToLower(raw), "s3://arn:") {
@@ -227,11 +240,16 @@ func parseLitestreamS3URL(raw string) (lsS3URL, error) {
 			out.pathStyle = v == "true"
 		}
 	}
-	for _, k := range []string{"skipVerify", "skip-verify"} {
-		if q.Get(k) == "true" {
+	for k := range q {
+		switch {
+		case k == "endpoint" || k == "region" || k == "forcePathStyle" || k == "force-path-style":
+		case (k == "skipVerify" || k == "skip-verify") && q.Get(k) == "true":
 			return out, fmt.Errorf("replica url: %s=true: TLS verification cannot be turned off; trust the server's certificate with AWS_CA_BUNDLE=FILE instead", k)
+		default:
+			out.ignored = append(out.ignored, k)
 		}
 	}
+	sort.Strings(out.ignored)
 	return out, nil
 }
 

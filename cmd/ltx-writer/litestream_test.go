@@ -368,16 +368,17 @@ func TestLitestreamCredentialsFromEnv(t *testing.T) {
 	}
 }
 
-// TestLitestreamS3URLs: the s3:// url forms of Litestream's parser.
+// TestLitestreamS3URLs: the s3:// url forms of Litestream's parser; the
+// query parameters ltx-writer does not read are named in a warning.
 func TestLitestreamS3URLs(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
-		{"s3://mybkt.s3.us-west-2.amazonaws.com/db", "s3://mybkt/db?force-path-style=false&region=us-west-2"},
-		{"s3://mybkt.s3.amazonaws.com/db", "s3://mybkt/db?force-path-style=false"},
-		{"s3://mybkt.localhost:9000/db", "s3://mybkt/db?endpoint=http%3A%2F%2Flocalhost%3A9000&force-path-style=true&region=us-east-1"},
-		{"s3://mybkt.nyc3.digitaloceanspaces.com/db", "s3://mybkt/db?endpoint=https%3A%2F%2Fnyc3.digitaloceanspaces.com&force-path-style=false&region=nyc3"},
-		{"s3://mybkt/db?endpoint=127.0.0.1:9000&region=x", "s3://mybkt/db?endpoint=http%3A%2F%2F127.0.0.1%3A9000&force-path-style=true&region=x"},
-		{"s3://mybkt/db?endpoint=http://h:9000&forcePathStyle=false", "s3://mybkt/db?endpoint=http%3A%2F%2Fh%3A9000&force-path-style=false"},
-		{"s3://mybkt/a/b/?storageClass=GLACIER", "s3://mybkt/a/b?force-path-style=false"},
+	for _, tc := range []struct{ url, want, warn string }{
+		{"s3://mybkt.s3.us-west-2.amazonaws.com/db", "s3://mybkt/db?force-path-style=false&region=us-west-2", ""},
+		{"s3://mybkt.s3.amazonaws.com/db", "s3://mybkt/db?force-path-style=false", ""},
+		{"s3://mybkt.localhost:9000/db", "s3://mybkt/db?endpoint=http%3A%2F%2Flocalhost%3A9000&force-path-style=true&region=us-east-1", ""},
+		{"s3://mybkt.nyc3.digitaloceanspaces.com/db", "s3://mybkt/db?endpoint=https%3A%2F%2Fnyc3.digitaloceanspaces.com&force-path-style=false&region=nyc3", ""},
+		{"s3://mybkt/db?endpoint=127.0.0.1:9000&region=x", "s3://mybkt/db?endpoint=http%3A%2F%2F127.0.0.1%3A9000&force-path-style=true&region=x", ""},
+		{"s3://mybkt/db?endpoint=http://h:9000&forcePathStyle=false", "s3://mybkt/db?endpoint=http%3A%2F%2Fh%3A9000&force-path-style=false", ""},
+		{"s3://mybkt/a/b/?storageClass=GLACIER&sign-payload=false", "s3://mybkt/a/b?force-path-style=false", "[line 4: dbs[0].replica.url ?sign-payload line 4: dbs[0].replica.url ?storageClass]"},
 	} {
 		cfg, err := parseLitestream(t, "dbs:\n  - path: /a.db\n    replica:\n      url: "+tc.url+"\n", false)
 		if err != nil {
@@ -386,6 +387,16 @@ func TestLitestreamS3URLs(t *testing.T) {
 		}
 		if got := cfg.Databases[0].Replica; got != tc.want {
 			t.Errorf("url %s gives replica %s, want %s", tc.url, got, tc.want)
+		}
+		var warned []string
+		for _, w := range cfg.warnings {
+			warned = append(warned, fmt.Sprintf("line %d: %s", w.line, w.key))
+		}
+		if tc.warn == "" {
+			tc.warn = "[]"
+		}
+		if fmt.Sprint(warned) != tc.warn {
+			t.Errorf("url %s: warnings %s, want %s", tc.url, warned, tc.warn)
 		}
 	}
 }
@@ -398,6 +409,7 @@ func TestConfigFormats(t *testing.T) {
 		"addr: ':9090'\n":                               true,
 		"databases:\n  - path: a.db\n    replica: /r\n": false,
 		"metrics-addr: ':9090'\n":                       false,
+		"metrics-addr: ':9090'\naddr: ':9090'\n":        false,
 		"dbs: []\ndatabases: []\n":                      false,
 		"":                                              false,
 		"[1, 2]":                                        false,
