@@ -77,7 +77,14 @@ func (db *lsDBConf) UnmarshalYAML(n *yaml.Node) error {
 // whose errors then apply.
 func isLitestreamConfig(b []byte) bool {
 	var doc yaml.Node
-	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+	if yaml.Unmarshal(b, &doc) != nil {
+		// Litestream parses the text once expanded: ${VAR} may be what
+		// makes it YAML, as in a flow mapping {url: ${URL}}.
+		if yaml.Unmarshal([]byte(os.ExpandEnv(string(b))), &doc) != nil {
+			return false
+		}
+	}
+	if len(doc.Content) == 0 {
 		return false
 	}
 	root := resolve(doc.Content[0])

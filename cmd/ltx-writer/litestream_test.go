@@ -405,15 +405,16 @@ func TestLitestreamS3URLs(t *testing.T) {
 // stays as it was.
 func TestConfigFormats(t *testing.T) {
 	for text, litestream := range map[string]bool{
-		"dbs:\n  - path: a.db\n":                        true,
-		"addr: ':9090'\n":                               true,
-		"databases:\n  - path: a.db\n    replica: /r\n": false,
-		"metrics-addr: ':9090'\n":                       false,
-		"metrics-addr: ':9090'\naddr: ':9090'\n":        false,
-		"dbs: []\ndatabases: []\n":                      false,
-		"":                                              false,
-		"[1, 2]":                                        false,
-		"nonsense: 1\n":                                 false,
+		"dbs:\n  - path: a.db\n": true,
+		"addr: ':9090'\n":        true,
+		"dbs: [{path: /a.db, replica: {url: ${LTX_TEST_URL}}}]\n": true,
+		"databases:\n  - path: a.db\n    replica: /r\n":           false,
+		"metrics-addr: ':9090'\n":                                 false,
+		"metrics-addr: ':9090'\naddr: ':9090'\n":                  false,
+		"dbs: []\ndatabases: []\n":                                false,
+		"":                                                        false,
+		"[1, 2]":                                                  false,
+		"nonsense: 1\n":                                           false,
 	} {
 		if got := isLitestreamConfig([]byte(text)); got != litestream {
 			t.Errorf("%q taken for Litestream's format: %v", text, got)
