@@ -120,6 +120,21 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"replicate", "-config", cfg("bad-no-manifest.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    no-manifest: sometimes\n")}, []string{"bad-no-manifest.yaml", "sometimes"}},
 		{[]string{"replicate", "-config", cfg("bad-levels.yaml", "databases:\n  - path: app.db\n    replica: "+newReplica+"\n    compaction-intervals: [30s, -5m]\n")}, []string{"bad-levels.yaml", "compaction-intervals"}},
 
+		// replicate -config: Litestream's format
+		{[]string{"replicate", "-config", cfg("ls-type.yml", "dbs:\n  - path: "+db+"\n    replica:\n      type: sftp\n      host: h:22\n      password: s3cr3t\n")}, []string{"ls-type.yml", `replica type "sftp" is not supported`, "database " + db}},
+		{[]string{"replicate", "-config", cfg("ls-gcs.yml", "dbs:\n  - path: "+db+"\n    replica:\n      url: gs://bucket/db\n")}, []string{"ls-gcs.yml", `replica type "gs" is not supported`, "database " + db}},
+		{[]string{"replicate", "-config", cfg("ls-nodbpath.yml", "dbs:\n  - replica:\n      path: "+newReplica+"\n")}, []string{"ls-nodbpath.yml", "line 2: dbs[0]: missing path"}},
+		{[]string{"replicate", "-config", cfg("ls-noreplicapath.yml", "dbs:\n  - path: "+db+"\n    replica:\n      type: file\n")}, []string{"ls-noreplicapath.yml", "database " + db, "file replica: missing path"}},
+		{[]string{"replicate", "-config", cfg("ls-unset.yml", "dbs:\n  - path: ${LTX_TEST_UNSET_DIR}/app.db\n    replica:\n      path: "+newReplica+"\n")}, []string{"ls-unset.yml", "line 2 (path)", "${LTX_TEST_UNSET_DIR} is not set", "-no-expand-env"}},
+		{[]string{"replicate", "-no-expand-env", "-config", cfg("ls-unset.yml", "dbs:\n  - path: ${LTX_TEST_UNSET_DIR}/app.db\n    replica:\n      path: "+newReplica+"\n")}, []string{"${LTX_TEST_UNSET_DIR}/app.db"}},
+		{[]string{"replicate", "-config", cfg("ls-unset-secret.yml", "dbs:\n  - path: "+db+"\n    replica:\n      url: s3://b/db\n      access-key-id: AKIA\n      secret-access-key: s3cr3t$x\n")}, []string{"ls-unset-secret.yml", "line 6 (secret-access-key): refers to an environment variable that is not set"}},
+		{[]string{"replicate", "-config", cfg("ls-sse.yml", "dbs:\n  - path: "+db+"\n    replica:\n      url: s3://b/db\n      sse-customer-key: s3cr3t\n")}, []string{"ls-sse.yml", "line 5: dbs[0].replica.sse-customer-key: not supported"}},
+		{[]string{"replicate", "-config", cfg("ls-typo.yml", "dbs:\n  - path: "+db+"\n    replica:\n      path: "+newReplica+"\n      sync-intervall: 1s\n")}, []string{"ls-typo.yml", "line 5: dbs[0].replica.sync-intervall: unknown key"}},
+		{[]string{"replicate", "-config", cfg("ls-exec.yml", "exec: myapp\ndbs:\n  - path: "+db+"\n    replica:\n      path: "+newReplica+"\n")}, []string{"ls-exec.yml", "line 1: exec: not supported"}},
+		{[]string{"replicate", "-config", cfg("ls-replicas.yml", "dbs:\n  - path: "+db+"\n    replicas:\n      - path: /r1\n      - path: /r2\n")}, []string{"ls-replicas.yml", "2 replicas"}},
+		{[]string{"replicate", "-config", cfg("ls-loglevel.yml", "logging:\n  level: loud\ndbs:\n  - path: "+db+"\n    replica:\n      path: "+newReplica+"\n")}, []string{"ls-loglevel.yml", `logging.level "loud"`}},
+		{[]string{"replicate", "-config", cfg("ls-empty.yml", "addr: ':0'\n")}, []string{"ls-empty.yml", "no databases listed under dbs"}},
+
 		// restore
 		{[]string{"restore"}, []string{"-replica and -o are required"}},
 		{[]string{"restore", "-replica", replica}, []string{"-o"}},

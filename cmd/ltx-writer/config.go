@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
 
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -38,6 +39,11 @@ import (
 type replicateConfig struct {
 	MetricsAddr string           `yaml:"metrics-addr"`
 	Databases   []databaseConfig `yaml:"databases"`
+
+	// Litestream's config only (litestream.go): its logging block, and
+	// the keys ignored, for the log.
+	logging  *lsLogging
+	warnings []warning
 }
 
 // databaseConfig is one database to replicate. Pointers tell a setting
@@ -57,6 +63,11 @@ type databaseConfig struct {
 	Checksums           *bool      `yaml:"checksums"`
 	NoManifest          *bool      `yaml:"no-manifest"`
 	ManifestGrace       *duration  `yaml:"manifest-grace"`
+
+	// Litestream's config only (litestream.go): the S3 credentials it
+	// gives, and its busy-timeout.
+	credentials aws.CredentialsProvider
+	busyTimeout *duration
 }
 
 // duration is a time.Duration written as Go writes it ("30s", "5m").
@@ -71,12 +82,16 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// loadConfig reads and checks a config file. Unknown keys are errors, so
-// that a misspelled setting is not silently ignored.
-func loadConfig(path string) (*replicateConfig, error) {
+// loadConfig reads and checks a config file, in ltx-writer's format or
+// Litestream's (expandEnv: with $VAR expanded, as Litestream does). Unknown
+// keys are errors, so that a misspelled setting is not silently ignored.
+func loadConfig(path string, expandEnv bool) (*replicateConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if isLitestreamConfig(b) {
+		return parseLitestreamConfig(path, b, expandEnv)
 	}
 	return parseConfig(path, b)
 }
@@ -212,6 +227,9 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 	}
 	if db.ManifestGrace != nil {
 		o.ManifestGrace = writerManifestGrace(time.Duration(*db.ManifestGrace))
+	}
+	if db.busyTimeout != nil {
+		o.BusyTimeout = time.Duration(*db.busyTimeout)
 	}
 	return o
 }
