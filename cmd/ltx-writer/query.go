@@ -23,11 +23,12 @@ import (
 // runQuery runs one SQL statement against a replica through the ltx VFS,
 // at the latest TXID or pinned at one, and prints its rows.
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("query", "-replica URL [-txid N | -time T] [-format table|csv|json] 'SQL'", stderr)
+	fs := newFlagSet("query", "-replica URL [-txid N | -time T] [-format table|csv|json] [-stats] 'SQL'", stderr)
 	replica := fs.String("replica", "", "replica URL: a directory, file:///abs/dir or s3://bucket/prefix (required)")
 	txid := fs.String("txid", "", "read at this TXID: decimal, or 16 hex digits as in file names")
 	at := fs.String("time", "", "read at the newest TXID committed at or before this time: RFC 3339, or relative like -5m")
 	format := fs.String("format", "table", "output format: table, csv or json")
+	stats := fs.Bool("stats", false, "print what the query cost (storage requests, bytes, round trips, cache hits and misses) to stderr, under the rows")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,25 +61,32 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	cols, rows, err := queryAll(ctx, db, fs.Arg(0))
+	cols, rows, cost, err := queryAll(ctx, db, fs.Arg(0), *stats)
 	if err != nil {
 		return err
 	}
 	switch *format {
 	case "csv":
-		return writeCSV(stdout, cols, rows)
+		err = writeCSV(stdout, cols, rows)
 	case "json":
-		return writeJSON(stdout, cols, rows)
+		err = writeJSON(stdout, cols, rows)
 	default:
-		return writeTable(stdout, cols, rows)
+		err = writeTable(stdout, cols, rows)
 	}
+	if err == nil && *stats {
+		// stderr, so that stdout stays the rows alone in every format.
+		_, err = fmt.Fprintf(stderr, "cost: %s\n", cost)
+	}
+	return err
 }
 
-// queryAll runs query and returns its columns and every row.
-func queryAll(ctx context.Context, db *sql.DB, query string) ([]string, [][]any, error) {
+// queryAll runs query and returns its columns and every row and, if
+// stats, what it cost: PRAGMA ltx_stats, read on the same connection once
+// its rows are closed.
+func queryAll(ctx context.Context, db *sql.DB, query string, stats bool) (cols []string, rows [][]any, cost string, err error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	defer c.Close()
 	// SQL without a statement (empty, or only a comment) makes the driver's
@@ -93,8 +101,22 @@ func queryAll(ctx context.Context, db *sql.DB, query string) ([]string, [][]any,
 		}
 		return nil // a compile error is QueryContext's to report
 	}); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
+	if cols, rows, err = readRows(ctx, c, query); err != nil {
+		return nil, nil, "", err
+	}
+	if stats {
+		if err := c.QueryRowContext(ctx, `PRAGMA ltx_stats`).Scan(&cost); err != nil {
+			return nil, nil, "", fmt.Errorf("read the query's cost (PRAGMA ltx_stats): %w", err)
+		}
+	}
+	return cols, rows, cost, nil
+}
+
+// readRows runs query on c and returns its columns and every row, its
+// rows closed.
+func readRows(ctx context.Context, c *sql.Conn, query string) ([]string, [][]any, error) {
 	rs, err := c.QueryContext(ctx, query)
 	if err != nil {
 		return nil, nil, err
