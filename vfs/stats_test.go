@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,7 +140,9 @@ func TestStatsMatchStorage(t *testing.T) {
 // once a request.
 func TestStatsRoundTripsOfReadsAhead(t *testing.T) {
 	src := statsSource(t)
-	_, c := openStats(t, &slowFirstBigRead{Client: src.client}, coldTuning{noFrames: true}, "")
+	slow := &slowFirstBigRead{Client: src.client}
+	_, c := openStats(t, slow, coldTuning{noFrames: true}, "")
+	slow.armed.Store(true) // past the open's reads of page indexes
 	one[int64](t, c, fullScan)
 	s := statsOf(t, c)
 	t.Logf("full scan, its first read ahead held back: %v", s)
@@ -148,16 +151,17 @@ func TestStatsRoundTripsOfReadsAhead(t *testing.T) {
 	}
 }
 
-// slowFirstBigRead holds its first read of more than a few pages for
-// 100 ms: the first read ahead of a scan, which the scan then waits for,
-// since it asks for the next page at once.
+// slowFirstBigRead, once armed, holds its first read of more than a few
+// pages for 100 ms: the first read ahead of a scan, which the scan then
+// waits for, since it asks for the next page at once.
 type slowFirstBigRead struct {
 	storage.Client
-	once sync.Once
+	armed atomic.Bool
+	once  sync.Once
 }
 
 func (c *slowFirstBigRead) OpenLTXFile(ctx context.Context, level int, min, max ltx.TXID, off, size int64) (io.ReadCloser, error) {
-	if size > 8<<10 {
+	if size > 8<<10 && c.armed.Load() {
 		c.once.Do(func() {
 			select {
 			case <-time.After(100 * time.Millisecond):
