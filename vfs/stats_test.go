@@ -202,3 +202,27 @@ func TestStatsDiskHits(t *testing.T) {
 		t.Fatalf("started again: %v, want every miss a disk hit and no request (the first: %v)", again, first)
 	}
 }
+
+// TestStatsWaitForReadsUnderWay: the figures of a statement that ended
+// with a read under way (a read ahead it cancelled, its body still being
+// read) include that read's bytes once it finishes: PRAGMA ltx_stats waits
+// for it (up to statsSettle).
+func TestStatsWaitForReadsUnderWay(t *testing.T) {
+	st := newStatement(budget{})
+	if err := st.start(4096); err != nil {
+		t.Fatal(err)
+	}
+	st.end()
+	if err := st.start(4096); err == nil {
+		t.Fatal("a request for a statement that ended was let through")
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		reserved := int64(4096)
+		st.read(4096, &reserved)
+		st.finish(reserved)
+	}()
+	if s := st.stats(context.Background()); s.Requests != 1 || s.Bytes != 4096 {
+		t.Fatalf("%v, want the request under way at the end and its 4096 bytes", s)
+	}
+}
