@@ -122,19 +122,29 @@ func New(client storage.Client, opts Options) *Cache {
 
 func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 
-// Source says how Get served a page.
+// Served says how Get served a page: from where, and for a page it
+// waited for storage for, when the read it waited for started, so that a
+// caller can tell waits one after another from waits for reads made in
+// parallel.
+type Served struct {
+	From  Source
+	Since time.Time // FromAhead, FromStorage: when that read started
+}
+
+// Source is where a page came from.
 type Source uint8
 
 const (
 	// FromMemory: the page was held; nothing was waited for.
 	FromMemory Source = iota
 	// FromAhead: a read ahead under way brought the page, after a wait
-	// for storage (a hit in Stats).
+	// for storage (a hit in Stats); Since is when the read ahead started.
 	FromAhead
 	// FromDisk: the disk tier held the page (a miss in Stats).
 	FromDisk
 	// FromStorage: the page was read from storage, by this caller or by
-	// another one it waited for (a miss in Stats).
+	// another one it waited for (a miss in Stats); Since is when that
+	// read started.
 	FromStorage
 )
 
@@ -161,7 +171,7 @@ func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 // Get is Page, and says where the page came from, so that a caller can
 // count what its own reads cost: whether it waited for storage, and
 // whether the disk tier served it.
-func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Source, error) {
+func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	c.mu.Lock()
 	page, ok := c.pages.get(ref.Key)
 	var ahead *aheadRead
@@ -171,7 +181,7 @@ func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Source, error) {
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
-		return page, FromMemory, nil
+		return page, Served{From: FromMemory}, nil
 	}
 	if ahead != nil {
 		page, src, err := c.awaitAhead(ctx, ref.Key, ahead)
@@ -187,10 +197,10 @@ func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Source, error) {
 // ends, or its patience runs out. It returns the page if the read ahead
 // brought it (FromMemory if it had landed already, FromAhead after a
 // wait), nil and no error if the caller must read it itself.
-func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte, Source, error) {
+func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte, Served, error) {
 	select {
 	case <-ahead.done:
-		return c.landed(k, FromMemory)
+		return c.landed(k, Served{From: FromMemory})
 	default:
 	}
 	left := time.Until(ahead.since.Add(c.patience))
@@ -199,37 +209,37 @@ func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte
 		defer timer.Stop()
 		select {
 		case <-ahead.done:
-			return c.landed(k, FromAhead)
+			return c.landed(k, Served{From: FromAhead, Since: ahead.since})
 		case <-ctx.Done():
 			c.misses.Add(1)
-			return nil, 0, ctx.Err()
+			return nil, Served{}, ctx.Err()
 		case <-timer.C:
 		}
 	}
 	c.stuck.Add(1)
-	return nil, 0, nil
+	return nil, Served{}, nil
 }
 
 // landed returns page k after the read ahead that claimed it ended, if it
 // brought the page.
-func (c *Cache) landed(k Key, src Source) ([]byte, Source, error) {
+func (c *Cache) landed(k Key, how Served) ([]byte, Served, error) {
 	if page, ok := c.get(k); ok {
 		c.hits.Add(1)
-		return page, src, nil
+		return page, how, nil
 	}
-	return nil, 0, nil // it failed or was cancelled
+	return nil, Served{}, nil // it failed or was cancelled
 }
 
 // flight is what one shared read gives every caller waiting for it.
 type flight struct {
 	page []byte
-	src  Source
+	how  Served
 }
 
 // fetchShared reads a page once for every caller waiting for it. The read
 // runs under the context of the caller that started it (so a query's
 // deadline bounds it); if that caller gives up, the others start again.
-func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Source, error) {
+func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	key := flightKey(ref.Key)
 	for attempt := 0; ; attempt++ {
 		led := false // set only if this caller's function runs
@@ -238,14 +248,15 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Source, error
 			// A read that finished just before this one began has filled
 			// the cache already.
 			if page, ok := c.get(ref.Key); ok {
-				return flight{page, FromMemory}, nil
+				return flight{page, Served{From: FromMemory}}, nil
 			}
 			if c.disk != nil {
 				if page, ok := c.disk.get(ref.Key, ref.PageSize); ok {
 					c.add(ref.Key, page)
-					return flight{page, FromDisk}, nil
+					return flight{page, Served{From: FromDisk}}, nil
 				}
 			}
+			since := time.Now()
 			page, err := c.fetch(ctx, ref)
 			if err != nil {
 				return nil, err
@@ -254,7 +265,7 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Source, error
 			if c.disk != nil {
 				c.disk.put(ref.Key, page)
 			}
-			return flight{page, FromStorage}, nil
+			return flight{page, Served{From: FromStorage, Since: since}}, nil
 		})
 		select {
 		case res := <-ch:
@@ -262,12 +273,12 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Source, error
 				if !led && ctx.Err() == nil && attempt < 3 && isContextErr(res.Err) {
 					continue // the caller that led the read gave up, not this one
 				}
-				return nil, 0, res.Err
+				return nil, Served{}, res.Err
 			}
 			f := res.Val.(flight)
-			return f.page, f.src, nil
+			return f.page, f.how, nil
 		case <-ctx.Done():
-			return nil, 0, ctx.Err()
+			return nil, Served{}, ctx.Err()
 		}
 	}
 }

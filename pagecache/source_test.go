@@ -22,12 +22,12 @@ func TestGetSaysWhereAPageCameFrom(t *testing.T) {
 	f := files[0]
 	get := func(c *Cache, pgno uint32, want Source) {
 		t.Helper()
-		page, src, err := c.Get(ctx, f.refs[pgno])
+		page, how, err := c.Get(ctx, f.refs[pgno])
 		if err != nil || !bytes.Equal(page, f.pages[pgno]) {
 			t.Fatalf("page %d: %v", pgno, err)
 		}
-		if src != want {
-			t.Fatalf("page %d came from %d, want %d", pgno, src, want)
+		if how.From != want || how.Since.IsZero() != (want == FromMemory || want == FromDisk) {
+			t.Fatalf("page %d came from %d (since %v), want %d", pgno, how.From, how.Since, want)
 		}
 	}
 
@@ -45,19 +45,22 @@ func TestGetSaysWhereAPageCameFrom(t *testing.T) {
 	c = New(gated, Options{})
 	defer c.Close()
 	c.PrefetchAsync(ctx, []Ref{f.refs[7], f.refs[8]})
-	waiting := make(chan Source)
+	c.mu.Lock()
+	asked := c.inflight[f.refs[7].Key].since
+	c.mu.Unlock()
+	waiting := make(chan Served)
 	watch := &doneWatch{Context: ctx, called: make(chan struct{})}
 	go func() {
-		_, src, err := c.Get(watch, f.refs[7])
+		_, how, err := c.Get(watch, f.refs[7])
 		if err != nil {
 			t.Error(err)
 		}
-		waiting <- src
+		waiting <- how
 	}()
 	<-watch.called // Get waits for the read ahead
 	gated.open()
-	if src := <-waiting; src != FromAhead {
-		t.Fatalf("page 7, waited for its read ahead: came from %d, want %d", src, FromAhead)
+	if how := <-waiting; how.From != FromAhead || !how.Since.Equal(asked) {
+		t.Fatalf("page 7, waited for its read ahead: came from %d since %v, want %d since %v", how.From, how.Since, FromAhead, asked)
 	}
 	waitFor(t, "the read ahead to land", func() bool { return c.Contains(f.refs[8].Key) })
 	get(c, 8, FromMemory)

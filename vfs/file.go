@@ -193,7 +193,8 @@ func (f *file) page(ctx context.Context, pgno uint32) ([]byte, error) {
 		return data, err
 	}
 	if f.stmt != nil {
-		f.stmt.waited(f.rep.m) // listings, then page indexes: one wait at least
+		now := time.Now()
+		f.stmt.waited(now, now, f.rep.m) // listings, then page indexes: one wait at least
 	}
 	nv, rerr := f.rep.replan(ctx, v)
 	if rerr != nil {
@@ -226,9 +227,9 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	}
 	ref := pageRef(e, pgno, v.PageSize())
 	f.ra.observe(ctx, f.rep, v, ref.Key)
-	data, src, err := f.rep.cache.Get(ctx, ref)
+	data, how, err := f.rep.cache.Get(ctx, ref)
 	if f.stmt != nil {
-		f.stmt.looked(src, err, f.rep.m)
+		f.stmt.looked(how, err, f.rep.m)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page

@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,17 +38,23 @@ import (
 //     served from the connection's own copy, is not one). A page a read
 //     ahead was bringing counts as a hit, as in the cache's own counters.
 //   - disk hits: misses the disk tier (diskcache=) served.
-//   - round trips: the times the statement waited for storage one after
-//     another. SQLite reads one page at a time, so each lookup that waited
-//     for storage is one: its own read, a read another connection was
-//     making for the same page, or a read ahead still under way. Reads
-//     ahead in the background cost none until the statement waits for
-//     them, and then one for the whole batch that lands together. A rebuild
-//     of the version after a file vanished counts one.
+//   - round trips: the statement's waits for storage one after another.
+//     SQLite reads one page at a time, and a lookup that waits for storage
+//     waits for a read: its own, another connection's read of the same
+//     page, or a read ahead under way. A wait is one round trip deeper than
+//     the deepest wait that had ended when the read it waits for started;
+//     the statement's round trips are the deepest. So waits for reads made
+//     in parallel (a batch of reads ahead) count once, and reads ahead that
+//     land before the statement asks for their pages count nothing: it is
+//     the chain of waits a faster storage would shorten. A rebuild of the
+//     version after a file vanished counts one.
 type statement struct {
 	// The connection's goroutine alone counts these (SQLite calls the file
 	// from one goroutine at a time).
-	hits, misses, diskHits, rounds int64
+	hits, misses, diskHits int64
+	rounds                 int64  // the deepest wait
+	waits                  []wait // the last waits, by end
+	floor                  int64  // the deepest of the waits dropped from waits
 
 	budget budget
 
@@ -64,37 +71,62 @@ func newStatement(b budget) *statement {
 	return &statement{budget: b, drained: make(chan struct{})}
 }
 
-// looked counts one page lookup served from src (err: it failed).
-func (st *statement) looked(src pagecache.Source, err error, m *metrics) {
+// wait is one wait for storage: when it ended, and the deepest wait that
+// had ended by then (the depth of the chain up to it).
+type wait struct {
+	end   time.Time
+	depth int64
+}
+
+// keptWaits bounds the waits a statement remembers: a read it waits for
+// started at most aheadPatience (a read ahead) or one request (its own)
+// before, never hundreds of waits back.
+const keptWaits = 256
+
+// looked counts one page lookup served as how (err: it failed).
+func (st *statement) looked(how pagecache.Served, err error, m *metrics) {
 	if err != nil {
 		st.misses++
 		return
 	}
-	switch src {
+	switch how.From {
 	case pagecache.FromMemory:
 		st.hits++
-		return
 	case pagecache.FromAhead:
 		st.hits++
+		st.waited(how.Since, time.Now(), m)
 	case pagecache.FromDisk:
 		st.misses++
 		st.diskHits++
 		if m != nil {
 			m.diskHits.Inc()
 		}
-		return
 	case pagecache.FromStorage:
 		st.misses++
+		st.waited(how.Since, time.Now(), m)
 	}
-	st.waited(m)
 }
 
-// waited counts one sequential wait for storage.
-func (st *statement) waited(m *metrics) {
-	st.rounds++
-	if m != nil {
-		m.roundTrips.Inc()
+// waited counts a wait, ending at end, for a read that started at since.
+func (st *statement) waited(since, end time.Time, m *metrics) {
+	// The deepest wait that had ended when the read started: waits end in
+	// order, and each keeps the deepest up to it.
+	i := sort.Search(len(st.waits), func(i int) bool { return st.waits[i].end.After(since) })
+	depth := st.floor + 1
+	if i > 0 {
+		depth = st.waits[i-1].depth + 1
 	}
+	if depth > st.rounds {
+		if m != nil {
+			m.roundTrips.Add(float64(depth - st.rounds))
+		}
+		st.rounds = depth
+	}
+	if len(st.waits) == keptWaits {
+		st.floor = st.waits[keptWaits/2-1].depth
+		st.waits = append(st.waits[:0], st.waits[keptWaits/2:]...)
+	}
+	st.waits = append(st.waits, wait{end: end, depth: st.rounds})
 }
 
 // end marks the statement over: its reads ahead were cancelled, and
