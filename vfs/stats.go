@@ -64,11 +64,11 @@ type statement struct {
 	reserved int64 // bytes of requests under way not read yet
 	inflight int
 	ended    bool
-	drained  chan struct{} // closed once ended with nothing in flight
+	drained  chan struct{} // made by stats to wait on; closed once ended with nothing in flight
 }
 
 func newStatement(b budget) *statement {
-	return &statement{budget: b, drained: make(chan struct{})}
+	return &statement{budget: b}
 }
 
 // wait is one wait for storage: when it ended, and the deepest wait that
@@ -140,11 +140,12 @@ func (st *statement) end() {
 	}
 }
 
-// settle closes drained once the statement is over and nothing is in
-// flight. Under mu.
+// settle closes drained, if stats waits on it, once the statement is over
+// and nothing is in flight. Under mu.
 func (st *statement) settle() {
-	if st.ended && st.inflight == 0 {
+	if st.ended && st.inflight == 0 && st.drained != nil {
 		close(st.drained)
+		st.drained = nil
 	}
 }
 
@@ -157,12 +158,18 @@ const statsSettle = time.Second
 // under way have finished, or statsSettle (or ctx) has passed.
 func (st *statement) stats(ctx context.Context) Stats {
 	st.mu.Lock()
-	ended := st.ended
+	var drained chan struct{}
+	if st.ended && st.inflight > 0 {
+		if st.drained == nil {
+			st.drained = make(chan struct{})
+		}
+		drained = st.drained
+	}
 	st.mu.Unlock()
-	if ended {
+	if drained != nil {
 		t := time.NewTimer(statsSettle)
 		select {
-		case <-st.drained:
+		case <-drained:
 		case <-ctx.Done():
 		case <-t.C:
 		}
