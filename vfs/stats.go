@@ -260,12 +260,17 @@ func statementOf(ctx context.Context) *statement {
 }
 
 // queryContext is the context of the connection's reads: its interrupt
-// context (see context) carrying the open statement. It is made once per
-// statement and interrupt context, not per read.
+// context (see context) carrying the open statement, made at its first
+// read past the header (a warm statement, served from SQLite's own cache,
+// makes none). It is made once per statement and interrupt context, not
+// per read.
 func (f *file) queryContext() context.Context {
 	ctx := f.context()
+	if f.tx == nil {
+		return ctx // no read transaction: the open's check
+	}
 	if f.stmt == nil {
-		return ctx
+		f.stmt = newStatement(f.budget)
 	}
 	if f.stmtFor != ctx || f.stmtCtxOf != f.stmt {
 		f.stmtFor, f.stmtCtxOf = ctx, f.stmt
@@ -284,18 +289,19 @@ func aheadContext(ctx, query context.Context) context.Context {
 	return ctx
 }
 
-// beginStatement starts the counts and budget of a read transaction.
+// beginStatement starts the counts and budget of a read transaction;
+// queryContext makes the statement at its first read, so that a warm one
+// allocates nothing.
 func (f *file) beginStatement() {
-	f.stmt = newStatement(f.budget)
+	f.stmt, f.lastStmt = nil, nil
 }
 
 // endStatement ends them, after the transaction's reads ahead were
-// cancelled, and keeps them for PRAGMA ltx_stats.
+// cancelled, and keeps them for PRAGMA ltx_stats (nil: it read nothing).
 func (f *file) endStatement() {
-	if f.stmt == nil {
-		return
+	if f.stmt != nil {
+		f.stmt.end()
 	}
-	f.stmt.end()
 	f.lastStmt, f.stmt = f.stmt, nil
 	f.stmtFor, f.stmtCtxOf, f.stmtCtx = nil, nil, nil // hold no query's context
 }
