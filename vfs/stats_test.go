@@ -268,3 +268,33 @@ func TestStatsWaitForReadsUnderWay(t *testing.T) {
 		t.Fatalf("%v, want the request under way at the end and its 4096 bytes", s)
 	}
 }
+
+// TestStatsPerSchema: each schema counts its own reads: a lookup in an
+// ATTACHed replica shows in PRAGMA old.ltx_stats, not in main's.
+func TestStatsPerSchema(t *testing.T) {
+	src := statsSource(t)
+	counting := storagetest.NewCounting(src.client)
+	_, c := openStats(t, src.client, coldTuning{}, "")
+	statsSeq++
+	name := fmt.Sprintf("stats-old-%d", statsSeq)
+	attach(t, name, Options{Client: counting, Poll: time.Hour})
+	if _, err := c.ExecContext(context.Background(), `ATTACH 'file:`+name+`?vfs=ltx' AS old`); err != nil {
+		t.Fatal(err)
+	}
+	want := one[int64](t, src.db, costQueries[0].sql)
+	counting.Reset()
+	if got := one[int64](t, c, `SELECT sum(length(v)) FROM old.t WHERE id = 12345`); got != want {
+		t.Fatalf("%d, the primary says %d", got, want)
+	}
+	main := one[string](t, c, `PRAGMA main.ltx_stats`)
+	old, err := ParseStats(one[string](t, c, `PRAGMA old.ltx_stats`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Requests == 0 || old.Requests != counting.Counts().Requests() {
+		t.Fatalf("old: %v; its storage saw %d requests", old, counting.Counts().Requests())
+	}
+	if main != (Stats{}).String() {
+		t.Fatalf("main: %s, want nothing read there", main)
+	}
+}
