@@ -91,8 +91,8 @@ func (m *Manifest) Encode() ([]byte, error) {
 
 // Decode reads a manifest and checks it: its length and CRC, its version,
 // and that its files form a plan that reaches its TXID (a snapshot first,
-// each file right after the one before, the last ending at TXID), each
-// file with a hint or a valid inline index that describes it.
+// each file extending the one before without a gap, the last ending at
+// TXID), each file with a hint or a valid inline index that describes it.
 func Decode(b []byte) (*Manifest, error) {
 	fail := func(format string, args ...any) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -136,8 +136,13 @@ func (m *Manifest) check() error {
 		if f.Level < 0 || f.Level > storage.SnapshotLevel || f.MinTXID == 0 || f.MaxTXID < f.MinTXID {
 			return fmt.Errorf("file %d: %s", i, f.Name())
 		}
-		if i > 0 && f.MinTXID != m.Files[i-1].MaxTXID+1 {
-			return fmt.Errorf("%s does not follow %s", f.Name(), m.Files[i-1].Name())
+		// Each file extends the one before: it starts at or before the
+		// TXID after it and ends after it. A compaction may overlap the
+		// file before (a snapshot taken while it was being written, say):
+		// its pages are the newest of its TXIDs, so the overlap applies
+		// again what it holds, as plan.Restore's plans do.
+		if prev := m.Files[max(i-1, 0)]; i > 0 && (f.MinTXID > prev.MaxTXID+1 || f.MaxTXID <= prev.MaxTXID) {
+			return fmt.Errorf("%s does not extend %s", f.Name(), prev.Name())
 		}
 		switch {
 		case f.Size <= WholeFileMax && f.Index == nil:

@@ -80,6 +80,7 @@ func TestManifestDamage(t *testing.T) {
 		"no files":          func(m *manifest.Manifest) { m.Files = nil },
 		"no snapshot first": func(m *manifest.Manifest) { m.Files = m.Files[1:] },
 		"a gap":             func(m *manifest.Manifest) { m.Files = append(m.Files[:1], m.Files[2]) },
+		"a file twice":      func(m *manifest.Manifest) { m.Files = append(m.Files[:2], m.Files[1], m.Files[2]) },
 		"TXID beyond":       func(m *manifest.Manifest) { m.TXID = 9 },
 		"inline index of another file": func(m *manifest.Manifest) {
 			m.Files[1].Index, m.Files[2].Index = m.Files[2].Index, m.Files[1].Index
@@ -95,6 +96,28 @@ func TestManifestDamage(t *testing.T) {
 		if _, err := manifest.Decode(b); !errors.Is(err, manifest.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestManifestOverlappingPlan: a compaction that overlaps the file before
+// it in the plan (as plan.Restore chooses: the file that reaches
+// furthest) is a valid step.
+func TestManifestOverlappingPlan(t *testing.T) {
+	src := storagetest.NewDB(4096)
+	snap := src.Apply(t, 160, map[uint32][]byte{1: bigPage(4096, 1)}) // [1,1]
+	l0 := src.Apply(t, 160, map[uint32][]byte{2: bigPage(4096, 2)})   // [2,2]
+	next := src.Apply(t, 160, map[uint32][]byte{3: bigPage(4096, 3)}) // [3,3]
+	l1 := storagetest.Compact(t, l0, next)                            // [2,3]
+	m := &manifest.Manifest{TXID: 3, Seq: 1, Published: time.Now().UTC(), Files: []manifest.File{
+		manifest.FileOf(build(t, 9, storagetest.Compact(t, snap, l0)), 0), // [1,2]
+		manifest.FileOf(build(t, 1, l1), 0),                               // [2,3]
+	}}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manifest.Decode(b); err != nil {
+		t.Fatalf("a plan whose compaction overlaps the snapshot: %v", err)
 	}
 }
 

@@ -122,6 +122,32 @@ func New(client storage.Client, opts Options) *Cache {
 
 func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 
+// Served says how Get served a page: from where, and for a page it
+// waited for storage for, when the read it waited for started, so that a
+// caller can tell waits one after another from waits for reads made in
+// parallel.
+type Served struct {
+	From  Source
+	Since time.Time // FromAhead, FromStorage: when that read started
+}
+
+// Source is where a page came from.
+type Source uint8
+
+const (
+	// FromMemory: the page was held; nothing was waited for.
+	FromMemory Source = iota
+	// FromAhead: a read ahead under way brought the page, after a wait
+	// for storage (a hit in Stats); Since is when the read ahead started.
+	FromAhead
+	// FromDisk: the disk tier held the page (a miss in Stats).
+	FromDisk
+	// FromStorage: the page was read from storage, by this caller or by
+	// another one it waited for (a miss in Stats); Since is when that
+	// read started.
+	FromStorage
+)
+
 // Page returns the decoded page for ref, from memory or with one ranged read
 // (concurrent callers for the same page share one read). The frame is
 // checked: its page number must be ref's and it must decode to exactly
@@ -138,6 +164,14 @@ func cost(page []byte) int64 { return int64(len(page)) + entryOverhead }
 // another connection's), so past that the page is read under ctx like any
 // miss.
 func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
+	page, _, err := c.Get(ctx, ref)
+	return page, err
+}
+
+// Get is Page, and says where the page came from, so that a caller can
+// count what its own reads cost: whether it waited for storage, and
+// whether the disk tier served it.
+func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	c.mu.Lock()
 	page, ok := c.pages.get(ref.Key)
 	var ahead *aheadRead
@@ -147,12 +181,12 @@ func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
-		return page, nil
+		return page, Served{From: FromMemory}, nil
 	}
 	if ahead != nil {
-		page, err := c.awaitAhead(ctx, ref.Key, ahead)
+		page, src, err := c.awaitAhead(ctx, ref.Key, ahead)
 		if page != nil || err != nil {
-			return page, err
+			return page, src, err
 		}
 	}
 	c.misses.Add(1)
@@ -161,33 +195,51 @@ func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 
 // awaitAhead waits for the read ahead bringing page k, until it ends, ctx
 // ends, or its patience runs out. It returns the page if the read ahead
-// brought it, nil and no error if the caller must read it itself.
-func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte, error) {
+// brought it (FromMemory if it had landed already, FromAhead after a
+// wait), nil and no error if the caller must read it itself.
+func (c *Cache) awaitAhead(ctx context.Context, k Key, ahead *aheadRead) ([]byte, Served, error) {
+	select {
+	case <-ahead.done:
+		return c.landed(k, Served{From: FromMemory})
+	default:
+	}
 	left := time.Until(ahead.since.Add(c.patience))
 	if left > 0 {
 		timer := time.NewTimer(left)
 		defer timer.Stop()
 		select {
 		case <-ahead.done:
-			if page, ok := c.get(k); ok {
-				c.hits.Add(1)
-				return page, nil
-			}
-			return nil, nil // it failed or was cancelled
+			return c.landed(k, Served{From: FromAhead, Since: ahead.since})
 		case <-ctx.Done():
 			c.misses.Add(1)
-			return nil, ctx.Err()
+			return nil, Served{}, ctx.Err()
 		case <-timer.C:
 		}
 	}
 	c.stuck.Add(1)
-	return nil, nil
+	return nil, Served{}, nil
+}
+
+// landed returns page k after the read ahead that claimed it ended, if it
+// brought the page.
+func (c *Cache) landed(k Key, how Served) ([]byte, Served, error) {
+	if page, ok := c.get(k); ok {
+		c.hits.Add(1)
+		return page, how, nil
+	}
+	return nil, Served{}, nil // it failed or was cancelled
+}
+
+// flight is what one shared read gives every caller waiting for it.
+type flight struct {
+	page []byte
+	how  Served
 }
 
 // fetchShared reads a page once for every caller waiting for it. The read
 // runs under the context of the caller that started it (so a query's
 // deadline bounds it); if that caller gives up, the others start again.
-func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
+func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	key := flightKey(ref.Key)
 	for attempt := 0; ; attempt++ {
 		led := false // set only if this caller's function runs
@@ -196,14 +248,15 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
 			// A read that finished just before this one began has filled
 			// the cache already.
 			if page, ok := c.get(ref.Key); ok {
-				return page, nil
+				return flight{page, Served{From: FromMemory}}, nil
 			}
 			if c.disk != nil {
 				if page, ok := c.disk.get(ref.Key, ref.PageSize); ok {
 					c.add(ref.Key, page)
-					return page, nil
+					return flight{page, Served{From: FromDisk}}, nil
 				}
 			}
+			since := time.Now()
 			page, err := c.fetch(ctx, ref)
 			if err != nil {
 				return nil, err
@@ -212,7 +265,7 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
 			if c.disk != nil {
 				c.disk.put(ref.Key, page)
 			}
-			return page, nil
+			return flight{page, Served{From: FromStorage, Since: since}}, nil
 		})
 		select {
 		case res := <-ch:
@@ -220,11 +273,12 @@ func (c *Cache) fetchShared(ctx context.Context, ref Ref) ([]byte, error) {
 				if !led && ctx.Err() == nil && attempt < 3 && isContextErr(res.Err) {
 					continue // the caller that led the read gave up, not this one
 				}
-				return nil, res.Err
+				return nil, Served{}, res.Err
 			}
-			return res.Val.([]byte), nil
+			f := res.Val.(flight)
+			return f.page, f.how, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, Served{}, ctx.Err()
 		}
 	}
 }

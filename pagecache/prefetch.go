@@ -67,9 +67,9 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 // are neither held nor being read, as Prefetch does but in smaller parallel
 // requests, and returns at once. Page waits for a page being read this way
 // rather than reading it again, but not past aheadPatience after this call:
-// then it reads the page itself. The reads end with ctx (the
-// caller ends it when the query that asked for them ends) or at Close,
-// whichever comes first, and at most asyncConcurrency run at once per
+// then it reads the page itself. The reads end with ctx (the caller ends
+// it when the query that asked for them ends) or at Close, whichever comes
+// first, and carry ctx's values; at most asyncConcurrency run at once per
 // cache; a read that fails keeps nothing and fails nothing: the page is
 // read when asked for.
 func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
@@ -104,8 +104,11 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 	c.async.Add(len(batches) + 1)
 	c.mu.Unlock()
 
-	rctx, cancel := context.WithCancel(c.bg)
+	// The reads carry ctx's values (a caller's count of what its query
+	// read, see the vfs package), and end with ctx or with the cache.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
+	stopBg := context.AfterFunc(c.bg, cancel)
 	var wg sync.WaitGroup
 	for i, run := range batches {
 		wg.Go(func() { c.readAhead(rctx, run, reads[i]) })
@@ -114,6 +117,7 @@ func (c *Cache) PrefetchAsync(ctx context.Context, refs []Ref) {
 		defer c.async.Done()
 		wg.Wait()
 		stop()
+		stopBg()
 		cancel()
 	}()
 }

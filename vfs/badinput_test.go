@@ -101,6 +101,19 @@ func TestBadDSNParameters(t *testing.T) {
 		{dsn(replica, "pagecache=0"), []string{"pagecache=0"}},
 		{dsn(replica, "pagecache=1e9"), []string{"pagecache=1e9"}},
 		{dsn(replica, "pagecahce=1GiB"), []string{"pagecahce", "pagecache"}},
+		// max_requests= and max_bytes=
+		{dsn(replica, "max_requests=0"), []string{"max_requests=0", "at least 1"}},
+		{dsn(replica, "max_requests=-3"), []string{"max_requests=-3"}},
+		{dsn(replica, "max_requests=lots"), []string{"max_requests=lots"}},
+		{dsn(replica, "max_requests=1.5"), []string{"max_requests=1.5"}},
+		{dsn(replica, "max_requests="), []string{"max_requests="}},
+		{dsn(replica, "max_requests=5", "max_requests=6"), []string{"max_requests given 2 times"}},
+		{dsn(replica, "max_bytes=0"), []string{"max_bytes=0", "at least 1 byte"}},
+		{dsn(replica, "max_bytes=-1MiB"), []string{"max_bytes=-1MiB"}},
+		{dsn(replica, "max_bytes=much"), []string{"max_bytes=much"}},
+		{dsn(replica, "max_bytes=1e9"), []string{"max_bytes=1e9"}},
+		{dsn(replica, "max_byte=1MiB"), []string{"max_byte", "max_bytes"}},
+		{dsn(replica, "max_request=10"), []string{"max_request", "max_requests"}},
 		// SQLite's own, where they would break the snapshots
 		{dsn(replica, "immutable=1"), []string{"immutable=1"}},
 		{dsn(replica, "nolock=1"), []string{"nolock=1"}},
@@ -131,6 +144,7 @@ func TestBadDSNParameters(t *testing.T) {
 		{"time=" + url.QueryEscape(src.timeOf(6).Format(ltx.RFC3339Milli)), 5},
 		{"txid=0000000000000006", 5},
 		{"txid=6&poll=250ms&pagecache=1MiB", 5},
+		{"max_requests=1000&max_bytes=64MiB", 5},
 		{"immutable=0", 5},
 		{"mode=ro", 5},
 	} {
@@ -165,6 +179,8 @@ func TestBadPragmaValues(t *testing.T) {
 		{`PRAGMA ltx_time = 42`, `ltx_time=42`},
 		{`PRAGMA ltx_lag = 5`, `ltx_lag=5`},
 		{`PRAGMA ltx_lag = 'latest'`, `ltx_lag=latest`},
+		{`PRAGMA ltx_stats = 0`, `ltx_stats=0`},
+		{`PRAGMA ltx_stats = 'reset'`, `ltx_stats=reset`},
 	} {
 		badInputsTried++
 		_, err := c.ExecContext(ctx, tt.stmt)

@@ -32,7 +32,7 @@ func benchSource(b *testing.B) *source {
 	bench.once.Do(func() {
 		// The source outlives this benchmark: TempDir and Cleanup of the
 		// first caller would remove it under the next one.
-		src := newSource(&benchTB{B: b}, 4096)
+		src := newSource(&keptTB{TB: b}, 4096)
 		src.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, payload BLOB)`)
 		for i := range benchBatches {
 			lo := i*benchRows/benchBatches + 1
@@ -49,20 +49,20 @@ func benchSource(b *testing.B) *source {
 	return bench.src
 }
 
-// benchTB keeps the source's files for the life of the test binary
+// keptTB keeps a shared source's files for the life of the test binary
 // (TestMain removes them).
-type benchTB struct{ *testing.B }
+type keptTB struct{ testing.TB }
 
-func (t *benchTB) TempDir() string {
-	dir, err := os.MkdirTemp("", "ltxvfs-bench-")
+func (t *keptTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "ltxvfs-kept-")
 	if err != nil {
-		t.B.Fatal(err)
+		t.TB.Fatal(err)
 	}
 	bench.dirs = append(bench.dirs, dir)
 	return dir
 }
 
-func (t *benchTB) Cleanup(func()) {}
+func (t *keptTB) Cleanup(func()) {}
 
 // BenchmarkWarmPointQuery compares a warm point query by rowid through the
 // ltx VFS with the same database through the default VFS (a local file,

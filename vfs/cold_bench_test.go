@@ -187,8 +187,9 @@ func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession 
 	return newColdSessionDisk(b, fix, mode, "")
 }
 
-// newColdSessionDisk is newColdSession with a disk tier in tier, if given.
-func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier string) *coldSession {
+// newColdSessionDisk is newColdSession with a disk tier in tier, if given,
+// and the DSN parameters extra ("max_bytes=64MiB").
+func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier string, extra ...string) *coldSession {
 	b.Helper()
 	slow := wrap.NewFaulty(filereplica.New(fix.dir), wrap.FaultyConfig{
 		List: wrap.Behaviour{FirstByte: coldFirstByte},
@@ -201,7 +202,7 @@ func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier stri
 	if err := Attach(s.name, opts); err != nil {
 		b.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+s.name+"?vfs=ltx")
+	db, err := sql.Open("sqlite3", "file:"+s.name+"?"+strings.Join(append([]string{"vfs=ltx"}, extra...), "&"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -38,6 +38,15 @@ type file struct {
 	zero    []byte    // a page of zeros: the lock page, holes
 	ra      readahead // this connection's reads, to read ahead (readahead.go)
 	closed  bool
+
+	// What statements cost (stats.go): the open one, the last one, and
+	// the context that carries the open one.
+	budget    budget
+	stmt      *statement
+	lastStmt  *statement
+	stmtFor   context.Context // the interrupt context stmtCtx was made from
+	stmtCtxOf *statement
+	stmtCtx   context.Context
 }
 
 // The file implements exactly the optional interfaces it uses.
@@ -128,6 +137,7 @@ func (f *file) Close() error {
 	f.closed = true
 	f.tx = nil
 	f.ra.endTransaction()
+	f.endStatement()
 	f.rep.removeFile(f)
 	if f.following {
 		f.following = false
@@ -149,7 +159,7 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return copy(p, f.page1[off:]), nil
 	}
-	ctx := f.context()
+	ctx := f.queryContext()
 	n := 0
 	for n < len(p) {
 		v := f.view()
@@ -182,6 +192,10 @@ func (f *file) page(ctx context.Context, pgno uint32) ([]byte, error) {
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || ctx.Err() != nil {
 		return data, err
 	}
+	if f.stmt != nil {
+		now := time.Now()
+		f.stmt.waited(now, now, f.rep.m) // listings, then page indexes: one wait at least
+	}
 	nv, rerr := f.rep.replan(ctx, v)
 	if rerr != nil {
 		return nil, fmt.Errorf("%w; TXID %d cannot be rebuilt from the files left: %w", err, v.TXID(), rerr)
@@ -213,7 +227,10 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	}
 	ref := pageRef(e, pgno, v.PageSize())
 	f.ra.observe(ctx, f.rep, v, ref.Key)
-	data, err := f.rep.cache.Page(ctx, ref)
+	data, how, err := f.rep.cache.Get(ctx, ref)
+	if f.stmt != nil {
+		f.stmt.looked(how, err, f.rep.m)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
@@ -250,6 +267,14 @@ func fileKey(f *index.File) pagecache.FileKey {
 func (f *file) failed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return sqlite3.INTERRUPT
+	}
+	var over *BudgetError
+	if errors.As(err, &over) {
+		// The budget's own message, not the page read it stopped.
+		err = over
+		if m := f.rep.m; m != nil {
+			m.budgetStops.WithLabelValues(over.Param).Inc()
+		}
 	}
 	if _, loaded := keptErrs.Swap(f.errKey(), err); !loaded {
 		keptCount.Add(1)
@@ -309,6 +334,7 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 		f.tx = v
 		f.txTXID.Store(uint64(v.TXID()))
 		forgetErr(f.errKey())
+		f.beginStatement()
 	}
 	f.lock = lock
 	return nil
@@ -319,6 +345,7 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 func (f *file) Unlock(lock vfs.LockLevel) error {
 	if lock == vfs.LOCK_NONE {
 		f.ra.endTransaction()
+		f.endStatement()
 		f.tx = nil
 		f.txTXID.Store(0)
 	}

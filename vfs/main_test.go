@@ -9,8 +9,10 @@ import (
 
 func TestMain(m *testing.M) {
 	code := s3test.Run(m)
-	if bench.src != nil {
-		bench.src.db.Close()
+	for _, src := range []*source{bench.src, statsShared.src} {
+		if src != nil {
+			src.db.Close()
+		}
 	}
 	for _, dir := range bench.dirs {
 		os.RemoveAll(dir)

@@ -25,6 +25,11 @@ type metrics struct {
 	requests  *prometheus.CounterVec // by op: list, read, write, delete, object_read, object_not_modified, object_write, object_list, object_delete
 	bytes     prometheus.Counter
 	fetch     prometheus.Histogram
+
+	// What statements cost, as PRAGMA ltx_stats counts it (stats.go).
+	roundTrips  prometheus.Counter
+	diskHits    prometheus.Counter
+	budgetStops *prometheus.CounterVec // by budget: max_requests, max_bytes
 }
 
 // newMetrics makes the collectors; register them once r's index and cache
@@ -43,9 +48,12 @@ func newMetrics(reg prometheus.Registerer, name string, r *replica) *metrics {
 		Help:    "Latency of one ranged read from storage, from the request to the end of its body.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5ms .. 16s
 	})
+	m.roundTrips = prometheus.NewCounter(prometheus.CounterOpts(opts("round_trips_total", "Times a statement waited for storage, one wait after another (reads in parallel count once).")))
+	m.diskHits = prometheus.NewCounter(prometheus.CounterOpts(opts("disk_hits_total", "Page lookups of statements that missed the page cache and were served by the disk tier.")))
+	m.budgetStops = prometheus.NewCounterVec(prometheus.CounterOpts(opts("budget_stops_total", "Statements stopped by their budget (max_requests=, max_bytes=), by budget.")), []string{"budget"})
 	stat := func(f func() int64) func() float64 { return func() float64 { return float64(f()) } }
 	m.collectors = []prometheus.Collector{
-		m.pageReads, m.requests, m.bytes, m.fetch,
+		m.pageReads, m.requests, m.bytes, m.fetch, m.roundTrips, m.diskHits, m.budgetStops,
 		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("cache_hits_total", "Page lookups served from the shared page cache.")),
 			stat(func() int64 { return r.cache.Stats().Hits })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("cache_misses_total", "Page lookups that had to read storage.")),

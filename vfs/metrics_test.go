@@ -92,8 +92,8 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 			replica := ""
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
-				case "op":
-					name += `{op="` + l.GetValue() + `"}`
+				case "op", "budget":
+					name += `{` + l.GetName() + `="` + l.GetValue() + `"}`
 				case "replica":
 					replica = l.GetValue()
 				}
@@ -158,5 +158,37 @@ func TestMetricsOfObjectRequests(t *testing.T) {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v (all: %v)", name, got[name], want, got)
 		}
+	}
+}
+
+// TestMetricsOfStatementCosts: the metrics count the round trips and disk
+// hits of statements as ltx_stats does, and the statements their budget
+// stopped, by budget.
+func TestMetricsOfStatementCosts(t *testing.T) {
+	src := statsSource(t)
+	reg := prometheus.NewRegistry()
+	attach(t, "measured", Options{Client: src.client, Registerer: reg, Poll: time.Hour})
+	c := conn(t, openDB(t, "file:measured?vfs=ltx&max_bytes=64KiB"))
+	var rounds int64
+	for _, q := range costQueries[:2] {
+		ints(t, c, q.sql)
+		rounds += statsOf(t, c).RoundTrips
+	}
+	if _, err := c.ExecContext(t.Context(), fullScan); err == nil {
+		t.Fatal("a full scan within max_bytes=64KiB")
+	}
+	rounds += statsOf(t, c).RoundTrips
+	m := gather(t, reg)
+	for name, want := range map[string]float64{
+		`ltxvfs_round_trips_total`:                      float64(rounds),
+		`ltxvfs_disk_hits_total`:                        0,
+		`ltxvfs_budget_stops_total{budget="max_bytes"}`: 1,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present: %v), want %v", name, got, ok, want)
+		}
+	}
+	if rounds == 0 {
+		t.Fatal("no round trip: the test tests nothing")
 	}
 }

@@ -34,6 +34,8 @@ type params struct {
 
 	diskDir   string // diskcache=: the disk tier's directory ("": none)
 	diskBytes int64  // diskcache_size=: its bound (0: not given)
+
+	budget budget // max_requests=, max_bytes= (budget.go)
 }
 
 // following reports whether the connection follows the newest TXID.
@@ -165,6 +167,17 @@ func readParams(q url.Values, now time.Time) (params, error) {
 		}
 		p.diskBytes = n
 	}
+	maxRequests, hasRequests, err := one("max_requests")
+	if err != nil {
+		return p, err
+	}
+	maxBytes, hasBytes, err := one("max_bytes")
+	if err != nil {
+		return p, err
+	}
+	if p.budget, err = parseBudget(maxRequests, maxBytes, hasRequests, hasBytes); err != nil {
+		return p, err
+	}
 	for _, key := range []string{"immutable", "nolock"} {
 		if v, ok := q[key]; ok && len(v) > 0 {
 			if b, err := strconv.ParseBool(v[0]); err != nil || b {
@@ -191,7 +204,7 @@ func readParams(q url.Values, now time.Time) (params, error) {
 // ownParams are the parameters the VFS reads; otherParams those of SQLite
 // and the driver, which are left alone even when they look like ours.
 var (
-	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache", "diskcache", "diskcache_size"}
+	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache", "diskcache", "diskcache_size", "max_requests", "max_bytes"}
 	otherParams = map[string]bool{"vfs": true, "mode": true, "cache": true, "psow": true, "nolock": true, "immutable": true, "modeof": true, "_pragma": true, "_txlock": true, "_timefmt": true}
 )
 

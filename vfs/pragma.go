@@ -20,6 +20,8 @@ import (
 //	ltx_time           the commit time of that TXID, RFC 3339 (ms, UTC)
 //	ltx_time=T|latest  pin at the newest TXID committed at or before T
 //	ltx_lag            seconds since the newest TXID seen was committed
+//	ltx_stats          what the last statement cost (stats.go), as text:
+//	                   requests=3 bytes=12288 round_trips=2 cache_hits=10 cache_misses=3 disk_hits=0
 //
 // SQLite calls it when it prepares the statement. A setter returns the new
 // value; inside an open read transaction it is an error, as the
@@ -37,6 +39,8 @@ func (f *file) Pragma(name, value string) (string, error) {
 			return "", err
 		}
 		return f.describe(name), nil
+	case "ltx_stats":
+		return f.statsPragma(value)
 	case "ltx_lag":
 		if value != "" {
 			return "", fmt.Errorf("ltx_lag=%s: ltx_lag is read-only", value)

@@ -155,7 +155,9 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 			refs = append(refs, pageRef(e, p, ps))
 		}
 	}
-	r.cache.PrefetchAsync(ra.scope.context(ctx), refs)
+	// The reads count against the statement that asked for them, and are
+	// skipped rather than take it past its budget (budget.go).
+	r.cache.PrefetchAsync(aheadContext(ra.scope.context(ctx), ctx), refs)
 	ra.ahead = to
 	ra.window = min(ra.window*2, max(uint32(r.cold.budget/raShare/int64(ps)), 4))
 }

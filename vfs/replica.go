@@ -92,6 +92,9 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 		r.m = cfg.metrics(r)
 		r.client = &meteredClient{Client: r.client, m: r.m}
 	}
+	// Outermost: a request a statement's budget refuses reaches neither
+	// storage nor the metrics.
+	r.client = &statClient{Client: r.client}
 	disk, err := r.setupCold(cfg)
 	if err != nil {
 		return nil, err

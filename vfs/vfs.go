@@ -80,7 +80,7 @@ func openMain(name *vfs.Filename) (*file, error) {
 		return nil, fmt.Errorf("%w: give replica=URL (URL-escaped), or bind the name %q with vfs.Attach", errNoReplica, name.String())
 	}
 
-	f := &file{rep: r, name: name.String()}
+	f := &file{rep: r, name: name.String(), budget: p.budget}
 	r.addFile(f)
 	switch {
 	case p.txid != 0:

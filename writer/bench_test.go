@@ -61,17 +61,20 @@ func BenchmarkAppWrites(b *testing.B) {
 // the application writes continuously, and the L0 bytes per committed
 // transaction. Each iteration is one sync, 100 ms apart, as a writer with
 // a 100 ms sync interval would do.
+// The no-manifest variants give the cost of publishing the manifest after
+// each sync, in the same run.
 func BenchmarkSync(b *testing.B) {
-	b.Run("unthrottled", func(b *testing.B) { benchSync(b, 0) })
-	b.Run("1000txn/s", func(b *testing.B) { benchSync(b, time.Millisecond) })
+	b.Run("unthrottled", func(b *testing.B) { benchSync(b, 0, false) })
+	b.Run("1000txn/s", func(b *testing.B) { benchSync(b, time.Millisecond, false) })
+	b.Run("1000txn/s,no-manifest", func(b *testing.B) { benchSync(b, time.Millisecond, true) })
 }
 
-func benchSync(b *testing.B, pace time.Duration) {
+func benchSync(b *testing.B, pace time.Duration, noManifest bool) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "app.db")
 	db := openApp(b, path)
 	c := newReplica(b)
-	r := newReplicator(b, path, c, writer.Options{SyncInterval: -1, SnapshotInterval: -1})
+	r := newReplicator(b, path, c, writer.Options{SyncInterval: -1, SnapshotInterval: -1, NoManifest: noManifest})
 	defer r.Close(ctx)
 	if err := r.Sync(ctx); err != nil {
 		b.Fatal(err)

@@ -25,12 +25,16 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	}
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
 	hint := r.newHint(level)
 	info, inputs, err := compactLevel(ctx, r.client, level, hint)
 	if err != nil || info == nil {
 		return info, err
 	}
-	r.writeHint(ctx, hint)
+	h, hintSize := r.writeHint(ctx, hint)
+	r.describeWritten(ctx, info, h, hintSize)
 	r.m.compaction(level)
 	r.m.uploadedBytes.Add(float64(info.Size))
 	if level == 1 { // L0 retention counts from now (see EnforceRetention)
@@ -42,7 +46,7 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 		}
 	}
 	r.log.Debug("compacted", "file", storage.FileName(level, info.MinTXID, info.MaxTXID), "bytes", info.Size)
-	return info, nil
+	return info, r.publish(ctx)
 }
 
 // compactLevel compacts into level the run of level-1 files that follows

@@ -51,13 +51,16 @@ func litestreamRestore(t *testing.T, c storage.Client) ([]byte, error) {
 // TestDefaultReplicaRestoresAsLitestream: by default (no checksums) the
 // replica restores the way Litestream v0.5 restores (which refuses files
 // that carry a checksum), and through Restore; a replica written partly
-// with Checksums and partly without compacts and restores too.
+// with Checksums and partly without compacts and restores too. The
+// replica holds hints and a manifest beside the LTX files, where
+// Litestream never looks.
 func TestDefaultReplicaRestoresAsLitestream(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.db")
 	app := openApp(t, path)
 	c := newReplica(t)
+	fill(t, app, 3000) // the first file and the snapshot get hints
 
 	// Written with checksums first: Litestream's restore refuses it.
 	withChecksums := testOpts()
@@ -101,6 +104,10 @@ func TestDefaultReplicaRestoresAsLitestream(t *testing.T) {
 	insert(t, app, 3)
 	mustSync(t, r2)
 	checkContiguous(t, c, 1)
+	if len(hintNames(t, c)) < 2 {
+		t.Fatalf("hints %v: the replica should hold those of the first file and the snapshot", hintNames(t, c))
+	}
+	checkManifest(t, c)
 
 	img, err := litestreamRestore(t, c)
 	if err != nil {

@@ -3,6 +3,7 @@ package writer_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -106,30 +107,33 @@ func startChild(t *testing.T, db, replica, temp string) *exec.Cmd {
 	return cmd
 }
 
-// settledTXID waits until the replica's newest TXID stops moving (the
-// child has copied everything) and returns it.
-func settledTXID(t *testing.T, c storage.Client) ltx.TXID {
+// settledTXID waits, the source's load paused, until the replica holds
+// exactly what the source holds, and returns the TXID where it does. (The
+// newest TXID standing still proves nothing: a writer just started may not
+// have synced yet, and the writer's own checkpoints add TXIDs, which hold
+// the same rows.)
+func settledTXID(t *testing.T, c storage.Client, app *sql.DB) (ltx.TXID, error) {
 	t.Helper()
-	var last ltx.TXID
-	stable := 0
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+	want := dump(t, app)
+	var tried ltx.TXID
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		var newest ltx.TXID
 		for _, f := range listLevel(t, c, 0) {
 			newest = max(newest, f.MaxTXID)
 		}
-		if newest == last && newest != 0 {
-			stable++
-			if stable == 10 {
-				return newest
-			}
-		} else {
-			stable = 0
+		if newest == tried {
+			continue
 		}
-		last = newest
-		time.Sleep(20 * time.Millisecond)
+		dst := filepath.Join(t.TempDir(), "settled.db")
+		if _, err := restore.Run(context.Background(), c, dst, restore.Options{TXID: newest}); err != nil {
+			continue // compaction or retention moved files meanwhile: look again
+		}
+		tried = newest
+		if dumpFile(t, dst) == want {
+			return newest, nil
+		}
 	}
-	t.Fatal("the replica did not settle")
-	return 0
+	return 0, fmt.Errorf("the replica did not reach the source's rows (last TXID tried: %s)", tried)
 }
 
 // TestKill9 kills the writer process with SIGKILL at random moments under
@@ -159,9 +163,15 @@ func TestKill9(t *testing.T) {
 			// Record a point the replica reached: hold the load and wait
 			// for the child to copy everything.
 			load.pause.Lock()
-			txid := settledTXID(t, c)
-			recs = append(recs, recorded{txid: txid, dump: dump(t, app)})
+			txid, err := settledTXID(t, c, app)
+			if err == nil {
+				recs = append(recs, recorded{txid: txid, dump: dump(t, app)})
+			}
 			load.pause.Unlock()
+			if err != nil {
+				cmd.Process.Kill()
+				t.Fatal(err)
+			}
 		}
 		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {

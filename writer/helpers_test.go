@@ -21,9 +21,12 @@ import (
 )
 
 // testOpts are fast options for tests: no background sync, small
-// checkpoint thresholds; tests call Sync, Compact and Snapshot themselves.
+// checkpoint thresholds, retention not held up by manifests replaced
+// (tests of that set ManifestGrace); tests call Sync, Compact and
+// Snapshot themselves.
 func testOpts() writer.Options {
 	return writer.Options{
+		ManifestGrace:      writer.NoManifestGrace,
 		SyncInterval:       -1,
 		SnapshotInterval:   -1,
 		MinCheckpointPages: 50,

@@ -21,9 +21,10 @@ import (
 // whole and checked against their file checksum.
 
 // newHint returns a builder for the hint of a file about to be written at
-// level, or nil when hints are off.
+// level, or nil when neither a hint object nor the manifest (which
+// describes each file from its hint) needs it.
 func (r *Replicator) newHint(level int) *manifest.HintBuilder {
-	if r.opts.NoHints {
+	if r.opts.NoHints && r.opts.NoManifest {
 		return nil
 	}
 	return manifest.NewHintBuilder(level)
@@ -38,28 +39,31 @@ func teeHint(b *manifest.HintBuilder, w io.Writer) (io.Writer, func(error)) {
 	return b.Tee(w)
 }
 
-// writeHint uploads the hint built by b (see writeHintOf). A hint is created, never replaced: its name says the
-// content of its file, so one already there (an upload retried after it
-// landed) is the same hint. A hint is an aid: failing to write one is
-// logged and fails nothing (its file is then read without its checks, as
-// a Litestream file is).
-func (r *Replicator) writeHint(ctx context.Context, b *manifest.HintBuilder) {
+// writeHint uploads the hint built by b (see writeHintOf) and returns it
+// with the size of its object (0 if none was written); nil when there is
+// none. A hint is created, never replaced: its name says the content of
+// its file, so one already there (an upload retried after it landed) is
+// the same hint. A hint is an aid: failing to write one is logged and
+// fails nothing (its file is then read without its checks, as a
+// Litestream file is).
+func (r *Replicator) writeHint(ctx context.Context, b *manifest.HintBuilder) (*manifest.Hint, int64) {
 	if b == nil {
-		return
+		return nil, 0
 	}
 	h, err := b.Hint()
 	if err != nil {
 		r.log.Warn("hint not written", "err", err)
-		return
+		return nil, 0
 	}
-	r.writeHintOf(ctx, h)
+	return h, r.writeHintOf(ctx, h)
 }
 
-// writeHintOf uploads a file's hint, when the file is large enough to be
-// read by ranges.
-func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) {
-	if h.Size <= manifest.WholeFileMax {
-		return
+// writeHintOf uploads a file's hint, when hints are on and the file is
+// large enough to be read by ranges, and returns the size of the hint
+// object (0 when none was written).
+func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) int64 {
+	if r.opts.NoHints || h.Size <= manifest.WholeFileMax {
+		return 0
 	}
 	name := manifest.HintName(h.Source())
 	data := h.Encode()
@@ -72,9 +76,10 @@ func (r *Replicator) writeHintOf(ctx context.Context, h *manifest.Hint) {
 	})
 	if err != nil {
 		r.log.Warn("hint not written", "hint", name, "err", err)
-		return
+		return 0
 	}
 	r.log.Debug("hint written", "hint", name, "frames", len(h.Frames), "bytes", len(data))
+	return int64(len(data))
 }
 
 // staleHints lists the hints whose file is gone once del is deleted: no

@@ -24,6 +24,9 @@ type metrics struct {
 	snapshots     prometheus.Counter
 	snapshotsL0   prometheus.Counter
 	lostWAL       prometheus.Counter
+	publishes     prometheus.Counter
+	publishErrors prometheus.Counter
+	manifestTXID  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, db string, r *Replicator) (*metrics, error) {
@@ -57,11 +60,18 @@ func newMetrics(reg prometheus.Registerer, db string, r *Replicator) (*metrics, 
 	}
 	m.lostWAL = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "wal_continuity_lost_total",
 		Help: "Times the WAL could not be tied to the replica, so the database was compared with the replica (and a snapshot written if they differed).", ConstLabels: labels})
+	m.publishes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "manifest_publishes_total",
+		Help: "Manifests written to the replica (one after each change that readers can see).", ConstLabels: labels})
+	m.publishErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "manifest_publish_errors_total",
+		Help: "Manifest publishes that failed (the next sync tries again; readers meanwhile see the previous manifest).", ConstLabels: labels})
+	m.manifestTXID = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "manifest_txid",
+		Help: "TXID named by the manifest last published (or found at start).", ConstLabels: labels})
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "replica_lag_seconds",
 		Help: "How long the replica has been behind the database (0 when the last sync copied everything).", ConstLabels: labels},
 		func() float64 { return r.Lag().Seconds() })
 	m.collectors = []prometheus.Collector{m.syncs, m.syncErrors, m.syncSeconds, m.walBytes, m.txid, m.uploadedBytes,
-		m.checkpoints, m.ckptErrors, m.compactions, m.snapshots, m.snapshotsL0, m.lostWAL, lag}
+		m.checkpoints, m.ckptErrors, m.compactions, m.snapshots, m.snapshotsL0, m.lostWAL,
+		m.publishes, m.publishErrors, m.manifestTXID, lag}
 	if reg == nil {
 		return m, nil
 	}

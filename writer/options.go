@@ -20,11 +20,16 @@ const (
 	DefaultBusyTimeout        = 5 * time.Second
 	DefaultLeaseTTL           = 30 * time.Second
 	DefaultMaxRetryInterval   = 30 * time.Second
+	DefaultManifestGrace      = 5 * time.Minute
 )
 
 // NoL0Retention, as Options.L0Retention, keeps no L0 file past its
 // compaction into L1 (zero there means DefaultL0Retention).
 const NoL0Retention time.Duration = -1
+
+// NoManifestGrace, as Options.ManifestGrace, keeps no file for the sake of
+// a manifest that was replaced (zero there means DefaultManifestGrace).
+const NoManifestGrace time.Duration = -1
 
 // DefaultCompactionIntervals compact L0 into L1 every 30s, L1 into L2 every
 // 5m and L2 into L3 every hour.
@@ -88,11 +93,30 @@ type Options struct {
 	// by Litestream.
 	Checksums bool
 
-	// NoHints stops the hint objects (storage.HintLevel) written beside
-	// each snapshot and compaction: copies of the file's B-tree interior
-	// pages, which readers (the ltx VFS) fetch in one request at open
-	// instead of one request per page. Litestream never lists them.
+	// NoHints stops the hint objects (manifest.HintName) written beside
+	// every file larger than manifest.WholeFileMax: its page index, the
+	// sums of its frames and copies of its B-tree interior pages, which
+	// readers (the ltx VFS) fetch in one request at open instead of one
+	// request per page. Litestream never lists them. The manifest then
+	// names those files without a hint (readers read their page index
+	// from the file).
+	// Without them, a replica reads as one Litestream wrote.
 	NoHints bool
+
+	// NoManifest stops the manifest (see package manifest): readers then
+	// list the replica's levels to open and follow it, as they do a
+	// Litestream replica. A manifest an earlier writer left is removed at
+	// the first sync, so that no reader follows it while it goes stale.
+	NoManifest bool
+
+	// ManifestGrace is how long retention keeps the files a manifest names
+	// after a newer manifest replaced it, so that a reader that read the
+	// older one (a moment ago, or from a cache) still finds its files.
+	// The files of the current manifest are always kept. Zero means
+	// DefaultManifestGrace; NoManifestGrace (any negative value) means
+	// none. The clock starts again with the process: a restarted writer
+	// keeps only what its own manifests named.
+	ManifestGrace time.Duration
 
 	// MaxRetryInterval caps the backoff between failed syncs.
 	MaxRetryInterval time.Duration
@@ -128,6 +152,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.L0Retention == 0 {
 		o.L0Retention = DefaultL0Retention
+	}
+	if o.ManifestGrace == 0 {
+		o.ManifestGrace = DefaultManifestGrace
 	}
 	if o.MinCheckpointPages == 0 {
 		o.MinCheckpointPages = DefaultMinCheckpointPages

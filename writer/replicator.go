@@ -15,6 +15,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/internal/ctxtime"
 	"github.com/ltxvfs/ltxvfs/lease"
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -73,6 +74,8 @@ type Replicator struct {
 	maintMu     sync.Mutex
 	l0CoveredAt map[ltx.TXID]time.Time // by MaxTXID: see dateL0Covers
 
+	pub publisher // the manifest (see publish.go)
+
 	pos        atomic.Pointer[ltx.Pos]
 	caughtUpAt atomic.Int64 // unix nanoseconds of the last sync that left nothing behind
 	behind     atomic.Bool
@@ -107,6 +110,7 @@ func New(dbPath string, client storage.Client, opts Options) (*Replicator, error
 		done:        make(chan struct{}),
 		l0CoveredAt: map[ltx.TXID]time.Time{},
 	}
+	r.pub.files = map[fileKey]manifest.File{}
 	r.client = leasedClient{Client: client, r: r}
 	r.spoolPrefix = spoolPrefix(abs, client.String())
 	r.pos.Store(&ltx.Pos{})

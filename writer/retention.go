@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -41,6 +42,9 @@ import (
 func (r *Replicator) EnforceRetention(ctx context.Context) error {
 	r.maintMu.Lock()
 	defer r.maintMu.Unlock()
+	if err := r.Err(); err != nil {
+		return err
+	}
 	levels := make([][]*ltx.FileInfo, storage.SnapshotLevel+1)
 	for level := range levels {
 		infos, err := storage.ListLevel(ctx, r.client, level, 0, false)
@@ -52,6 +56,7 @@ func (r *Replicator) EnforceRetention(ctx context.Context) error {
 	now := time.Now()
 	r.dateL0Covers(levels, now)
 	del, oldestKept := r.prunable(levels, now)
+	del = r.keepPublished(del, now)
 
 	// Hints whose file is gone.
 	staleHints, legacy, err := r.staleHints(ctx, levels, del)
@@ -63,8 +68,15 @@ func (r *Replicator) EnforceRetention(ctx context.Context) error {
 	if len(del) == 0 && len(staleHints) == 0 {
 		return nil
 	}
-	if err := r.client.DeleteLTXFiles(ctx, del); err != nil {
+	err = r.client.DeleteLTXFiles(ctx, del)
+	// Those still there after a failure are not needed: plan without
+	// them, and publish if the plan changed.
+	r.forget(del)
+	if err != nil {
 		return fmt.Errorf("retention: delete %d files from %s: %w", len(del), r.client, err)
+	}
+	if err := r.publish(ctx); err != nil {
+		return err
 	}
 	// After the files: a hint without its file is useless, a file without
 	// its hint is read without its checks.
@@ -116,6 +128,17 @@ func (r *Replicator) prunable(levels [][]*ltx.FileInfo, now time.Time) (del []*l
 		}
 	}
 	return del, oldestKept
+}
+
+// keepPublished takes out of del the files that a manifest readers may
+// be reading names: the current one, and those replaced within
+// ManifestGrace (see Options.ManifestGrace).
+func (r *Replicator) keepPublished(del []*ltx.FileInfo, now time.Time) []*ltx.FileInfo {
+	if r.opts.NoManifest || len(del) == 0 {
+		return del
+	}
+	keep := r.publishedFiles(now)
+	return slices.DeleteFunc(del, func(f *ltx.FileInfo) bool { return keep[keyOfInfo(f)] })
 }
 
 // dateL0Covers records when each L0 file was first seen covered by a file

@@ -139,6 +139,7 @@ func TestRetentionSchedules(t *testing.T) {
 			opts := tc.opts
 			opts.SyncInterval = 10 * time.Millisecond
 			opts.MinCheckpointPages = 50
+			opts.ManifestGrace = writer.NoManifestGrace
 			r := newReplicator(t, path, c, opts)
 			if err := r.Start(ctx); err != nil {
 				t.Fatal(err)

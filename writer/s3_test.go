@@ -29,13 +29,15 @@ import (
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
-// TestS3 replicates into a real S3 server (versitygw on loopback): L0
+// TestS3 replicates into a real S3 server (each of s3test.Kinds): L0
 // files, a compaction and a snapshot are written, a second writer is
 // refused by the lease, and the replica restores at the newest TXID and by
-// time, through the object metadata timestamps.
-func TestS3(t *testing.T) {
+// time, through the object metadata timestamps; its manifest names the
+// newest plan.
+func TestS3(t *testing.T) { s3test.ForEach(t, testS3) }
+
+func testS3(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
 	rep := srv.NewReplica(t)
 	path := filepath.Join(t.TempDir(), "app.db")
 	app := openApp(t, path)
@@ -91,14 +93,17 @@ func TestS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestores(t, rep.Client, app, "restore from S3 differs from the source after a second writer was refused")
+	if m := checkManifest(t, rep.Client); m.TXID != r.TXID() {
+		t.Fatalf("the manifest in S3 is at TXID %s, the writer ended at %s", m.TXID, r.TXID())
+	}
 }
 
 // syncedS3Writer replicates a new database of 50 rows into a new replica
-// on the shared S3 server, with a writer made with opts, whose lease lasts
+// on srv, with a writer made with opts, whose lease lasts
 // ttl.
-func syncedS3Writer(t *testing.T, ttl time.Duration) (rep *s3test.Replica, app *sql.DB, opts writer.Options, r *writer.Replicator) {
+func syncedS3Writer(t *testing.T, srv *s3test.Server, ttl time.Duration) (rep *s3test.Replica, app *sql.DB, opts writer.Options, r *writer.Replicator) {
 	t.Helper()
-	rep = s3test.Shared(t).NewReplica(t)
+	rep = srv.NewReplica(t)
 	path := filepath.Join(t.TempDir(), "app.db")
 	app = openApp(t, path)
 	insert(t, app, 50)
@@ -112,10 +117,11 @@ func syncedS3Writer(t *testing.T, ttl time.Duration) (rep *s3test.Replica, app *
 // TestS3LeaseTakeover: a writer that crashed holding the S3 lease (it
 // never released it) keeps others out until the lease lapses; then the
 // next writer takes it over and goes on at the next TXID.
-func TestS3LeaseTakeover(t *testing.T) {
+func TestS3LeaseTakeover(t *testing.T) { s3test.ForEach(t, testS3LeaseTakeover) }
+
+func testS3LeaseTakeover(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
-	rep, app, opts, r1 := syncedS3Writer(t, time.Second)
+	rep, app, opts, r1 := syncedS3Writer(t, srv, time.Second)
 	path, txid := r1.Path(), r1.TXID()
 	// The crash: r1 stops here, its lease neither renewed nor released.
 	// An open Replicator renews its lease until Close releases it, so
@@ -161,10 +167,11 @@ func TestS3LeaseTakeover(t *testing.T) {
 // database proves its predecessor's process gone and takes the lease over
 // at once, says so in its log, and goes on at the next TXID. Another
 // writer of the database while the restarted one runs is still refused.
-func TestS3LeaseExitedWriter(t *testing.T) {
+func TestS3LeaseExitedWriter(t *testing.T) { s3test.ForEach(t, testS3LeaseExitedWriter) }
+
+func testS3LeaseExitedWriter(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
-	rep, app, opts, r1 := syncedS3Writer(t, time.Minute) // lapsing is no way in during this test
+	rep, app, opts, r1 := syncedS3Writer(t, srv, time.Minute) // lapsing is no way in during this test
 	path, txid := r1.Path(), r1.TXID()
 
 	// r1 is killed: its lease object stays, naming a PID that is gone.
@@ -255,9 +262,12 @@ func leaseHolderPID(ctx context.Context, rep *s3test.Replica) (int, error) {
 // waits after a fast takeover before it reads the replica, so the late
 // file is there when it picks its next TXID, and nothing is lost.
 func TestS3LeaseTakeoverWaitsForLateUpload(t *testing.T) {
+	s3test.ForEach(t, testS3LeaseTakeoverWaitsForLateUpload)
+}
+
+func testS3LeaseTakeoverWaitsForLateUpload(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
-	rep, app, opts, r1 := syncedS3Writer(t, time.Minute)
+	rep, app, opts, r1 := syncedS3Writer(t, srv, time.Minute)
 	path, txid := r1.Path(), r1.TXID()
 	sidecarAtTXID, err := os.ReadFile(path + writer.SidecarSuffix)
 	if err != nil {

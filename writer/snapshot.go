@@ -98,11 +98,12 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s at TXID %s: %w", r.path, txid, err)
 	}
-	r.writeHint(ctx, hint)
+	h, hintSize := r.writeHint(ctx, hint)
+	r.describeWritten(ctx, info, h, hintSize)
 	r.m.snapshots.Inc()
 	r.m.uploadedBytes.Add(float64(info.Size))
 	r.log.Info("snapshot written", "file", storage.FileName(storage.SnapshotLevel, 1, txid), "bytes", info.Size)
-	return info, nil
+	return info, r.publish(ctx)
 }
 
 // encodeView encodes every page of view as the file described by hdr, and

@@ -17,13 +17,31 @@ import (
 var errDatabaseReplaced = errors.New("database file replaced while replicating")
 
 // syncLocked copies the committed transactions of the WAL that are not yet
-// in the replica into one L0 file at the next TXID and uploads it. On any
-// doubt about the WAL's continuity it compares the database with the
-// replica and, if they differ, writes a snapshot at the next TXID instead.
-func (r *Replicator) syncLocked(ctx context.Context) (err error) {
+// in the replica into one L0 file at the next TXID and uploads it (see
+// copyWALLocked), then publishes the manifest if the replica changed (or
+// the last publish failed).
+func (r *Replicator) syncLocked(ctx context.Context) error {
 	if r.cs == nil {
 		return ErrClosed
 	}
+	if err := r.Err(); err != nil {
+		return err // stopped: nothing more goes to the replica
+	}
+	err := r.copyWALLocked(ctx)
+	if isFatal(err) {
+		return err
+	}
+	if perr := r.publish(ctx); perr != nil {
+		return perr
+	}
+	return err
+}
+
+// copyWALLocked copies the committed transactions of the WAL that are not
+// yet in the replica into one L0 file at the next TXID and uploads it. On
+// any doubt about the WAL's continuity it compares the database with the
+// replica and, if they differ, writes a snapshot at the next TXID instead.
+func (r *Replicator) copyWALLocked(ctx context.Context) (err error) {
 	start := time.Now()
 	defer func() { r.m.observeSync(time.Since(start), err) }()
 

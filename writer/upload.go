@@ -3,6 +3,7 @@ package writer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -25,21 +26,27 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 		r.behind.Store(true)
 		return err
 	}
+	// The hint goes before the file, so that a reader that lists the file
+	// finds its hint too (after an upload that landed though it was
+	// reported failed, it is there already, or is written now).
+	h := r.l0Hint(p)
+	var hintSize int64
+	if h != nil {
+		hintSize = r.writeHintOf(ctx, h)
+	}
 	if !landed {
-		if p.body.size > manifest.WholeFileMax && !r.opts.NoHints {
-			// Before the file, so that a reader that lists the file
-			// finds its hint too.
-			if h, err := manifest.BuildHint(0, p.body.reader()); err != nil {
-				r.log.Warn("hint not written", "file", name, "err", err)
-			} else {
-				r.writeHintOf(ctx, h)
-			}
-		}
 		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
 			r.behind.Store(true)
 			return fmt.Errorf("upload %s to %s: %w", name, r.client, err)
 		}
 		r.m.uploadedBytes.Add(float64(p.body.size))
+	}
+	if !r.opts.NoManifest {
+		if h != nil {
+			r.describe(manifest.FileOf(h, hintSize))
+		} else {
+			r.describe(fileOfHeader(0, p.hdr, p.body.size, p.fileChecksum))
+		}
 	}
 	p.body.close()
 	r.pending = nil
@@ -53,6 +60,23 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 	r.setCaughtUp()
 	r.log.Debug("synced", "file", name, "commit", p.hdr.Commit, "bytes", p.body.size, "wal_offset", p.hdr.WALOffset, "wal_size", p.hdr.WALSize)
 	return nil
+}
+
+// l0Hint builds the hint of a pending L0 file, when its hint object (a
+// file larger than manifest.WholeFileMax) or the manifest (which carries a
+// smaller file's page index inline) needs it; nil otherwise, or when it
+// cannot be built (logged).
+func (r *Replicator) l0Hint(p *pendingFile) *manifest.Hint {
+	large := p.body.size > manifest.WholeFileMax
+	if large && r.opts.NoHints || !large && r.opts.NoManifest {
+		return nil
+	}
+	h, err := manifest.BuildHint(0, p.body.reader())
+	if err != nil {
+		r.log.Warn("hint not built", "file", storage.FileName(0, p.hdr.MinTXID, p.hdr.MaxTXID), "err", err)
+		return nil
+	}
+	return h
 }
 
 // checkNextTXID looks for a file at or past the TXID about to be written,
@@ -147,12 +171,16 @@ func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
 	return rp, nil
 }
 
+// errNotLTX is wrapped by the errors of readHeaderTrailer that come from
+// the bytes read, not from reading them.
+var errNotLTX = errors.New("not a valid LTX file")
+
 // readHeaderTrailer reads a file's header and trailer with two ranged
 // reads.
 func (r *Replicator) readHeaderTrailer(ctx context.Context, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
 	name := storage.FileName(info.Level, info.MinTXID, info.MaxTXID)
 	if info.Size < ltx.HeaderSize+ltx.TrailerSize {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("replica file %s is %d bytes, too short for an LTX file", name, info.Size)
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("replica file %s is %d bytes, too short for an LTX file: %w", name, info.Size, errNotLTX)
 	}
 	read := func(off, n int64) ([]byte, error) {
 		rc, err := r.client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, off, n)
@@ -170,10 +198,10 @@ func (r *Replicator) readHeaderTrailer(ctx context.Context, info *ltx.FileInfo) 
 	}
 	var hdr ltx.Header
 	if err := hdr.UnmarshalBinary(hb); err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read header of %s: %w", name, err)
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read header of %s: %w: %w", name, errNotLTX, err)
 	}
 	if err := hdr.Validate(); err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("header of %s: %w", name, err)
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("header of %s: %w: %w", name, errNotLTX, err)
 	}
 	tb, err := read(info.Size-ltx.TrailerSize, ltx.TrailerSize)
 	if err != nil {
@@ -181,7 +209,7 @@ func (r *Replicator) readHeaderTrailer(ctx context.Context, info *ltx.FileInfo) 
 	}
 	var trailer ltx.Trailer
 	if err := trailer.UnmarshalBinary(tb); err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read trailer of %s: %w", name, err)
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read trailer of %s: %w: %w", name, errNotLTX, err)
 	}
 	return hdr, trailer, nil
 }

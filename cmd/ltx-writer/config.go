@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
 
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -31,11 +32,18 @@ import (
 //	    truncate-pages: 10000
 //	    checkpoint-interval: 1m
 //	    checksums: false
+//	    no-manifest: false
+//	    manifest-grace: 5m
 //
 // Settings missing from a database come from the command line's flags.
 type replicateConfig struct {
 	MetricsAddr string           `yaml:"metrics-addr"`
 	Databases   []databaseConfig `yaml:"databases"`
+
+	// Litestream's config only (litestream.go): its logging block, and
+	// the keys ignored, for the log.
+	logging  *lsLogging
+	warnings []warning
 }
 
 // databaseConfig is one database to replicate. Pointers tell a setting
@@ -53,6 +61,13 @@ type databaseConfig struct {
 	TruncatePages       *int       `yaml:"truncate-pages"`
 	CheckpointInterval  *duration  `yaml:"checkpoint-interval"`
 	Checksums           *bool      `yaml:"checksums"`
+	NoManifest          *bool      `yaml:"no-manifest"`
+	ManifestGrace       *duration  `yaml:"manifest-grace"`
+
+	// Litestream's config only (litestream.go): the S3 credentials it
+	// gives, and its busy-timeout.
+	credentials aws.CredentialsProvider
+	busyTimeout *duration
 }
 
 // duration is a time.Duration written as Go writes it ("30s", "5m").
@@ -67,12 +82,16 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// loadConfig reads and checks a config file. Unknown keys are errors, so
-// that a misspelled setting is not silently ignored.
-func loadConfig(path string) (*replicateConfig, error) {
+// loadConfig reads and checks a config file, in ltx-writer's format or
+// Litestream's (expandEnv: with $VAR expanded, as Litestream does). Unknown
+// keys are errors, so that a misspelled setting is not silently ignored.
+func loadConfig(path string, expandEnv bool) (*replicateConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if isLitestreamConfig(b) {
+		return parseLitestreamConfig(path, b, expandEnv)
 	}
 	return parseConfig(path, b)
 }
@@ -136,6 +155,8 @@ func (db *databaseConfig) check() error {
 		return fmt.Errorf("compaction-intervals: %d levels given, at most 8", len(db.CompactionIntervals))
 	case db.L0Retention != nil && *db.L0Retention < 0:
 		return fmt.Errorf("l0-retention %s: must not be negative", time.Duration(*db.L0Retention))
+	case db.ManifestGrace != nil && *db.ManifestGrace < 0:
+		return fmt.Errorf("manifest-grace %s: must not be negative", time.Duration(*db.ManifestGrace))
 	case db.CheckpointPages != nil && *db.CheckpointPages <= 0:
 		return fmt.Errorf("checkpoint-pages %d: must be positive", *db.CheckpointPages)
 	case db.TruncatePages != nil && (*db.TruncatePages == 0 || *db.TruncatePages < -1):
@@ -154,6 +175,16 @@ func (db *databaseConfig) check() error {
 func writerL0Retention(d time.Duration) time.Duration {
 	if d == 0 {
 		return writer.NoL0Retention
+	}
+	return d
+}
+
+// writerManifestGrace is the writer's ManifestGrace for the
+// -manifest-grace given: zero there means none, where zero in
+// writer.Options means the default.
+func writerManifestGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return writer.NoManifestGrace
 	}
 	return d
 }
@@ -190,6 +221,15 @@ func (db *databaseConfig) options(base writer.Options) writer.Options {
 	}
 	if db.Checksums != nil {
 		o.Checksums = *db.Checksums
+	}
+	if db.NoManifest != nil {
+		o.NoManifest = *db.NoManifest
+	}
+	if db.ManifestGrace != nil {
+		o.ManifestGrace = writerManifestGrace(time.Duration(*db.ManifestGrace))
+	}
+	if db.busyTimeout != nil {
+		o.BusyTimeout = time.Duration(*db.busyTimeout)
 	}
 	return o
 }

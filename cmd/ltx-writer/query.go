@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/url"
 	"time"
@@ -16,11 +17,12 @@ import (
 // runQuery runs one SQL statement against a replica through the ltx VFS,
 // at the latest TXID or pinned at one, and prints its rows.
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("query", "-replica URL [-txid N | -time T] [-format table|csv|json] 'SQL'", stderr)
+	fs := newFlagSet("query", "-replica URL [-txid N | -time T] [-format table|csv|json] [-stats] 'SQL'", stderr)
 	replica := fs.String("replica", "", "replica URL: a directory, file:///abs/dir or s3://bucket/prefix (required)")
 	txid := fs.String("txid", "", "read at this TXID: decimal, or 16 hex digits as in file names")
 	at := fs.String("time", "", "read at the newest TXID committed at or before this time: RFC 3339, or relative like -5m")
 	format := fs.String("format", "table", "output format: table, csv or json")
+	stats := fs.Bool("stats", false, "print what the query cost (storage requests, bytes, round trips, cache hits and misses) to stderr, under the rows")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,33 +55,39 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	cols, rows, err := queryAll(ctx, db, fs.Arg(0))
+	cols, rows, cost, err := queryAll(ctx, db, fs.Arg(0), *stats)
 	if err != nil {
 		return err
 	}
 	switch *format {
 	case "csv":
-		return writeCSV(stdout, cols, rows)
+		err = writeCSV(stdout, cols, rows)
 	case "json":
-		return writeJSON(stdout, cols, rows)
+		err = writeJSON(stdout, cols, rows)
 	default:
-		return writeTable(stdout, cols, rows)
+		err = writeTable(stdout, cols, rows)
 	}
+	if err == nil && *stats {
+		// stderr, so that stdout stays the rows alone in every format.
+		_, err = fmt.Fprintf(stderr, "cost: %s\n", cost)
+	}
+	return err
 }
 
 // queryAll runs query and returns its column names and every row, each
 // value as SQLite holds it: int64, float64, string (TEXT), []byte (BLOB) or
-// nil (NULL).
+// nil (NULL), and, if stats, what it cost: PRAGMA ltx_stats, read on the
+// same connection once the statement is done.
 //
 // It steps the statement through the driver's *sqlite3.Conn rather than
 // database/sql's Rows: the driver converts values by declared column type
 // (DATETIME, DATE, TIME, TIMESTAMP to time.Time, BOOLEAN 0/1 to bool, and
 // RFC 3339-looking text in untyped columns to time.Time), and no DSN
 // option turns that off. Stmt.Columns does no such conversion.
-func queryAll(ctx context.Context, db *sql.DB, query string) (cols []string, rows [][]any, err error) {
+func queryAll(ctx context.Context, db *sql.DB, query string, stats bool) (cols []string, rows [][]any, cost string, err error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	defer c.Close()
 	err = c.Raw(func(dc any) error {
@@ -116,7 +124,12 @@ func queryAll(ctx context.Context, db *sql.DB, query string) (cols []string, row
 		return stmt.Err()
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return cols, rows, nil
+	if stats {
+		if err := c.QueryRowContext(ctx, `PRAGMA ltx_stats`).Scan(&cost); err != nil {
+			return nil, nil, "", fmt.Errorf("read the query's cost (PRAGMA ltx_stats): %w", err)
+		}
+	}
+	return cols, rows, cost, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/internal/fixture"
 	"github.com/ltxvfs/ltxvfs/storage/file"
+	"github.com/ltxvfs/ltxvfs/vfs"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -331,5 +332,49 @@ func TestQueryJSONKeysNeverRepeat(t *testing.T) {
 	}
 	if want := map[string]int{"a": 1, "a:2": 2, "A": 3, "a:1": 4, "a:3": 5}; !maps.Equal(objs[0], want) {
 		t.Errorf("json %s, want the keys and values of %v", out, want)
+	}
+}
+
+// -stats prints the query's cost to stderr, under the rows: stdout stays
+// the rows alone, byte for byte, in every format. The replica is large
+// enough that the page a point lookup reads does not come with the open.
+func TestQueryStats(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	db := openDB(t, path)
+	if _, err := db.Exec(`INSERT INTO t(id, v) SELECT value, hex(randomblob(250)) FROM generate_series(1, 3000)`); err != nil {
+		t.Fatal(err)
+	}
+	replica := filepath.Join(dir, "replica")
+	w, err := writer.New(path, file.New(replica), writer.Options{SyncInterval: -1, SnapshotInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const query = `SELECT id, length(v) AS n FROM t WHERE id = 2500`
+	for _, format := range []string{"table", "csv", "json"} {
+		_, plain, _ := queryCLI(t, "-replica", replica, "-format", format, query)
+		code, out, errs := queryCLI(t, "-replica", replica, "-format", format, "-stats", query)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, code, errs)
+		}
+		if out != plain || !strings.Contains(out, "500") {
+			t.Fatalf("%s: stdout with -stats:\n%s\nwithout:\n%s", format, out, plain)
+		}
+		line, ok := strings.CutPrefix(strings.TrimSuffix(errs, "\n"), "cost: ")
+		if !ok || strings.Contains(line, "\n") {
+			t.Fatalf("%s: stderr %q, want one line starting with cost: ", format, errs)
+		}
+		s, err := vfs.ParseStats(line)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if s.Requests == 0 || s.Bytes == 0 || s.RoundTrips == 0 || s.CacheMisses == 0 {
+			t.Fatalf("%s: cost %q of a cold point lookup, want a request and a round trip", format, line)
+		}
 	}
 }

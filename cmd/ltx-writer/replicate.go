@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/storage"
 	_ "github.com/ltxvfs/ltxvfs/storage/file" // file:// and bare-path replicas
 	_ "github.com/ltxvfs/ltxvfs/storage/s3"   // s3:// replicas
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -25,7 +24,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlagSet("replicate", "-db PATH -replica URL [flags]  |  -config FILE [flags]", stderr)
 	dbPath := fs.String("db", "", "SQLite database to replicate")
 	replicaURL := fs.String("replica", "", "replica: a directory, file:///dir or s3://bucket/prefix")
-	configPath := fs.String("config", "", "YAML file listing the databases to replicate (instead of -db and -replica)")
+	configPath := fs.String("config", "", "YAML file listing the databases to replicate (instead of -db and -replica): ltx-writer's format or Litestream's; default $LITESTREAM_CONFIG or "+defaultConfigPath+" when -db is not given either")
+	noExpandEnv := fs.Bool("no-expand-env", false, "do not expand $VAR and ${VAR} in a Litestream config")
 	syncInterval := fs.Duration("sync-interval", writer.DefaultSyncInterval, "how often the WAL is copied into an L0 file")
 	compaction := fs.String("compaction-intervals", "30s,5m,1h", "how often L0 is compacted into L1, L1 into L2, ... (comma-separated; \"none\" for no compaction)")
 	snapshotInterval := fs.Duration("snapshot-interval", writer.DefaultSnapshotInterval, "how often a snapshot is written")
@@ -34,6 +34,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	checkpointPages := fs.Int("checkpoint-pages", writer.DefaultMinCheckpointPages, "WAL size, in pages, that triggers a PASSIVE checkpoint")
 	truncatePages := fs.Int("truncate-pages", writer.DefaultTruncatePages, "WAL size, in pages, that triggers an emergency TRUNCATE checkpoint (-1: never)")
 	checkpointInterval := fs.Duration("checkpoint-interval", writer.DefaultCheckpointInterval, "checkpoint a WAL with replicated changes at least this often")
+	noManifest := fs.Bool("no-manifest", false, "publish no manifest (readers then list the replica, as they do a Litestream replica)")
+	manifestGrace := fs.Duration("manifest-grace", writer.DefaultManifestGrace, "how long retention keeps the files a manifest named after a newer one replaced it (0s: not at all)")
 	checksums := fs.Bool("checksums", false, "write rolling checksums into every file (checked by restore; Litestream v0.5 cannot restore such a replica)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (off if empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -43,11 +45,14 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	if *configPath == "" && *dbPath == "" && *replicaURL == "" {
+		*configPath = defaultConfig() // as Litestream does
+	}
 	switch {
 	case *configPath != "" && (*dbPath != "" || *replicaURL != ""):
 		return usagef("give -config or -db and -replica, not both")
 	case *configPath == "" && (*dbPath == "" || *replicaURL == ""):
-		return usagef("-db and -replica are required (or -config)")
+		return usagef("-db and -replica are required (or -config FILE; there is no %s)", defaultConfigPath)
 	case *syncInterval <= 0:
 		return usagef("-sync-interval %s: must be positive", *syncInterval)
 	case *checkpointPages <= 0:
@@ -58,6 +63,8 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usagef("-truncate-pages %d: must not be below -checkpoint-pages %d", *truncatePages, *checkpointPages)
 	case *l0Retention < 0:
 		return usagef("-l0-retention %s: must not be negative", *l0Retention)
+	case *manifestGrace < 0:
+		return usagef("-manifest-grace %s: must not be negative", *manifestGrace)
 	}
 	intervals, err := parseIntervals(*compaction)
 	if err != nil {
@@ -67,7 +74,24 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("-log-level %q: want debug, info, warn or error", *logLevel)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var cfg *replicateConfig
+	if *configPath != "" {
+		if cfg, err = loadConfig(*configPath, !*noExpandEnv); err != nil {
+			return err
+		}
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if cfg != nil && cfg.logging != nil {
+		if handler, err = cfg.logging.logHandler(flagValue(fs, "log-level"), stdout, stderr); err != nil {
+			return fmt.Errorf("config %s: %w", *configPath, err)
+		}
+	}
+	log := slog.New(handler)
+	if cfg != nil {
+		for _, w := range cfg.warnings {
+			log.Warn("config key ignored", "config", *configPath, "line", w.line, "key", w.key, "reason", w.why)
+		}
+	}
 
 	base := writer.Options{
 		SyncInterval:        *syncInterval,
@@ -79,14 +103,12 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		TruncatePages:       *truncatePages,
 		CheckpointInterval:  *checkpointInterval,
 		Checksums:           *checksums,
+		NoManifest:          *noManifest,
+		ManifestGrace:       writerManifestGrace(*manifestGrace),
 		Logger:              log,
 	}
 	dbs := []databaseConfig{{Path: *dbPath, Replica: *replicaURL}}
-	if *configPath != "" {
-		cfg, err := loadConfig(*configPath)
-		if err != nil {
-			return err
-		}
+	if cfg != nil {
 		dbs = cfg.Databases
 		if *metricsAddr == "" {
 			*metricsAddr = cfg.MetricsAddr
@@ -124,7 +146,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errors.Join(errs...)
 	}
 	for _, db := range dbs {
-		client, err := storage.Open(ctx, db.Replica)
+		client, err := db.openReplica(ctx)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("database %s: %w", db.Path, err)

@@ -12,14 +12,17 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage/file"
 )
 
-// TestZeroL0Retention: `-l0-retention 0s`, and `l0-retention: 0s` in a
-// config file, keep no L0 file past its compaction (not the 5-minute
-// default), while a database left to the flag's 1h keeps them all.
+// TestZeroL0Retention: `-l0-retention 0s -manifest-grace 0s`, and
+// `l0-retention: 0s` with `manifest-grace: 0s` in a config file, keep no
+// L0 file past its compaction (not the 5-minute defaults), while a
+// database left to the flag's 1h keeps them all, and one with
+// `l0-retention: 0s` alone keeps those that manifests named (the 5-minute
+// manifest grace).
 func TestZeroL0Retention(t *testing.T) {
 	dir := t.TempDir()
 	paths := map[string]string{}
 	replicas := map[string]storage.Client{}
-	for _, name := range []string{"flag", "config", "kept"} {
+	for _, name := range []string{"flag", "config", "kept", "graced"} {
 		paths[name] = filepath.Join(dir, name+".db")
 		replicas[name] = file.New(filepath.Join(dir, "replica-"+name))
 	}
@@ -28,12 +31,16 @@ databases:
   - path: config.db
     replica: `+replicas["config"].String()+`
     l0-retention: 0s
+    manifest-grace: 0s
   - path: kept.db
     replica: `+replicas["kept"].String()+`
+  - path: graced.db
+    replica: `+replicas["graced"].String()+`
+    l0-retention: 0s
 `)
 	common := []string{"-sync-interval", "10ms", "-compaction-intervals", "20ms", "-snapshot-interval", "1h"}
 	runs := [][]string{
-		append([]string{"replicate", "-db", paths["flag"], "-replica", replicas["flag"].String(), "-l0-retention", "0s"}, common...),
+		append([]string{"replicate", "-db", paths["flag"], "-replica", replicas["flag"].String(), "-l0-retention", "0s", "-manifest-grace", "0s"}, common...),
 		append([]string{"replicate", "-config", cfg, "-l0-retention", "1h"}, common...),
 	}
 	dbs := map[string]func(int){}
@@ -57,9 +64,9 @@ databases:
 		return files
 	}
 	l0 := func(name string) int { return len(list(name)) }
-	// Writes until the database that keeps its L0 files has several: the
-	// others had as many.
-	for i := 0; i < 200 && l0("kept") < 4; i++ {
+	// Writes until the databases that keep their L0 files have several:
+	// the others had as many.
+	for i := 0; i < 200 && (l0("kept") < 4 || l0("graced") < 4); i++ {
 		for _, add := range dbs {
 			add(2)
 		}
@@ -70,7 +77,7 @@ databases:
 			break
 		}
 	}
-	kept := list("kept")
+	kept, graced := list("kept"), list("graced")
 	cancel()
 	for range runs {
 		if code := <-done; code != 0 {
@@ -84,6 +91,9 @@ databases:
 	}
 	if len(kept) < 4 || kept[0].MinTXID != 1 || kept[len(kept)-1].MaxTXID != ltx.TXID(len(kept)) {
 		t.Errorf("a database with 1h L0 retention kept %d L0 files; want one for every TXID (4 or more)", len(kept))
+	}
+	if len(graced) < 4 || graced[0].MinTXID != 1 || graced[len(graced)-1].MaxTXID != ltx.TXID(len(graced)) {
+		t.Errorf("a database with no L0 retention but the default manifest grace kept %d L0 files; want those its manifests named (4 or more, from TXID 1)", len(graced))
 	}
 	for name, path := range paths {
 		out := filepath.Join(dir, name+"-restored.db")

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/internal/testproc"
+	"github.com/ltxvfs/ltxvfs/internal/testbin"
 )
 
 // packages are the Debian packages that bring nginx, tried in order.
@@ -35,7 +35,7 @@ func Binary() (string, error) {
 
 func binary() (string, error) {
 	if p := os.Getenv("NGINX"); p != "" {
-		if err := testproc.CheckExecutable(p); err != nil {
+		if err := testbin.CheckExecutable(p); err != nil {
 			return "", fmt.Errorf("NGINX=%s: %w", p, err)
 		}
 		return p, nil
@@ -54,7 +54,7 @@ func lookPath() (string, error) {
 		return p, nil
 	}
 	const sbin = "/usr/sbin/nginx" // not on a user's PATH
-	if err := testproc.CheckExecutable(sbin); err != nil {
+	if err := testbin.CheckExecutable(sbin); err != nil {
 		return "", fmt.Errorf("nginx is not on PATH nor at %s", sbin)
 	}
 	return sbin, nil
@@ -78,7 +78,7 @@ func install() error {
 	if err := os.MkdirAll(filepath.Join(cache, "ltxvfs"), 0o755); err != nil {
 		return fmt.Errorf("install nginx: %w", err)
 	}
-	unlock, err := testproc.LockFile(filepath.Join(cache, "ltxvfs", "nginx-install.lock"))
+	unlock, err := testbin.LockFile(filepath.Join(cache, "ltxvfs", "nginx-install.lock"))
 	if err != nil {
 		return fmt.Errorf("install nginx: %w", err)
 	}
@@ -97,7 +97,7 @@ func install() error {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("apt-get %v: %w\n%s", args, err, testproc.Tail(out.Bytes(), 2000))
+			return fmt.Errorf("apt-get %v: %w\n%s", args, err, testbin.Tail(out.String(), 2000))
 		}
 		return nil
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltxvfs/ltxvfs/internal/testproc"
+	"github.com/ltxvfs/ltxvfs/internal/testbin"
 )
 
 const (
@@ -39,10 +38,8 @@ type Server struct {
 	// Config.Cache.
 	CacheURL string
 
-	dir    string
-	cmd    *exec.Cmd
-	exited <-chan struct{}
-	output *testproc.Buffer
+	dir  string
+	proc *testbin.Process
 
 	stopOnce sync.Once
 }
@@ -53,7 +50,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
 	srv, err := start(cfg)
 	if err != nil {
-		testproc.Unavailable(tb, "nginx", err)
+		testbin.Unavailable(tb, "nginx", err)
 		return nil
 	}
 	tb.Cleanup(srv.Stop)
@@ -104,12 +101,12 @@ func startOn(bin string, cfg Config) (*Server, error) {
 func launch(bin string, cfg Config, dir string) (*Server, error) {
 	var p ports
 	var err error
-	if p.origin, err = testproc.FreePort(); err != nil {
+	if p.origin, err = testbin.FreePort(); err != nil {
 		return nil, fmt.Errorf("start nginx: find a free port: %w", err)
 	}
-	srv := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(p.origin), dir: dir, output: &testproc.Buffer{}}
+	srv := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(p.origin), dir: dir}
 	if cfg.TLS {
-		if p.tls, err = testproc.FreePort(); err != nil {
+		if p.tls, err = testbin.FreePort(); err != nil {
 			return nil, fmt.Errorf("start nginx: find a free port: %w", err)
 		}
 		if err := writeCertificates(dir); err != nil {
@@ -119,7 +116,7 @@ func launch(bin string, cfg Config, dir string) (*Server, error) {
 		srv.CAFile = filepath.Join(dir, "ca.pem")
 	}
 	if cfg.Cache {
-		if p.cache, err = testproc.FreePort(); err != nil {
+		if p.cache, err = testbin.FreePort(); err != nil {
 			return nil, fmt.Errorf("start nginx: find a free port: %w", err)
 		}
 		srv.CacheURL = "http://127.0.0.1:" + strconv.Itoa(p.cache)
@@ -135,19 +132,16 @@ func launch(bin string, cfg Config, dir string) (*Server, error) {
 
 	// -e: nginx opens its compiled-in error log (under /var/log) before it
 	// reads the configuration, unless told another.
-	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	cmd.Stdout, cmd.Stderr = srv.output, srv.output
-	srv.cmd = cmd
-	if srv.exited, err = testproc.Start(cmd); err != nil {
+	if srv.proc, err = testbin.Start(bin, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}, os.Environ()); err != nil {
 		return nil, err
 	}
 	if err := srv.waitReady(token); err != nil {
 		srv.kill()
-		out := srv.output.String() + srv.errorLog()
+		out := srv.proc.Output() + srv.errorLog()
 		if strings.Contains(out, "Address already in use") {
 			return nil, fmt.Errorf("start nginx on port %d: %w", p.origin, errPortInUse)
 		}
-		return nil, fmt.Errorf("start nginx (%s): %w\n%s", conf, err, testproc.Tail([]byte(out), 2000))
+		return nil, fmt.Errorf("start nginx (%s): %w\n%s", conf, err, testbin.Tail(out, 2000))
 	}
 	return srv, nil
 }
@@ -180,8 +174,8 @@ func (s *Server) waitReady(token string) error {
 			}
 			lastErr = err
 			select {
-			case <-s.exited:
-				return fmt.Errorf("exited before it was ready (%v)", s.cmd.ProcessState)
+			case <-s.proc.Exited():
+				return fmt.Errorf("exited before it was ready (%v)", s.proc.State())
 			case <-ctx.Done():
 				return fmt.Errorf("not ready after %v: %w", readyTimeout, lastErr)
 			case <-time.After(10 * time.Millisecond):
@@ -217,9 +211,9 @@ func (s *Server) Transport() *http.Transport {
 // Stop stops nginx and removes its directory (not the one it served).
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM) // fast shutdown
+		s.proc.Signal(syscall.SIGTERM) // fast shutdown
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 		case <-time.After(stopTimeout):
 			s.kill()
 		}
@@ -229,10 +223,9 @@ func (s *Server) Stop() {
 
 func (s *Server) kill() {
 	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 	default:
-		s.cmd.Process.Kill()
-		<-s.exited
+		s.proc.Kill()
 	}
 }
 

@@ -12,10 +12,18 @@
 //     read transaction, some pinned at old TXIDs while retention runs;
 //   - storage faults (faults_test.go): readers and the writer through
 //     wrap.Faulty, every successful read compared with the state at
-//     the TXID the reader reports.
+//     the TXID the reader reports;
+//   - network faults (network_*_test.go): the same promises with real
+//     faults on the wire, Toxiproxy between the code and a real S3 server
+//     (versitygw) and 503 SlowDown bursts, one kind after another, with
+//     outcomes reported by kind;
+//   - a long follower run (longrun_test.go): heap and goroutines flat
+//     after warm-up while a follower reads a replica at 10 syncs a second.
 //
 // The package has no code of its own, only tests. The default settings
-// keep the whole package under two minutes with -race on two cores; the
-// flags -crash-iterations, -follow-duration and -fault-duration (see
-// main_test.go) run the long versions, and -reliability-seed replays a run.
+// keep the whole package within a few minutes with -race on two cores; the
+// flags -crash-iterations, -follow-duration, -fault-duration,
+// -network-fault-duration and -long-follow (see main_test.go and
+// longrun_test.go) run the long versions, and -reliability-seed replays a
+// run.
 package reliability

@@ -34,6 +34,7 @@ func busyWriterOpts() writer.Options {
 		SnapshotInterval:    600 * time.Millisecond,
 		SnapshotRetention:   1500 * time.Millisecond,
 		L0Retention:         300 * time.Millisecond,
+		ManifestGrace:       300 * time.Millisecond, // pinned readers outlive it: rule 5 serves them
 		MinCheckpointPages:  40,
 		TruncatePages:       400,
 		CheckpointInterval:  200 * time.Millisecond,

@@ -1,13 +1,19 @@
-// Package s3test runs a real S3 server, versitygw, on loopback for tests,
-// and hands out fresh buckets and replica clients on it.
+// Package s3test runs real S3 servers on loopback for tests, and hands out
+// fresh buckets and replica clients on them.
 //
-// The server binary is found as $VERSITYGW, as versitygw on PATH, or in the
-// user cache directory (ltxvfs/versitygw-v1.8.0), where it is installed with
-// `go install` when missing; concurrent test processes take turns with a
-// file lock. When the server cannot be installed or started the test is
-// skipped, unless CI is set, where it fails: nothing may be skipped in CI.
+// Two kinds of server: versitygw, the default (Shared, Start), and MinIO
+// (SharedKind, StartKind), where S3-compatible servers differ in what
+// replication relies on (conditional writes, ETags, error codes,
+// listing). ForEach runs a test as a subtest on each.
 //
-// One server serves a whole test package; stop it from TestMain:
+// The binaries are found, installed (`go install`, cached in the user
+// cache directory under a file lock) and run with internal/testbin: see
+// Binary for where each comes from. When a server cannot be installed or
+// started the test is skipped, unless CI is set, where it fails: nothing
+// may be skipped in CI.
+//
+// One server of each kind serves a whole test package, started on first
+// use; stop them from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(s3test.Run(m)) }
 package s3test

@@ -1,92 +1,49 @@
 package s3test
 
-import (
-	"bytes"
-	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"time"
+import "github.com/ltxvfs/ltxvfs/internal/testbin"
 
-	"github.com/ltxvfs/ltxvfs/internal/testproc"
+// Kind is an S3 server implementation the tests run against.
+type Kind string
+
+const (
+	// Versitygw is the default test server: small, quick to build and to
+	// start (~50 ms).
+	Versitygw Kind = "versitygw"
+	// MinIO is the second server, where S3-compatible servers differ
+	// (conditional writes, ETags, error codes, listing). It takes minutes
+	// to build and a second or two to start.
+	//
+	// What differs from versitygw, as seen by these tests: both honour
+	// If-None-Match: * and If-Match on PUT (412, or 404 NoSuchKey for
+	// If-Match on a missing key) and answer a conditional GET with 304;
+	// both use the MD5 of the content as ETag, so a PUT of the bytes an
+	// object already holds keeps its ETag and a second If-Match with it
+	// still succeeds. MinIO ignores If-Match on DeleteObject (it deletes
+	// whatever the ETag), where versitygw answers 412: nothing may rely
+	// on conditional deletes. An unknown access key is 403
+	// InvalidAccessKeyId on MinIO, 404 XAdminUserNotFound on versitygw.
+	// Both drop a key's leading slash.
+	MinIO Kind = "minio"
 )
+
+// Kinds are the servers ForEach runs a test on, in order.
+var Kinds = []Kind{Versitygw, MinIO}
 
 // Version is the versitygw release the tests run against.
 const Version = "v1.8.0"
 
-const modulePath = "github.com/versity/versitygw/cmd/versitygw"
+// MinIOVersion is the MinIO build the tests run against. MinIO tags
+// releases by date (RELEASE.2026-...), not semver, so the module proxy
+// serves it as a pseudo-version; this is what @latest resolved to when it
+// was pinned.
+const MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
-// installTimeout bounds a cold `go install` (about two minutes on two cores,
-// most of it compiling).
-const installTimeout = 15 * time.Minute
-
-// Binary returns the path of the versitygw binary: $VERSITYGW if set,
-// versitygw on PATH, or the cached build, installed first if missing.
-func Binary() (string, error) {
-	if p := os.Getenv("VERSITYGW"); p != "" {
-		if err := testproc.CheckExecutable(p); err != nil {
-			return "", fmt.Errorf("VERSITYGW=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find versitygw: no user cache directory to install it in: %w", err)
-	}
-	dir := filepath.Join(cache, "ltxvfs", "versitygw-"+Version)
-	bin := filepath.Join(dir, "versitygw")
-	if testproc.CheckExecutable(bin) == nil {
-		return bin, nil
-	}
-	if err := install(dir, bin); err != nil {
-		return "", err
-	}
-	return bin, nil
+var tools = map[Kind]testbin.Tool{
+	Versitygw: {Name: "versitygw", Env: "VERSITYGW", Package: "github.com/versity/versitygw/cmd/versitygw", Version: Version},
+	MinIO:     {Name: "minio", Env: "MINIO_BINARY", Package: "github.com/minio/minio", Version: MinIOVersion},
 }
 
-// install builds versitygw into dir. Test binaries of several packages run
-// at once: the first to take the lock builds, the others wait and find the
-// binary done. The build goes to a temp directory and is renamed into place,
-// so nobody ever runs a half-written file.
-func install(dir, bin string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("install versitygw: %w", err)
-	}
-	unlock, err := testproc.LockFile(filepath.Join(dir, ".lock"))
-	if err != nil {
-		return fmt.Errorf("install versitygw: lock %s: %w", dir, err)
-	}
-	defer unlock()
-	if testproc.CheckExecutable(bin) == nil {
-		return nil // built by another process while we waited
-	}
-
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("install versitygw %s: the go command is not on PATH: %w", Version, err)
-	}
-	tmp, err := os.MkdirTemp(dir, "install-*")
-	if err != nil {
-		return fmt.Errorf("install versitygw: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "install", modulePath+"@"+Version)
-	cmd.Dir = tmp // outside any module, so no go.mod or go.work applies
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off", "GOFLAGS=")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("install versitygw: go install %s@%s: %w\n%s", modulePath, Version, err, testproc.Tail(out.Bytes(), 2000))
-	}
-	if err := os.Rename(filepath.Join(tmp, "versitygw"), bin); err != nil {
-		return fmt.Errorf("install versitygw: %w", err)
-	}
-	return nil
-}
+// Binary returns the path of a server's binary: $VERSITYGW or
+// $MINIO_BINARY if set, the binary on PATH, or the cached build, installed
+// first if missing.
+func Binary(kind Kind) (string, error) { return tools[kind].Path() }

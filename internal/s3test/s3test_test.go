@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,7 +16,10 @@ import (
 func TestMain(m *testing.M) { os.Exit(Run(m)) }
 
 func TestReplicaIsEmptyAndWritable(t *testing.T) {
-	srv := Shared(t)
+	ForEach(t, testReplicaIsEmptyAndWritable)
+}
+
+func testReplicaIsEmptyAndWritable(t *testing.T, srv *Server) {
 	r := srv.NewReplica(t)
 	ctx := context.Background()
 
@@ -50,7 +51,16 @@ func TestReplicaIsEmptyAndWritable(t *testing.T) {
 }
 
 func TestStopLeavesNothing(t *testing.T) {
-	srv := Start(t)
+	for _, kind := range Kinds {
+		t.Run(string(kind), func(t *testing.T) { testStopLeavesNothing(t, kind) })
+	}
+}
+
+func testStopLeavesNothing(t *testing.T, kind Kind) {
+	srv := StartKind(t, kind)
+	if srv.Kind != kind {
+		t.Fatalf("StartKind(%s) started %s", kind, srv.Kind)
+	}
 	if _, err := http.Get(srv.Endpoint); err != nil {
 		t.Fatalf("server not answering: %v", err)
 	}
@@ -58,58 +68,17 @@ func TestStopLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(srv.dir); !os.IsNotExist(err) {
 		t.Fatalf("data dir %s still there after Stop (%v)", srv.dir, err)
 	}
-	if err := srv.cmd.Process.Signal(syscall.Signal(0)); err == nil {
+	if srv.proc.Alive() {
 		t.Fatal("server process still running after Stop")
 	}
 	srv.Stop() // twice is harmless, as t.Cleanup will do it again
 }
 
-func TestBinaryFromEnv(t *testing.T) {
-	t.Setenv("VERSITYGW", filepath.Join(t.TempDir(), "missing"))
-	if _, err := Binary(); err == nil || !strings.Contains(err.Error(), "VERSITYGW=") {
-		t.Fatalf("missing $VERSITYGW binary: got %v, want an error naming VERSITYGW", err)
-	}
-	exe := filepath.Join(t.TempDir(), "versitygw")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("VERSITYGW", exe)
-	if got, err := Binary(); err != nil || got != exe {
-		t.Fatalf("Binary() = %q, %v; want %q", got, err, exe)
-	}
-}
-
-// fakeTB records what unavailable asks of a test instead of ending it.
-type fakeTB struct {
-	testing.TB
-	skipped, failed bool
-	msg             string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Skipf(format string, args ...any) {
-	f.skipped, f.msg = true, format
-}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.failed, f.msg = true, format
-}
-
-func TestUnavailableFailsInCI(t *testing.T) {
-	for _, tc := range []struct {
-		ci       string
-		wantFail bool
-	}{{"", false}, {"false", false}, {"true", true}, {"1", true}} {
-		t.Setenv("CI", tc.ci)
-		f := &fakeTB{TB: t}
-		unavailable(f, io.ErrUnexpectedEOF)
-		if f.failed != tc.wantFail || f.skipped == tc.wantFail {
-			t.Errorf("CI=%q: failed=%v skipped=%v, want failed=%v", tc.ci, f.failed, f.skipped, tc.wantFail)
-		}
-	}
-}
-
 func TestServerRefusesWrongCredentials(t *testing.T) {
-	srv := Shared(t)
+	ForEach(t, testServerRefusesWrongCredentials)
+}
+
+func testServerRefusesWrongCredentials(t *testing.T, srv *Server) {
 	c := awss3.New(awss3.Options{
 		Region:       Region,
 		BaseEndpoint: aws.String(srv.Endpoint),

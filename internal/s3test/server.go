@@ -2,10 +2,8 @@ package s3test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/ltxvfs/ltxvfs/internal/testproc"
+
+	"github.com/ltxvfs/ltxvfs/internal/testbin"
 )
 
 // Test credentials of every server; they guard nothing but a temp dir on
@@ -26,58 +25,82 @@ const (
 	Region    = "us-east-1"
 )
 
-const (
-	readyTimeout = 20 * time.Second
-	portAttempts = 5
-)
+const readyTimeout = 30 * time.Second
 
-// Server is a versitygw process serving a temp directory on loopback.
+// Server is an S3 server process serving a temp directory on loopback.
 type Server struct {
+	// Kind is the server's implementation.
+	Kind Kind
 	// Endpoint is the server's URL, http://127.0.0.1:PORT.
 	Endpoint string
 
-	dir    string
-	cmd    *exec.Cmd
-	exited <-chan struct{}
-	stderr *testproc.Buffer
+	dir  string
+	proc *testbin.Process
 
 	stopOnce sync.Once
 }
 
-var shared struct {
+type sharedServer struct {
 	once sync.Once
 	srv  *Server
 	err  error
 }
 
-// Shared returns the server of this test process, starting it on first use.
-// It is stopped by Run; a test binary that dies takes it along.
+var shared = map[Kind]*sharedServer{Versitygw: {}, MinIO: {}}
+
+// Shared returns the versitygw server of this test process, starting it on
+// first use. It is stopped by Run; a test binary that dies takes it along.
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
-	shared.once.Do(func() { shared.srv, shared.err = start() })
-	if shared.err != nil {
-		unavailable(tb, shared.err)
-	}
-	return shared.srv
+	return SharedKind(tb, Versitygw)
 }
 
-// Run runs the tests of a package and stops the shared server after them.
+// SharedKind returns this test process's server of a kind, started on
+// first use.
+func SharedKind(tb testing.TB, kind Kind) *Server {
+	tb.Helper()
+	s := shared[kind]
+	s.once.Do(func() { s.srv, s.err = start(kind) })
+	if s.err != nil {
+		unavailable(tb, kind, s.err)
+	}
+	return s.srv
+}
+
+// ForEach runs f as a subtest on the shared server of every kind (named
+// for the kind), for the tests that must hold on each.
+func ForEach(t *testing.T, f func(t *testing.T, srv *Server)) {
+	t.Helper()
+	for _, kind := range Kinds {
+		t.Run(string(kind), func(t *testing.T) { f(t, SharedKind(t, kind)) })
+	}
+}
+
+// Run runs the tests of a package and stops the shared servers after them.
 // Call it from TestMain: os.Exit(s3test.Run(m)).
 func Run(m *testing.M) int {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
+	for _, s := range shared {
+		if s.srv != nil {
+			s.srv.Stop()
+		}
 	}
 	return code
 }
 
-// Start starts a server for one test, stopped when the test ends: for tests
-// that stop or break their server.
+// Start starts a versitygw server for one test, stopped when the test
+// ends: for tests that stop or break their server.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	srv, err := start()
+	return StartKind(tb, Versitygw)
+}
+
+// StartKind starts a server of a kind for one test.
+func StartKind(tb testing.TB, kind Kind) *Server {
+	tb.Helper()
+	srv, err := start(kind)
 	if err != nil {
-		unavailable(tb, err)
+		unavailable(tb, kind, err)
 	}
 	tb.Cleanup(srv.Stop)
 	return srv
@@ -85,62 +108,64 @@ func Start(tb testing.TB) *Server {
 
 // unavailable skips the test, or fails it in CI, where a skipped S3 test
 // would pass for a tested backend.
-func unavailable(tb testing.TB, err error) {
+func unavailable(tb testing.TB, kind Kind, err error) {
 	tb.Helper()
-	testproc.Unavailable(tb, "S3 test server", err)
+	testbin.Unavailable(tb, "S3 test server "+string(kind), err)
 }
 
-func start() (*Server, error) {
-	bin, err := Binary()
+func start(kind Kind) (*Server, error) {
+	bin, err := Binary(kind)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ltxvfs-versitygw-*")
+	dir, err := os.MkdirTemp("", "ltxvfs-"+string(kind)+"-*")
 	if err != nil {
-		return nil, fmt.Errorf("start versitygw: %w", err)
+		return nil, fmt.Errorf("start %s: %w", kind, err)
 	}
-	for attempt := 1; ; attempt++ {
-		srv, err := startOn(bin, dir)
-		if err == nil {
-			return srv, nil
-		}
-		// Another process may take the free port between our probe and
-		// versitygw's bind.
-		if !errors.Is(err, errPortInUse) || attempt == portAttempts {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-}
-
-var errPortInUse = errors.New("port in use")
-
-func startOn(bin, dir string) (*Server, error) {
-	port, err := testproc.FreePort()
+	var srv *Server
+	err = testbin.OnFreePorts(2, func(ports []int) error {
+		srv, err = startOn(kind, bin, dir, ports)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start versitygw: find a free port: %w", err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	srv := &Server{
-		Endpoint: "http://" + addr,
-		dir:      dir,
-		stderr:   &testproc.Buffer{},
-	}
-	cmd := exec.Command(bin, "--port", addr, "--keep-alive", "--quiet", "posix", dir)
-	cmd.Env = append(environWithout("VGW_", "ROOT_"), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
-	cmd.Stdout, cmd.Stderr = srv.stderr, srv.stderr
-	srv.cmd = cmd
-	if srv.exited, err = testproc.Start(cmd); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
+	return srv, nil
+}
 
+// command is how a kind of server is started on ports (the S3 API on the
+// first) to serve dir.
+func command(kind Kind, dir string, ports []int) (args, env []string) {
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	switch kind {
+	case MinIO:
+		args = []string{"server", dir, "--address", addr, "--console-address", "127.0.0.1:" + strconv.Itoa(ports[1]), "--quiet"}
+		env = append(testbin.EnvironWithout("MINIO_"),
+			"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
+			"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	default:
+		args = []string{"--port", addr, "--keep-alive", "--quiet", "posix", dir}
+		env = append(testbin.EnvironWithout("VGW_", "ROOT_"), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
+	}
+	return args, env
+}
+
+func startOn(kind Kind, bin, dir string, ports []int) (*Server, error) {
+	args, env := command(kind, dir, ports)
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	proc, err := testbin.Start(bin, args, env)
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{Kind: kind, Endpoint: "http://" + addr, dir: dir, proc: proc}
 	if err := srv.waitReady(); err != nil {
-		srv.kill()
-		out := srv.stderr.String()
-		if strings.Contains(out, "address already in use") {
-			return nil, fmt.Errorf("start versitygw on %s: %w", addr, errPortInUse)
+		proc.Kill()
+		out := proc.Output()
+		if strings.Contains(out, "already in use") {
+			return nil, fmt.Errorf("start %s on %s: %w", kind, addr, testbin.ErrPortInUse)
 		}
-		return nil, fmt.Errorf("start versitygw on %s: %w\n%s", addr, err, testproc.Tail([]byte(out), 2000))
+		return nil, fmt.Errorf("start %s on %s: %w\n%s", kind, addr, err, testbin.Tail(out, 2000))
 	}
 	return srv, nil
 }
@@ -162,8 +187,8 @@ func (s *Server) waitReady() error {
 		}
 		lastErr = err
 		select {
-		case <-s.exited:
-			return fmt.Errorf("exited before it was ready (%v)", s.cmd.ProcessState)
+		case <-s.proc.Exited():
+			return fmt.Errorf("exited before it was ready (%v)", s.proc.State())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %w", readyTimeout, lastErr)
 		case <-time.After(10 * time.Millisecond):
@@ -174,18 +199,9 @@ func (s *Server) waitReady() error {
 // Stop stops the server and removes its data.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		s.kill()
+		s.proc.Kill()
 		os.RemoveAll(s.dir)
 	})
-}
-
-func (s *Server) kill() {
-	select {
-	case <-s.exited:
-	default:
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
 }
 
 // Credentials are the server's root credentials.
@@ -212,18 +228,4 @@ func (s *Server) sdk(optFns ...func(*awss3.Options)) *awss3.Client {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	}, optFns...)
-}
-
-func environWithout(prefixes ...string) []string {
-	var env []string
-next:
-	for _, kv := range os.Environ() {
-		for _, p := range prefixes {
-			if strings.HasPrefix(kv, p) {
-				continue next
-			}
-		}
-		env = append(env, kv)
-	}
-	return env
 }

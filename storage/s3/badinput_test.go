@@ -43,8 +43,9 @@ func wantErr(t *testing.T, what string, err error, contains ...string) {
 	}
 }
 
-func TestMissingBucket(t *testing.T) {
-	srv := s3test.Shared(t)
+func TestMissingBucket(t *testing.T) { s3test.ForEach(t, testMissingBucket) }
+
+func testMissingBucket(t *testing.T, srv *s3test.Server) {
 	c := srv.Client(t, srv.URL("no-such-bucket", "db"))
 	ctx := context.Background()
 
@@ -60,8 +61,9 @@ func TestMissingBucket(t *testing.T) {
 	wantErr(t, "delete all", c.DeleteAll(ctx), `bucket "no-such-bucket" does not exist`)
 }
 
-func TestWrongCredentials(t *testing.T) {
-	srv := s3test.Shared(t)
+func TestWrongCredentials(t *testing.T) { s3test.ForEach(t, testWrongCredentials) }
+
+func testWrongCredentials(t *testing.T, srv *s3test.Server) {
 	bucket := srv.NewBucket(t)
 	const secret = "not-the-secret-0123456789"
 	for name, creds := range map[string]credentials.StaticCredentialsProvider{
@@ -102,8 +104,10 @@ func TestCredentialsNeverInURL(t *testing.T) {
 	}
 }
 
-func TestReadPastEnd(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestReadPastEnd(t *testing.T) { s3test.ForEach(t, testReadPastEnd) }
+
+func testReadPastEnd(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	file := ltxFiles(t, 1)[0]
 	if _, err := r.Client.WriteLTXFile(ctx, 0, 1, 1, bytes.NewReader(file)); err != nil {
@@ -135,8 +139,10 @@ func TestReadPastEnd(t *testing.T) {
 	}
 }
 
-func TestRefusesWhatIsNotLTX(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestRefusesWhatIsNotLTX(t *testing.T) { s3test.ForEach(t, testRefusesWhatIsNotLTX) }
+
+func testRefusesWhatIsNotLTX(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	for name, body := range map[string][]byte{
 		"empty":     nil,

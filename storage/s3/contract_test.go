@@ -9,8 +9,9 @@ import (
 )
 
 // TestContract runs the shared backend contract against a real S3 server.
-func TestContract(t *testing.T) {
-	srv := s3test.Shared(t)
+func TestContract(t *testing.T) { s3test.ForEach(t, testContract) }
+
+func testContract(t *testing.T, srv *s3test.Server) {
 	storagetest.RunContract(t, func(t *testing.T) storage.Client {
 		return srv.NewReplica(t).Client
 	})

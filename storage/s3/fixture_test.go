@@ -59,8 +59,10 @@ func plantForeign(t *testing.T, r *s3test.Replica, m *fixture.Manifest) {
 // litestream-timestamp metadata (RFC 3339 with nanoseconds, as Litestream
 // formats it), plus foreign keys; the backend must list and read it exactly
 // as the manifest says.
-func TestLitestreamFixture(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestLitestreamFixture(t *testing.T) { s3test.ForEach(t, testLitestreamFixture) }
+
+func testLitestreamFixture(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	m, err := fixture.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +85,11 @@ func TestLitestreamFixture(t *testing.T) {
 // TestFixtureWrittenThroughClient writes the fixture through the backend,
 // as ltx-writer does, and checks it the same way.
 func TestFixtureWrittenThroughClient(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+	s3test.ForEach(t, testFixtureWrittenThroughClient)
+}
+
+func testFixtureWrittenThroughClient(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	m, err := fixture.Upload(context.Background(), r.Client)
 	if err != nil {
 		t.Fatal(err)

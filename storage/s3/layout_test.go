@@ -59,7 +59,11 @@ func keys(t *testing.T, r *s3test.Replica) []string {
 // TestObjectsAreWhereLitestreamPutsThem checks the key and metadata of a
 // written file as another tool sees them through the raw API.
 func TestObjectsAreWhereLitestreamPutsThem(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+	s3test.ForEach(t, testObjectsAreWhereLitestreamPutsThem)
+}
+
+func testObjectsAreWhereLitestreamPutsThem(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	data := storagetest.NewDB(4096)
 	data.Now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC) }
@@ -88,8 +92,10 @@ func TestObjectsAreWhereLitestreamPutsThem(t *testing.T) {
 
 // TestForeignKeysAreIgnored plants what other tools and crashed uploads
 // leave beside a replica; only the LTX files of the level are listed.
-func TestForeignKeysAreIgnored(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestForeignKeysAreIgnored(t *testing.T) { s3test.ForEach(t, testForeignKeysAreIgnored) }
+
+func testForeignKeysAreIgnored(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	files := ltxFiles(t, 3)
 	if _, err := r.Client.WriteLTXFile(ctx, 0, 1, 1, bytes.NewReader(files[0])); err != nil {
@@ -122,7 +128,11 @@ func TestForeignKeysAreIgnored(t *testing.T) {
 // TestTimestampFallsBackToLastModified lists a file another tool wrote
 // without the litestream-timestamp metadata.
 func TestTimestampFallsBackToLastModified(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+	s3test.ForEach(t, testTimestampFallsBackToLastModified)
+}
+
+func testTimestampFallsBackToLastModified(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	files := ltxFiles(t, 2)
 	before := time.Now().Add(-time.Minute)
@@ -153,8 +163,10 @@ func TestTimestampFallsBackToLastModified(t *testing.T) {
 
 // TestListingManyFiles crosses ListObjectsV2 pages (1000 keys each) and
 // deletes more than one DeleteObjects batch.
-func TestListingManyFiles(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestListingManyFiles(t *testing.T) { s3test.ForEach(t, testListingManyFiles) }
+
+func testListingManyFiles(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	file := ltxFiles(t, 1)[0]
 	const n = 1100
@@ -208,7 +220,11 @@ func TestListingManyFiles(t *testing.T) {
 // TestDeleteAllLeavesTheRestOfThePrefix removes what is under the level
 // prefixes, temp files included, and nothing else.
 func TestDeleteAllLeavesTheRestOfThePrefix(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+	s3test.ForEach(t, testDeleteAllLeavesTheRestOfThePrefix)
+}
+
+func testDeleteAllLeavesTheRestOfThePrefix(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	files := ltxFiles(t, 1)
 	for _, level := range []int{0, 3, 9} {
@@ -229,8 +245,10 @@ func TestDeleteAllLeavesTheRestOfThePrefix(t *testing.T) {
 
 // TestLargeFileRoundTrip writes a file past the in-memory upload limit, so
 // that it goes through a temp file.
-func TestLargeFileRoundTrip(t *testing.T) {
-	r := s3test.Shared(t).NewReplica(t)
+func TestLargeFileRoundTrip(t *testing.T) { s3test.ForEach(t, testLargeFileRoundTrip) }
+
+func testLargeFileRoundTrip(t *testing.T, srv *s3test.Server) {
+	r := srv.NewReplica(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewChaCha8([32]byte{1}))
 	db := storagetest.NewDB(4096)
@@ -260,8 +278,9 @@ func TestLargeFileRoundTrip(t *testing.T) {
 
 // TestOpenByURL opens the backend the way users do, by URL with the
 // standard credential chain.
-func TestOpenByURL(t *testing.T) {
-	srv := s3test.Shared(t)
+func TestOpenByURL(t *testing.T) { s3test.ForEach(t, testOpenByURL) }
+
+func testOpenByURL(t *testing.T, srv *s3test.Server) {
 	bucket := srv.NewBucket(t)
 	srv.Setenv(t)
 	c, err := storage.Open(context.Background(), srv.URL(bucket, "a/b"))
@@ -289,8 +308,9 @@ func TestOpenByURL(t *testing.T) {
 
 // TestEmptyPrefix uses a whole bucket. Litestream builds keys as prefix +
 // "/" + level, so they start with a slash; the replica must still work.
-func TestEmptyPrefix(t *testing.T) {
-	srv := s3test.Shared(t)
+func TestEmptyPrefix(t *testing.T) { s3test.ForEach(t, testEmptyPrefix) }
+
+func testEmptyPrefix(t *testing.T, srv *s3test.Server) {
 	bucket := srv.NewBucket(t)
 	c := srv.Client(t, srv.URL(bucket, ""))
 	ctx := context.Background()

@@ -26,9 +26,11 @@ import (
 // server (versitygw): a PUT with If-None-Match: * fails with 412 when the
 // object exists, and a PUT with If-Match fails with 412 when the ETag is
 // not the object's.
-func TestConditionalWrites(t *testing.T) {
+func TestConditionalWrites(t *testing.T) { s3test.ForEach(t, testConditionalWrites) }
+
+func testConditionalWrites(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	r := s3test.Shared(t).NewReplica(t)
+	r := srv.NewReplica(t)
 	key := r.Prefix + "/conditional"
 	put := func(body string, ifNoneMatch, ifMatch *string) (string, error) {
 		out, err := r.SDK.PutObject(ctx, &awss3.PutObjectInput{
@@ -63,9 +65,10 @@ func TestConditionalWrites(t *testing.T) {
 // the lease; a released lease is free at once; a holder that stops
 // renewing (crashed) loses the lease when it lapses, the next writer takes
 // it over, and the old holder then learns it lost it.
-func TestLease(t *testing.T) {
+func TestLease(t *testing.T) { s3test.ForEach(t, testLease) }
+
+func testLease(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
 	r := srv.NewReplica(t)
 	other := srv.Client(t, r.URL) // another writer's client on the same replica
 
@@ -123,9 +126,10 @@ func TestLease(t *testing.T) {
 // lease, on a fresh replica, when taking over a released one, and when
 // taking over the unexpired lease of a writer that exited (several
 // restarts of it racing).
-func TestLeaseRace(t *testing.T) {
+func TestLeaseRace(t *testing.T) { s3test.ForEach(t, testLeaseRace) }
+
+func testLeaseRace(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
 	r := srv.NewReplica(t)
 	clients := make([]*ltxs3.Client, 8)
 	for i := range clients {
@@ -174,9 +178,10 @@ func TestLeaseRace(t *testing.T) {
 
 // TestLeaseEmptyPrefix: a replica at the bucket's root keeps its lease at
 // a key that does not start with a slash.
-func TestLeaseEmptyPrefix(t *testing.T) {
+func TestLeaseEmptyPrefix(t *testing.T) { s3test.ForEach(t, testLeaseEmptyPrefix) }
+
+func testLeaseEmptyPrefix(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
 	bucket := srv.NewBucket(t)
 	c := srv.Client(t, srv.URL(bucket, ""))
 	l, err := c.AcquireLease(ctx, lease.Holder{Owner: "root writer"}, time.Second)
@@ -226,10 +231,11 @@ func TestLeaseUnsupported(t *testing.T) {
 // TestLeaseRemovesStaleSpools: the temp file of a large upload that a
 // killed writer left is removed when the next writer takes the lease;
 // another replica's is not.
-func TestLeaseRemovesStaleSpools(t *testing.T) {
+func TestLeaseRemovesStaleSpools(t *testing.T) { s3test.ForEach(t, testLeaseRemovesStaleSpools) }
+
+func testLeaseRemovesStaleSpools(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
 	t.Setenv("TMPDIR", t.TempDir())
-	srv := s3test.Shared(t)
 	r := srv.NewReplica(t)
 	other := srv.NewReplica(t)
 	// As an upload past 8 MiB makes them, and a killed writer leaves them.
@@ -261,9 +267,10 @@ func TestLeaseRemovesStaleSpools(t *testing.T) {
 // everyone else; a lease whose holder is alive, or is another database's
 // writer, or ran in another boot or PID namespace, or predates the holder
 // fields, still keeps the writer out until it lapses.
-func TestLeaseExitedPredecessor(t *testing.T) {
+func TestLeaseExitedPredecessor(t *testing.T) { s3test.ForEach(t, testLeaseExitedPredecessor) }
+
+func testLeaseExitedPredecessor(t *testing.T, srv *s3test.Server) {
 	ctx := context.Background()
-	srv := s3test.Shared(t)
 	me := lease.ThisProcess("restarted writer", "/data/app.db")
 	dead := storagetest.ExitedPredecessor(t, me)
 

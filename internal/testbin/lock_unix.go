@@ -1,6 +1,6 @@
 //go:build unix
 
-package testproc
+package testbin
 
 import (
 	"os"
