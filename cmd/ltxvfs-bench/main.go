@@ -133,6 +133,11 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 		Seed: cfg.seed, Quick: cfg.quick, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Replica: "temp directory",
 		LoadStart: loadAverage(),
 	}
+	if cfg.serveHTTP { // before the database is built, which takes minutes
+		if _, err := nginx.Find(); err != nil {
+			return nil, fmt.Errorf("-serve-http: %w (install it: apt-get install nginx-light)", err)
+		}
+	}
 	if b.work, err = os.MkdirTemp(cfg.workDir, "ltxvfs-bench-"); err != nil {
 		return nil, fmt.Errorf("work directory: %w", err)
 	}

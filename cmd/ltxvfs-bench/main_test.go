@@ -349,7 +349,7 @@ func TestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d", code)
 	}
-	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync", "-baseline"} {
+	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync", "-baseline", "-follow", "-litestream", "-serve-http"} {
 		if !strings.Contains(stdout.String(), flag+" ") && !strings.Contains(stdout.String(), flag+"\n") {
 			t.Errorf("-h does not document %s", flag)
 		}
