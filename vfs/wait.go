@@ -41,7 +41,7 @@ func (f *file) waitPragma(value string) (string, error) {
 	}
 	tok, err := token.Parse(value)
 	if err == nil {
-		err = f.wait(f.context(), tok)
+		err = f.wait(f.context(), "the query's context", tok)
 	}
 	if err != nil {
 		return "", fmt.Errorf("ltx_wait=%s: %w", storage.Shown(value), err)
@@ -52,8 +52,8 @@ func (f *file) waitPragma(value string) (string, error) {
 // wait returns once the connection sees the token's TXID or newer and the
 // replica has shown that the token is its own. A following connection waits
 // (see replica.waitFor); one pinned, or inside a read transaction, cannot
-// move and fails if it is behind the token.
-func (f *file) wait(ctx context.Context, tok token.Token) error {
+// move and fails if it is behind the token. bound names ctx, for errors.
+func (f *file) wait(ctx context.Context, bound string, tok token.Token) error {
 	var v *index.Version
 	switch {
 	case f.lock >= 1 && f.tx != nil:
@@ -70,7 +70,7 @@ func (f *file) wait(ctx context.Context, tok token.Token) error {
 			timeout = DefaultWaitTimeout
 		}
 		var err error
-		if v, err = f.rep.waitFor(ctx, tok.TXID, timeout); err != nil {
+		if v, err = f.rep.waitFor(ctx, bound, tok.TXID, timeout); err != nil {
 			return err
 		}
 	}
@@ -80,7 +80,7 @@ func (f *file) wait(ctx context.Context, tok token.Token) error {
 // waitFor returns the latest version once it reaches txid, polling the
 // replica meanwhile, or an error once ctx is done or timeout has passed,
 // saying where the replica stands.
-func (r *replica) waitFor(ctx context.Context, txid ltx.TXID, timeout time.Duration) (*index.Version, error) {
+func (r *replica) waitFor(ctx context.Context, bound string, txid ltx.TXID, timeout time.Duration) (*index.Version, error) {
 	wctx, cancel := context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 	defer cancel()
 	delay := waitPollMin
@@ -99,14 +99,14 @@ func (r *replica) waitFor(ctx context.Context, txid ltx.TXID, timeout time.Durat
 			return v, nil
 		}
 		if ctxtime.Sleep(wctx, delay) != nil {
-			return nil, r.notVisible(ctx, txid, timeout, pollErr)
+			return nil, r.notVisible(ctx, bound, txid, timeout, pollErr)
 		}
 		delay = min(2*delay, max(min(r.poll, waitPollMax), waitPollMin))
 	}
 }
 
 // notVisible is the error of a wait for txid that ended first.
-func (r *replica) notVisible(ctx context.Context, txid ltx.TXID, timeout time.Duration, pollErr error) error {
+func (r *replica) notVisible(ctx context.Context, bound string, txid ltx.TXID, timeout time.Duration, pollErr error) error {
 	at := "no TXID yet"
 	if v := r.latest(); v != nil {
 		at = fmt.Sprintf("TXID %d, committed %s", v.TXID(), ltx.FormatTimestamp(v.Timestamp()))
@@ -114,7 +114,7 @@ func (r *replica) notVisible(ctx context.Context, txid ltx.TXID, timeout time.Du
 	why := fmt.Sprintf("after %s (wait_timeout)", timeout)
 	var err error = errWaitTimeout
 	if ctx.Err() != nil {
-		why, err = "when the query's context ended", context.Cause(ctx)
+		why, err = "when "+bound+" ended", context.Cause(ctx)
 	}
 	if pollErr != nil {
 		return fmt.Errorf("TXID %d not visible %s: the replica is at %s, and its last poll failed: %w: %w", txid, why, at, pollErr, err)
@@ -291,7 +291,7 @@ func waitParams(wait, timeout string, hasWait, hasTimeout bool) (tok token.Token
 // waitOpen is wait= at open: the connection's first transaction sees the
 // token's TXID or newer.
 func (f *file) waitOpen(ctx context.Context, raw string, tok token.Token) error {
-	if err := f.wait(ctx, tok); err != nil {
+	if err := f.wait(ctx, fmt.Sprintf("the open's time limit (%s)", openTimeout), tok); err != nil {
 		return fmt.Errorf("wait=%s: %w", storage.Shown(raw), err)
 	}
 	return nil

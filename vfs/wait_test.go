@@ -22,13 +22,13 @@ import (
 // liveWriter is an application database replicated by a writer running
 // in the background, as an application embeds it.
 type liveWriter struct {
-	t   *testing.T
+	t   testing.TB
 	app *sql.DB
 	rep *writer.Replicator
 	dir string // the replica
 }
 
-func newLiveWriter(t *testing.T, syncInterval time.Duration) *liveWriter {
+func newLiveWriter(t testing.TB, syncInterval time.Duration) *liveWriter {
 	t.Helper()
 	base := t.TempDir()
 	path := filepath.Join(base, "primary.db")
