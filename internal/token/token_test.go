@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -61,9 +63,15 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add("ltx1:00000000000004d2:1748779200123")
-	f.Add("ltx1:0000000000000001:1")
-	f.Add("ltx2:x")
+	fuzzseed.Write(f, []fuzzseed.Seed{
+		fuzzseed.New("token", "ltx1:00000000000004d2:1748779200123"),
+		fuzzseed.New("token-upper", "ltx1:00000000000004D2:1748779200123"),
+		fuzzseed.New("token-small", "ltx1:0000000000000001:1"),
+		fuzzseed.New("version", "ltx2:x"),
+		fuzzseed.New("fields", "ltx1:0000000000000001:1:2"),
+		fuzzseed.New("url", "s3://key:secret@bucket/app"),
+		fuzzseed.New("empty", ""),
+	})
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := Parse(s)
 		if err != nil {
