@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
+	"github.com/ltxvfs/ltxvfs/internal/token"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -78,8 +79,10 @@ func FuzzParams(f *testing.F) {
 		if vs, ok := q["time"]; ok && (!p.hasTime || p.atRaw != vs[0] || p.txid != 0) {
 			t.Fatalf("time=%q: parsed as %+v", vs[0], p)
 		}
-		if vs, ok := q["wait"]; ok && (!p.hasWait || p.waitRaw != vs[0] || p.wait.String() != strings.ToLower(vs[0])) {
-			t.Fatalf("wait=%q: parsed as %+v (%q)", vs[0], p.wait, p.waitRaw)
+		if vs, ok := q["wait"]; ok {
+			if tok, err := token.Parse(vs[0]); err != nil || !p.hasWait || p.waitRaw != vs[0] || p.wait != tok {
+				t.Fatalf("wait=%q: parsed as %+v (%q), the token is %+v (%v)", vs[0], p.wait, p.waitRaw, tok, err)
+			}
 		}
 		if _, ok := q["wait_timeout"]; ok && p.waitTimeout <= 0 {
 			t.Fatalf("wait_timeout=%q: parsed as %s", q["wait_timeout"], p.waitTimeout)
