@@ -36,6 +36,7 @@ type replica struct {
 
 	updating chan struct{} // held by the one synchronous Update at a time (opens); a wait for it honours its context
 	lastPoll atomic.Int64  // unix nanoseconds of the last successful Update
+	polls    pollGate      // the polls of connections waiting for a token (wait.go)
 
 	// replanned is a version rebuilt by Replan at the latest TXID, after a
 	// file of the index's latest version vanished: following connections
