@@ -33,12 +33,20 @@ var _ storage.Wrapper = leasedClient{}
 // Unwrap lets lease.Find find the replica's lease.
 func (c leasedClient) Unwrap() storage.Client { return c.Client }
 
+// WriteLTXFile creates a file (see storage.Client: never over another),
+// under the lease. A file of that name with other content is another
+// writer's, written there first: this writer was paused past its lease
+// (or runs beside another without one), and stops (ErrReplicaConflict).
 func (c leasedClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, rd io.Reader) (*ltx.FileInfo, error) {
 	var info *ltx.FileInfo
 	err := c.r.underLease(ctx, func(ctx context.Context) (err error) {
 		info, err = c.Client.WriteLTXFile(ctx, level, minTXID, maxTXID, rd)
 		return err
 	})
+	if errors.Is(err, storage.ErrFileExists) {
+		err = fmt.Errorf("%w: it wrote %s first, which this writer was about to write (was this writer paused past its lease?); replication stops, and the WAL keeps what is not replicated: %w",
+			ErrReplicaConflict, storage.FileName(level, minTXID, maxTXID), err)
+	}
 	return info, err
 }
 

@@ -184,8 +184,16 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 	if leaser := lease.Find(r.client); leaser != nil {
 		held, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
 		switch {
+		case errors.Is(err, storage.ErrNoConditionalWrites) && !r.opts.AllowUnfenced:
+			// The error wraps storage.ErrNoConditionalWrites.
+			return fmt.Errorf("refusing to replicate to %s: its storage cannot fence a stale writer (one paused past its lease could write over the files of the writer that took over; AllowUnfenced, ltx-writer's -allow-unfenced, runs anyway, only where a second writer can never start): %w",
+				r.client, err)
+		case errors.Is(err, storage.ErrNoConditionalWrites):
+			r.log.Warn("replicating WITHOUT A FENCE: the storage does not support conditional writes, so no lease keeps a second writer out and nothing stops a writer paused past its lease from writing over another's files (allowed by AllowUnfenced); each upload first checks for other writers' files",
+				"replica", r.client.String(), "error", err)
 		case errors.Is(err, errors.ErrUnsupported):
-			r.log.Debug("replica grants no lease; checking for other writers before each upload", "replica", r.client)
+			r.log.Warn("replica grants no lease; each upload first checks for other writers' files, and a file another writer wrote is never written over (the writer stops instead)",
+				"replica", r.client.String(), "error", err)
 		case errors.Is(err, lease.ErrHeld):
 			return fmt.Errorf("%w: %w", ErrReplicaConflict, err)
 		case err != nil:
