@@ -44,8 +44,7 @@ func (c leasedClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxT
 		return err
 	})
 	if errors.Is(err, storage.ErrFileExists) {
-		err = fmt.Errorf("%w: it wrote %s first, which this writer was about to write (was this writer paused past its lease?); replication stops, and the WAL keeps what is not replicated: %w",
-			ErrReplicaConflict, storage.FileName(level, minTXID, maxTXID), err)
+		err = fmt.Errorf("%w: the name is taken by its file (was this writer paused past its lease?); replication stops, and the WAL keeps what is not replicated: %w", ErrReplicaConflict, err)
 	}
 	return info, err
 }
@@ -140,7 +139,8 @@ func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
 
 func (r *Replicator) leaseRenewError(err error) error {
 	if errors.Is(err, lease.ErrHeld) {
-		return fmt.Errorf("%w: lost the lease on %s: %w", ErrReplicaConflict, r.client, err)
+		// err names the replica and the writer that holds it now.
+		return fmt.Errorf("%w: %w; replication stops, and the WAL keeps what is not replicated", ErrReplicaConflict, err)
 	}
 	return fmt.Errorf("renew lease on %s: %w", r.client, err)
 }
