@@ -76,9 +76,15 @@ type Replicator struct {
 
 	pub publisher // the manifest (see publish.go)
 
-	pos        atomic.Pointer[ltx.Pos]
-	caughtUpAt atomic.Int64 // unix nanoseconds of the last sync that left nothing behind
-	behind     atomic.Bool
+	pos atomic.Pointer[ltx.Pos]
+	// Lag (see Lag): the replica holds every commit made before heldAsOf
+	// (unix nanoseconds); behind is set while it may lack later ones (a
+	// sync found commits to upload, or failed); syncStart is the start of
+	// the sync under way (0: none), syncStartedAt the same under mu.
+	heldAsOf      atomic.Int64
+	behind        atomic.Bool
+	syncStart     atomic.Int64
+	syncStartedAt time.Time
 }
 
 // New returns a Replicator of the database at dbPath into client. It checks
@@ -133,13 +139,23 @@ func (r *Replicator) Pos() ltx.Pos { return *r.pos.Load() }
 // TXID is the last TXID uploaded.
 func (r *Replicator) TXID() ltx.TXID { return r.Pos().TXID }
 
-// Lag is how long the replica has been behind the database: zero right
-// after a sync that copied everything, growing while syncs fail.
+// Lag is how far the replica may be behind the database: the age of the
+// oldest commit it may lack, counted from the start of the last sync that
+// copied everything (it holds every commit made before), while a sync
+// has found commits to upload or syncs fail; at least the time since the
+// sync under way began, so that a sync that hangs (stalled storage, a
+// half-open connection) shows at once; zero right after a sync that
+// copied everything.
 func (r *Replicator) Lag() time.Duration {
-	if !r.behind.Load() {
-		return 0
+	now := time.Now()
+	var lag time.Duration
+	if r.behind.Load() {
+		lag = now.Sub(time.Unix(0, r.heldAsOf.Load()))
 	}
-	return time.Since(time.Unix(0, r.caughtUpAt.Load()))
+	if s := r.syncStart.Load(); s != 0 {
+		lag = max(lag, now.Sub(time.Unix(0, s)))
+	}
+	return max(lag, 0)
 }
 
 // Done is closed when the background loops started by Start have stopped:
@@ -249,7 +265,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 		return err
 	}
 	r.ckpt.last = time.Now()
-	r.caughtUpAt.Store(time.Now().UnixNano())
+	r.heldAsOf.Store(time.Now().UnixNano())
 	r.opened = true
 	r.log.Info("replicating", "replica", r.client.String(), "page_size", r.pageSize)
 	return nil
