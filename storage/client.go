@@ -35,9 +35,18 @@ type Client interface {
 	// offset at or past the end of the file is an error.
 	OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error)
 
-	// WriteLTXFile stores the LTX file read from r. The file becomes visible
-	// atomically and whole: a reader never sees part of it. The returned
-	// info carries the header's timestamp as CreatedAt.
+	// WriteLTXFile creates the LTX file read from r. The file becomes
+	// visible atomically and whole: a reader never sees part of it. The
+	// returned info carries the header's timestamp as CreatedAt.
+	//
+	// It never replaces a file: an LTX file's name is its identity, and
+	// two writers must never make one name mean two contents (see
+	// ErrFileExists). When the name exists already, the write succeeds if
+	// the file holds exactly the bytes of r (a retry of a write that
+	// landed, whose answer was lost) and otherwise fails with an error
+	// wrapping ErrFileExists, leaving the file as it was. A backend that
+	// cannot create without replacing fails with an error wrapping
+	// ErrNoConditionalWrites.
 	WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error)
 
 	// DeleteLTXFiles removes files; files already gone are not an error.
@@ -84,6 +93,21 @@ type Wrapper interface {
 
 // ErrInvalidURL is wrapped by every error of ParseURL and Open.
 var ErrInvalidURL = errors.New("invalid replica URL")
+
+// ErrFileExists is wrapped by the error of a WriteLTXFile that found a
+// file of that name holding other bytes: another writer's file, or one
+// this writer made from other inputs. Nothing was written. For a writer it
+// means that someone else writes the replica too (a writer paused past
+// its lease, whose successor already wrote there): the file stays as it
+// was, and the writer must stop rather than fork the replica.
+var ErrFileExists = errors.New("a file with other content exists under this name")
+
+// ErrNoConditionalWrites is wrapped, with errors.ErrUnsupported, by the
+// errors of storage that cannot write conditionally (create only if
+// absent, replace only if unchanged): an S3-compatible server that refuses
+// If-None-Match (501 Not Implemented) or ignores it. Without conditional
+// writes nothing fences a writer paused past its lease.
+var ErrNoConditionalWrites = errors.New("the storage does not support conditional writes")
 
 // ListLevel reads every file of a level at or above seek into a slice.
 func ListLevel(ctx context.Context, c Client, level int, seek ltx.TXID, useMetadata bool) ([]*ltx.FileInfo, error) {

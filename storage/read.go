@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/superfly/ltx"
 )
 
 // ExactReader wraps a ranged read of size bytes so that a body ending early
@@ -57,4 +60,47 @@ func (r ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return r.r.Read(p)
+}
+
+// SameLTXFile reports whether the stored file level/minTXID-maxTXID of c
+// holds exactly the bytes of want, read to its end: what a create-only
+// WriteLTXFile that found the name taken checks, so that the retry of a
+// write that landed is not taken for another writer's file. A missing
+// file matches os.ErrNotExist.
+func SameLTXFile(ctx context.Context, c Client, level int, minTXID, maxTXID ltx.TXID, want io.Reader) (bool, error) {
+	name := FileName(level, minTXID, maxTXID)
+	rc, err := c.OpenLTXFile(ctx, level, minTXID, maxTXID, 0, 0)
+	if err != nil {
+		return false, fmt.Errorf("read back %s: %w", name, err)
+	}
+	defer rc.Close()
+	same, err := sameBytes(ContextReader(ctx, rc), want)
+	if err != nil {
+		return false, fmt.Errorf("compare %s with the file written: %w", name, err)
+	}
+	return same, nil
+}
+
+// sameBytes compares two streams to their ends.
+func sameBytes(a, b io.Reader) (bool, error) {
+	const chunk = 64 << 10
+	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	for {
+		na, erra := io.ReadFull(a, ba)
+		nb, errb := io.ReadFull(b, bb)
+		if erra != nil && erra != io.EOF && erra != io.ErrUnexpectedEOF {
+			return false, erra
+		}
+		if errb != nil && errb != io.EOF && errb != io.ErrUnexpectedEOF {
+			return false, errb
+		}
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if erra != nil || errb != nil {
+			// Both ended here (same length read): equal only if both
+			// ended.
+			return erra != nil && errb != nil, nil
+		}
+	}
 }

@@ -1,20 +1,18 @@
 package writer_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/childwriter"
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -22,25 +20,15 @@ import (
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
-// The crash test runs the writer in a child process: this test binary,
-// started again with these variables set.
-const (
-	envChild   = "LTX_WRITER_TEST_CHILD"
-	envDB      = "LTX_WRITER_TEST_DB"
-	envReplica = "LTX_WRITER_TEST_REPLICA"
-	envTemp    = "LTX_WRITER_TEST_TEMP"
-)
-
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) != "" {
-		os.Exit(runChildWriter())
-	}
+	childwriter.Main()
 	os.Exit(s3test.Run(m))
 }
 
 // crashOpts make a child writer that syncs, checkpoints, compacts and
-// snapshots often, so that a kill lands in the middle of each.
-func crashOpts() writer.Options {
+// snapshots often, so that a kill lands in the middle of each; temp holds
+// its spooled files.
+func crashOpts(temp string) writer.Options {
 	return writer.Options{
 		SyncInterval:        10 * time.Millisecond,
 		MinCheckpointPages:  30,
@@ -49,62 +37,8 @@ func crashOpts() writer.Options {
 		CompactionIntervals: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
 		SnapshotInterval:    300 * time.Millisecond,
 		BusyTimeout:         2 * time.Second,
-		TempDir:             os.Getenv(envTemp),
+		TempDir:             temp,
 	}
-}
-
-func runChildWriter() int {
-	r, err := writer.New(os.Getenv(envDB), file.New(os.Getenv(envReplica)), crashOpts())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := r.Start(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println("ready")
-	<-r.Done()
-	fmt.Fprintln(os.Stderr, "child writer stopped:", r.Err())
-	return 1
-}
-
-// startChild starts a writer process and waits until it has opened the
-// database.
-func startChild(t *testing.T, db, replica, temp string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envDB+"="+db, envReplica+"="+replica, envTemp+"="+temp)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		ok := s.Scan() && s.Text() == "ready"
-		ready <- ok
-		for s.Scan() {
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child writer failed to start: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child writer did not start: %s", stderr.String())
-	}
-	return cmd
 }
 
 // settledTXID waits, the source's load paused, until the replica holds
@@ -158,7 +92,8 @@ func TestKill9(t *testing.T) {
 	var recs []recorded
 	const kills = 5
 	for i := 0; i < kills; i++ {
-		cmd := startChild(t, path, replicaDir, temp)
+		child := childwriter.Start(t, childwriter.Config{DB: path, Replica: replicaDir, Options: crashOpts(temp)})
+		child.WaitReady(t)
 		if i%2 == 1 {
 			// Record a point the replica reached: hold the load and wait
 			// for the child to copy everything.
@@ -169,15 +104,11 @@ func TestKill9(t *testing.T) {
 			}
 			load.pause.Unlock()
 			if err != nil {
-				cmd.Process.Kill()
 				t.Fatal(err)
 			}
 		}
 		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
+		child.Kill()
 		checkContiguous(t, c, 1)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/superfly/ltx"
 )
@@ -115,6 +116,9 @@ type pendingFile struct {
 	body         *spool
 	fileChecksum ltx.Checksum // the trailer's CRC-64 of the whole file
 	apply        func(*state)
+	// heldAsOf: once uploaded, the replica holds every commit made before
+	// this time (the start of the sync that built the file).
+	heldAsOf time.Time
 }
 
 // l0Encoder encodes one L0 file into a spool.

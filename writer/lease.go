@@ -33,12 +33,19 @@ var _ storage.Wrapper = leasedClient{}
 // Unwrap lets lease.Find find the replica's lease.
 func (c leasedClient) Unwrap() storage.Client { return c.Client }
 
+// WriteLTXFile creates a file (see storage.Client: never over another),
+// under the lease. A file of that name with other content is another
+// writer's, written there first: this writer was paused past its lease
+// (or runs beside another without one), and stops (ErrReplicaConflict).
 func (c leasedClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, rd io.Reader) (*ltx.FileInfo, error) {
 	var info *ltx.FileInfo
 	err := c.r.underLease(ctx, func(ctx context.Context) (err error) {
 		info, err = c.Client.WriteLTXFile(ctx, level, minTXID, maxTXID, rd)
 		return err
 	})
+	if errors.Is(err, storage.ErrFileExists) {
+		err = fmt.Errorf("%w: the name is taken by its file (was this writer paused past its lease?); replication stops, and the WAL keeps what is not replicated: %w", ErrReplicaConflict, err)
+	}
 	return info, err
 }
 
@@ -132,7 +139,8 @@ func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
 
 func (r *Replicator) leaseRenewError(err error) error {
 	if errors.Is(err, lease.ErrHeld) {
-		return fmt.Errorf("%w: lost the lease on %s: %w", ErrReplicaConflict, r.client, err)
+		// err names the replica and the writer that holds it now.
+		return fmt.Errorf("%w: %w; replication stops, and the WAL keeps what is not replicated", ErrReplicaConflict, err)
 	}
 	return fmt.Errorf("renew lease on %s: %w", r.client, err)
 }

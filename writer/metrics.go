@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, db string, r *Replicator) (*metrics, 
 	m.manifestTXID = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "manifest_txid",
 		Help: "TXID named by the manifest last published (or found at start).", ConstLabels: labels})
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "replica_lag_seconds",
-		Help: "How long the replica has been behind the database (0 when the last sync copied everything).", ConstLabels: labels},
+		Help: "How far the replica may be behind the database: the age of the oldest commit it may lack, at least how long the sync under way has run (0 right after a sync that copied everything).", ConstLabels: labels},
 		func() float64 { return r.Lag().Seconds() })
 	m.collectors = []prometheus.Collector{m.syncs, m.syncErrors, m.syncSeconds, m.walBytes, m.txid, m.uploadedBytes,
 		m.checkpoints, m.ckptErrors, m.compactions, m.snapshots, m.snapshotsL0, m.lostWAL,

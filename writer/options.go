@@ -85,6 +85,16 @@ type Options struct {
 	// (lease.Leaser); it is renewed every third of it.
 	LeaseTTL time.Duration
 
+	// AllowUnfenced lets the writer run on storage that cannot write
+	// conditionally (storage.ErrNoConditionalWrites: an S3-compatible
+	// server that refuses or ignores If-None-Match), which Open otherwise
+	// refuses. There nothing fences a writer paused past its lease (a
+	// GC pause, a stopped VM, a partitioned host): its uploads can land
+	// over the files of the writer that took the replica over, and a
+	// reader get rows of neither. Set it only where a second writer of
+	// the replica can never start.
+	AllowUnfenced bool
+
 	// Checksums makes every file carry the database's rolling checksum,
 	// which Restore checks and which lets a restarted writer tie a database
 	// to the replica without a full copy. Off by default, as in Litestream

@@ -76,10 +76,16 @@ type Replicator struct {
 
 	pub publisher // the manifest (see publish.go)
 
-	pos        atomic.Pointer[ltx.Pos]
-	caughtUpAt atomic.Int64  // unix nanoseconds of the last sync that left nothing behind
-	caughtUps  atomic.Uint64 // counts setCaughtUp: SyncToken's proof that its sync copied everything (token.go)
-	behind     atomic.Bool
+	pos atomic.Pointer[ltx.Pos]
+	// Lag (see Lag): the replica holds every commit made before heldAsOf
+	// (unix nanoseconds); behind is set while it may lack later ones (a
+	// sync found commits to upload, or failed); syncStart is the start of
+	// the sync under way (0: none), syncStartedAt the same under mu.
+	heldAsOf      atomic.Int64
+	behind        atomic.Bool
+	caughtUps     atomic.Uint64 // counts setCaughtUp: SyncToken's proof that its sync copied everything (token.go)
+	syncStart     atomic.Int64
+	syncStartedAt time.Time
 }
 
 // New returns a Replicator of the database at dbPath into client. It checks
@@ -134,13 +140,23 @@ func (r *Replicator) Pos() ltx.Pos { return *r.pos.Load() }
 // TXID is the last TXID uploaded.
 func (r *Replicator) TXID() ltx.TXID { return r.Pos().TXID }
 
-// Lag is how long the replica has been behind the database: zero right
-// after a sync that copied everything, growing while syncs fail.
+// Lag is how far the replica may be behind the database: the age of the
+// oldest commit it may lack, counted from the start of the last sync that
+// copied everything (it holds every commit made before), while a sync
+// has found commits to upload or syncs fail; at least the time since the
+// sync under way began, so that a sync that hangs (stalled storage, a
+// half-open connection) shows at once; zero right after a sync that
+// copied everything.
 func (r *Replicator) Lag() time.Duration {
-	if !r.behind.Load() {
-		return 0
+	now := time.Now()
+	var lag time.Duration
+	if r.behind.Load() {
+		lag = now.Sub(time.Unix(0, r.heldAsOf.Load()))
 	}
-	return time.Since(time.Unix(0, r.caughtUpAt.Load()))
+	if s := r.syncStart.Load(); s != 0 {
+		lag = max(lag, now.Sub(time.Unix(0, s)))
+	}
+	return max(lag, 0)
 }
 
 // Done is closed when the background loops started by Start have stopped:
@@ -185,8 +201,16 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 	if leaser := lease.Find(r.client); leaser != nil {
 		held, err := leaser.AcquireLease(ctx, r.holder, r.opts.LeaseTTL)
 		switch {
+		case errors.Is(err, storage.ErrNoConditionalWrites) && !r.opts.AllowUnfenced:
+			// The error wraps storage.ErrNoConditionalWrites.
+			return fmt.Errorf("refusing to replicate to %s: its storage cannot fence a stale writer (one paused past its lease could write over the files of the writer that took over; AllowUnfenced, ltx-writer's -allow-unfenced, runs anyway, only where a second writer can never start): %w",
+				r.client, err)
+		case errors.Is(err, storage.ErrNoConditionalWrites):
+			r.log.Warn("replicating WITHOUT A FENCE: the storage does not support conditional writes, so no lease keeps a second writer out and nothing stops a writer paused past its lease from writing over another's files (allowed by AllowUnfenced); each upload first checks for other writers' files",
+				"replica", r.client.String(), "error", err)
 		case errors.Is(err, errors.ErrUnsupported):
-			r.log.Debug("replica grants no lease; checking for other writers before each upload", "replica", r.client)
+			r.log.Warn("replica grants no lease; each upload first checks for other writers' files, and a file another writer wrote is never written over (the writer stops instead)",
+				"replica", r.client.String(), "error", err)
 		case errors.Is(err, lease.ErrHeld):
 			return fmt.Errorf("%w: %w", ErrReplicaConflict, err)
 		case err != nil:
@@ -242,7 +266,7 @@ func (r *Replicator) openLocked(ctx context.Context) (err error) {
 		return err
 	}
 	r.ckpt.last = time.Now()
-	r.caughtUpAt.Store(time.Now().UnixNano())
+	r.heldAsOf.Store(time.Now().UnixNano())
 	r.opened = true
 	r.log.Info("replicating", "replica", r.client.String(), "page_size", r.pageSize)
 	return nil

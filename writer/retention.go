@@ -68,15 +68,17 @@ func (r *Replicator) EnforceRetention(ctx context.Context) error {
 	if len(del) == 0 && len(staleHints) == 0 {
 		return nil
 	}
-	err = r.client.DeleteLTXFiles(ctx, del)
-	// Those still there after a failure are not needed: plan without
-	// them, and publish if the plan changed.
-	r.forget(del)
-	if err != nil {
-		return fmt.Errorf("retention: delete %d files from %s: %w", len(del), r.client, err)
-	}
-	if err := r.publish(ctx); err != nil {
-		return err
+	if len(del) > 0 {
+		err = r.client.DeleteLTXFiles(ctx, del)
+		// Those still there after a failure are not needed: plan without
+		// them, and publish if the plan changed.
+		r.forget(del)
+		if err != nil {
+			return fmt.Errorf("retention: delete %d files from %s: %w", len(del), r.client, err)
+		}
+		if err := r.publish(ctx); err != nil {
+			return err
+		}
 	}
 	// After the files: a hint without its file is useless, a file without
 	// its hint is read without its checks.

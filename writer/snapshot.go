@@ -74,6 +74,13 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 	if txid == 0 {
 		return nil, fmt.Errorf("snapshot %s: nothing replicated yet", r.path)
 	}
+	// A snapshot at this TXID is there already (nothing was committed
+	// since the last one, or a Litestream snapshot): it holds the same
+	// database, though perhaps not the same bytes (other flags, another
+	// encoder), and files are never written over.
+	if info, err := r.snapshotAt(ctx, txid); err != nil || info != nil {
+		return info, err
+	}
 	hdr := ltx.Header{
 		Version:   ltx.Version,
 		PageSize:  r.pageSize,
@@ -133,6 +140,21 @@ func encodeView(ctx context.Context, w io.Writer, hdr ltx.Header, view *dbView, 
 		}
 	}
 	return enc.Close()
+}
+
+// snapshotAt is the snapshot of the replica that ends at txid, or nil.
+func (r *Replicator) snapshotAt(ctx context.Context, txid ltx.TXID) (*ltx.FileInfo, error) {
+	infos, err := storage.ListLevel(ctx, r.client, storage.SnapshotLevel, 0, false)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: list L%d of %s: %w", r.path, storage.SnapshotLevel, r.client, err)
+	}
+	for _, info := range infos {
+		if info.MaxTXID == txid {
+			r.log.Debug("snapshot exists already", "file", storage.FileName(info.Level, info.MinTXID, info.MaxTXID))
+			return info, nil
+		}
+	}
+	return nil, nil
 }
 
 // newestSnapshotTime is when the newest snapshot was written (zero if

@@ -27,7 +27,15 @@ func (r *Replicator) syncLocked(ctx context.Context) error {
 	if err := r.Err(); err != nil {
 		return err // stopped: nothing more goes to the replica
 	}
+	// A sync under way counts in the lag from its start to its end, its
+	// manifest included (readers that follow the manifest see no further).
+	r.syncStartedAt = time.Now()
+	r.syncStart.Store(r.syncStartedAt.UnixNano())
+	defer r.syncStart.Store(0)
 	err := r.copyWALLocked(ctx)
+	if err != nil {
+		r.behind.Store(true) // it cannot tell what it missed
+	}
 	if isFatal(err) {
 		return err
 	}
@@ -310,9 +318,10 @@ func (r *Replicator) publishPos() {
 	r.m.txid.Set(float64(r.st.txid))
 }
 
-// setCaughtUp records that the replica holds everything in the WAL.
+// setCaughtUp records that the replica holds everything in the WAL when
+// the sync under way began (its scans of the WAL came after).
 func (r *Replicator) setCaughtUp() {
-	r.caughtUpAt.Store(time.Now().UnixNano())
+	r.heldAsOf.Store(r.syncStartedAt.UnixNano())
 	r.caughtUps.Add(1)
 	r.behind.Store(false)
 }

@@ -20,10 +20,16 @@ import (
 // keeps the frames meanwhile (the read transaction stays).
 func (r *Replicator) uploadPending(ctx context.Context) error {
 	p := r.pending
+	if p.heldAsOf.IsZero() {
+		// Built by this sync, from what the WAL held when it began.
+		p.heldAsOf = r.syncStartedAt
+	}
+	// Until it lands, the replica lacks the file's commits: the lag counts
+	// from when it last held everything.
+	r.behind.Store(true)
 	name := storage.FileName(0, p.hdr.MinTXID, p.hdr.MaxTXID)
 	landed, err := r.checkNextTXID(ctx, p)
 	if err != nil {
-		r.behind.Store(true)
 		return err
 	}
 	// The hint goes before the file, so that a reader that lists the file
@@ -36,7 +42,6 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 	}
 	if !landed {
 		if _, err := r.client.WriteLTXFile(ctx, 0, p.hdr.MinTXID, p.hdr.MaxTXID, p.body.reader()); err != nil {
-			r.behind.Store(true)
 			return fmt.Errorf("upload %s to %s: %w", name, r.client, err)
 		}
 		r.m.uploadedBytes.Add(float64(p.body.size))
@@ -57,7 +62,11 @@ func (r *Replicator) uploadPending(ctx context.Context) error {
 	r.ckpt.syncedSinceCheckpoint = true
 	r.saveSidecar(p)
 	r.publishPos()
-	r.setCaughtUp()
+	// The replica holds what the WAL held when the file was built; a file
+	// built by an earlier sync (retried) may leave later commits behind,
+	// which this sync's scan finds next.
+	r.heldAsOf.Store(p.heldAsOf.UnixNano())
+	r.behind.Store(!p.heldAsOf.Equal(r.syncStartedAt))
 	r.log.Debug("synced", "file", name, "commit", p.hdr.Commit, "bytes", p.body.size, "wal_offset", p.hdr.WALOffset, "wal_size", p.hdr.WALSize)
 	return nil
 }

@@ -37,6 +37,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	noManifest := fs.Bool("no-manifest", false, "publish no manifest (readers then list the replica, as they do a Litestream replica)")
 	manifestGrace := fs.Duration("manifest-grace", writer.DefaultManifestGrace, "how long retention keeps the files a manifest named after a newer one replaced it (0s: not at all)")
 	checksums := fs.Bool("checksums", false, "write rolling checksums into every file (checked by restore; Litestream v0.5 cannot restore such a replica)")
+	allowUnfenced := fs.Bool("allow-unfenced", false, "replicate even to storage without conditional writes, where nothing stops a writer paused past its lease from writing over its successor's files (only where a second writer can never start)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics and read-your-writes tokens at http://ADDR/sync?db=PATH, e.g. 127.0.0.1:9090 (off if empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -103,6 +104,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		TruncatePages:       *truncatePages,
 		CheckpointInterval:  *checkpointInterval,
 		Checksums:           *checksums,
+		AllowUnfenced:       *allowUnfenced,
 		NoManifest:          *noManifest,
 		ManifestGrace:       writerManifestGrace(*manifestGrace),
 		Logger:              log,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,10 +22,20 @@ type Process struct {
 // Start starts bin with args and env (the whole environment), its output
 // kept for Output.
 func Start(bin string, args, env []string) (*Process, error) {
+	return StartStdout(bin, args, env, nil)
+}
+
+// StartStdout is Start with the process's standard output given to
+// stdout, when not nil (a protocol its parent reads); Output then keeps
+// its standard error only.
+func StartStdout(bin string, args, env []string, stdout io.Writer) (*Process, error) {
 	p := &Process{exited: make(chan struct{}), out: &syncBuffer{}}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	cmd.SysProcAttr = sysProcAttr()
 	p.cmd = cmd
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/childwriter"
 	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
@@ -84,11 +85,11 @@ func TestCrashLoop(t *testing.T) {
 		mode := rng.IntN(8)
 		if mode == 0 {
 			// Kill it while it opens, takes the lease and resumes.
-			c.waitStarting(t)
+			c.WaitStarting(t)
 			time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
 			killedStarting++
 		} else {
-			c.waitReady(t)
+			c.WaitReady(t)
 		}
 		if paused {
 			// Let the writer resume before the load goes on.
@@ -111,8 +112,8 @@ func TestCrashLoop(t *testing.T) {
 		if !paused {
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		}
-		if !c.running() {
-			t.Fatalf("iteration %d: the writer stopped by itself (%v): %s", i, c.err, tail(c.stderr.String(), 3000))
+		if !c.Running() {
+			t.Fatalf("iteration %d: the writer stopped by itself (exit code %d): %s", i, c.ExitCode(), tail(c.Log(), 3000))
 		}
 		if !paused && rng.IntN(3) == 0 {
 			// A quick restart: the load waits for the next writer, so
@@ -121,12 +122,12 @@ func TestCrashLoop(t *testing.T) {
 			paused = true
 			quickRestarts++
 		}
-		c.kill()
-		safePaths = append(safePaths, c.snapshotsL0()...)
-		tied += c.tiedWithoutWAL()
+		c.Kill()
+		safePaths = append(safePaths, snapshotsL0(c.Log())...)
+		tied += tiedWithoutWAL(c.Log())
 		if appRestarted && mode != 0 {
 			afterAppRestart++
-			tiedAfterAppRestart += min(1, c.tiedWithoutWAL())
+			tiedAfterAppRestart += min(1, tiedWithoutWAL(c.Log()))
 		}
 		run.check(fmt.Sprintf("after kill %d", i+1))
 		appRestarted = mode == 1 || mode == 2
@@ -192,7 +193,7 @@ func TestCrashLoop(t *testing.T) {
 // recordPoint holds the load, waits until the replica's newest TXID holds
 // the last committed transaction, and records that point. With keep, the
 // load stays held (run.load.pause locked) when it returns.
-func (run *crashRun) recordPoint(c *child, keep bool) {
+func (run *crashRun) recordPoint(c *childwriter.Child, keep bool) {
 	t := run.t
 	run.load.pause.Lock()
 	if !keep {
@@ -203,8 +204,8 @@ func (run *crashRun) recordPoint(c *child, keep bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		if !c.running() {
-			t.Fatalf("the writer stopped by itself (%v): %s", c.err, tail(c.stderr.String(), 3000))
+		if !c.Running() {
+			t.Fatalf("the writer stopped by itself (exit code %d): %s", c.ExitCode(), tail(c.Log(), 3000))
 		}
 		res, err := restore.Run(run.ctx, run.client, dst, restore.Options{Force: true})
 		run.restores++
@@ -228,7 +229,7 @@ func (run *crashRun) recordPoint(c *child, keep bool) {
 		last = err
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("the replica never reached transaction %d, committed a minute ago: %v; writer log: %s", k, last, tail(c.stderr.String(), 3000))
+	t.Fatalf("the replica never reached transaction %d, committed a minute ago: %v; writer log: %s", k, last, tail(c.Log(), 3000))
 }
 
 // check runs the checks due after each kill: L0 contiguous and never

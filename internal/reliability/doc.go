@@ -18,7 +18,12 @@
 //     (versitygw) and 503 SlowDown bursts, one kind after another, with
 //     outcomes reported by kind;
 //   - a long follower run (longrun_test.go): heap and goroutines flat
-//     after warm-up while a follower reads a replica at 10 syncs a second.
+//     after warm-up while a follower reads a replica at 10 syncs a second;
+//   - a stale writer fenced (fence_test.go): a writer process stopped with
+//     SIGSTOP past its lease while another takes over, then woken, on a
+//     directory, versitygw and MinIO: no file written over or holding two
+//     contents, the stale writer exits with one line, and every TXID
+//     holds the primary's rows.
 //
 // The package has no code of its own, only tests. The default settings
 // keep the whole package within a few minutes with -race on two cores; the

@@ -8,6 +8,7 @@ import (
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
+	"github.com/ltxvfs/ltxvfs/internal/childwriter"
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 
 	_ "github.com/ltxvfs/ltxvfs/storage/file"
@@ -34,9 +35,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) != "" {
-		os.Exit(runChildWriter())
-	}
+	childwriter.Main()
 	os.Exit(s3test.Run(m))
 }
 

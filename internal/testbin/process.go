@@ -1,6 +1,7 @@
 package testbin
 
 import (
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +19,12 @@ var ErrPortInUse = proc.ErrPortInUse
 
 // Start starts bin with args and env (see proc.Start).
 func Start(bin string, args, env []string) (*Process, error) { return proc.Start(bin, args, env) }
+
+// StartStdout starts bin with its standard output given to stdout (see
+// proc.StartStdout).
+func StartStdout(bin string, args, env []string, stdout io.Writer) (*Process, error) {
+	return proc.StartStdout(bin, args, env, stdout)
+}
 
 // OnFreePorts calls start with n distinct free loopback ports (see
 // proc.OnFreePorts).

@@ -118,8 +118,10 @@ func (c *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID lt
 }
 
 // WriteLTXFile writes r to a temp file beside the destination, fsyncs it,
-// sets its mtime to the header timestamp, renames it into place and fsyncs
-// the directory.
+// sets its mtime to the header timestamp, links it into place and fsyncs
+// the directory. A link, unlike a rename, fails when the name exists: of
+// two writers of one name exactly one creates it, and the other compares
+// what it wrote with what is there (see storage.Client).
 func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -183,10 +185,20 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	if err := root.Chtimes(tmpRel, timestamp, timestamp); err != nil {
 		return nil, fmt.Errorf("write %s: set mtime: %w", name, err)
 	}
-	if err := root.Rename(tmpRel, rel); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err) // last moment to give up with nothing written
+	}
+	if err := root.Link(tmpRel, rel); errors.Is(err, os.ErrExist) {
+		if err := c.sameAsTemp(ctx, root, tmpRel, level, minTXID, maxTXID); err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+	} else if err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
+	// The file is in place: a temp name that cannot be removed is no
+	// reason to report the write failed; the next lease holder removes it.
 	committed = true
+	_ = root.Remove(tmpRel)
 	if err := syncDir(root, relDir); err != nil {
 		return nil, fmt.Errorf("write %s: fsync directory: %w", name, err)
 	}
@@ -197,6 +209,25 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 		Size:      n,
 		CreatedAt: timestamp,
 	}, nil
+}
+
+// sameAsTemp compares the file that took the name with the temp file
+// written for it: nil if they hold the same bytes, an error wrapping
+// storage.ErrFileExists if not.
+func (c *Client) sameAsTemp(ctx context.Context, root *os.Root, tmpRel string, level int, minTXID, maxTXID ltx.TXID) error {
+	tmp, err := root.Open(tmpRel)
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	same, err := storage.SameLTXFile(ctx, c, level, minTXID, maxTXID, tmp)
+	if err != nil {
+		return err
+	}
+	if !same {
+		return storage.ErrFileExists
+	}
+	return nil
 }
 
 // DeleteLTXFiles removes files; missing ones are skipped.

@@ -114,8 +114,15 @@ func (m *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	created := time.UnixMilli(hdr.Timestamp).UTC()
 	m.mu.Lock()
-	m.files[memKey{level, minTXID, maxTXID}] = memFile{data: data, created: created}
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if cur, ok := m.files[memKey{level, minTXID, maxTXID}]; ok {
+		if !bytes.Equal(cur.data, data) {
+			return nil, fmt.Errorf("write %s: %w", name, storage.ErrFileExists)
+		}
+		created = cur.created // the file as stored (Put may have set another time)
+	} else {
+		m.files[memKey{level, minTXID, maxTXID}] = memFile{data: data, created: created}
+	}
 	return &ltx.FileInfo{Level: level, MinTXID: minTXID, MaxTXID: maxTXID, Size: int64(len(data)), CreatedAt: created}, nil
 }
 

@@ -79,6 +79,10 @@ type Client struct {
 	// slashless is set once the server is seen to drop the leading slash
 	// of keys under an empty prefix (see levelObjects).
 	slashless atomic.Bool
+	// noConditions is set once the lease found that the server refuses
+	// conditional writes (501): LTX files are then PUT unconditionally
+	// (see WriteLTXFile).
+	noConditions atomic.Bool
 }
 
 // New makes a client for the S3 replica u. It loads the AWS configuration

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/ltxvfs/ltxvfs/lease"
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 var _ lease.Leaser = (*Client)(nil)
@@ -161,7 +162,7 @@ func (c *Client) probedLease(ctx context.Context, holder lease.Holder, ttl time.
 			l.etag = again.etag
 		}
 		_ = l.Release(ctx)
-		return nil, fmt.Errorf("lease %s: the server ignores If-None-Match, so it cannot grant an exclusive lease: %w", c.name(c.leaseKey()), errors.ErrUnsupported)
+		return nil, fmt.Errorf("lease %s: the server ignores If-None-Match, so it cannot grant an exclusive lease: %w: %w", c.name(c.leaseKey()), storage.ErrNoConditionalWrites, errors.ErrUnsupported)
 	default:
 		_ = l.Release(ctx)
 		return nil, c.leaseError("take", err)
@@ -256,7 +257,8 @@ func (c *Client) leaseError(what string, err error) error {
 	}
 	code, status := errorCode(err)
 	if code == "NotImplemented" || status == http.StatusNotImplemented {
-		return fmt.Errorf("%s lease %s: the server does not implement conditional writes: %w: %w", what, c.name(c.leaseKey()), errors.ErrUnsupported, err)
+		c.noConditions.Store(true)
+		return fmt.Errorf("%s lease %s: the server does not implement conditional writes: %w: %w: %w", what, c.name(c.leaseKey()), storage.ErrNoConditionalWrites, errors.ErrUnsupported, err)
 	}
 	return fmt.Errorf("%s lease %s: %w", what, c.name(c.leaseKey()), classify(err, c.bucket))
 }

@@ -115,7 +115,7 @@ func (c *Client) WriteObject(ctx context.Context, name string, r io.Reader, opts
 		case conditional && (isPreconditionFailed(err) || opts.IfMatch != "" && isNotFound(err)):
 			return storage.ObjectInfo{}, fmt.Errorf("write object %s %s: %w: %w", c.name(key), opts, storage.ErrPreconditionFailed, err)
 		case conditional && (code == "NotImplemented" || status == http.StatusNotImplemented):
-			return storage.ObjectInfo{}, fmt.Errorf("write object %s %s: the server does not implement conditional writes: %w: %w", c.name(key), opts, errors.ErrUnsupported, err)
+			return storage.ObjectInfo{}, fmt.Errorf("write object %s %s: the server does not implement conditional writes: %w: %w: %w", c.name(key), opts, storage.ErrNoConditionalWrites, errors.ErrUnsupported, err)
 		}
 		return storage.ObjectInfo{}, fmt.Errorf("write object %s: %w", c.name(key), classify(err, c.bucket))
 	}

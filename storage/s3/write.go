@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -28,6 +29,15 @@ const (
 // WriteLTXFile uploads a file with a single PutObject, so that it becomes
 // visible whole or not at all, with its header timestamp in the
 // litestream-timestamp metadata.
+//
+// The PUT carries If-None-Match: *, so that it never replaces an object:
+// a 412 means that the key exists, and the object there is read back and
+// compared with the body (the SDK's own retry of a PUT that landed finds
+// its own bytes: a success), anything else fails with
+// storage.ErrFileExists. A server that answered 501 to the lease's
+// conditional PUT (see AcquireLease) gets unconditional PUTs instead: it
+// would refuse every conditional one, and the writer was told (see
+// storage.ErrNoConditionalWrites).
 //
 // The body is read whole before the request: SigV4 signs the payload's hash
 // and a retry resends it, so the SDK needs a length and a seekable body.
@@ -58,14 +68,8 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 	}
 	defer cleanup()
 
-	if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(c.bucket),
-		Key:           aws.String(key),
-		Body:          body,
-		ContentLength: aws.Int64(size),
-		Metadata:      map[string]string{MetadataKeyTimestamp: timestamp.Format(ltx.RFC3339Milli)},
-	}); err != nil {
-		return nil, fmt.Errorf("write %s: %w", name, classify(err, c.bucket))
+	if err := c.create(ctx, level, minTXID, maxTXID, body, size, timestamp); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
 	return &ltx.FileInfo{
 		Level:     level,
@@ -74,6 +78,56 @@ func (c *Client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 		Size:      size,
 		CreatedAt: timestamp,
 	}, nil
+}
+
+// createAttempts bounds the PUTs of one create that keep finding the key
+// taken and then gone (removed meanwhile, or on AWS a 409 for a
+// conditional PUT racing another still in flight).
+const createAttempts = 3
+
+// create PUTs body as the file's key unless the key exists, and then
+// compares the object there with body (see WriteLTXFile).
+func (c *Client) create(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, body io.ReadSeeker, size int64, timestamp time.Time) error {
+	key := c.key(level, minTXID, maxTXID)
+	conditional := !c.noConditions.Load()
+	for attempt := 1; ; attempt++ {
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		in := &s3.PutObjectInput{
+			Bucket:        aws.String(c.bucket),
+			Key:           aws.String(key),
+			Body:          body,
+			ContentLength: aws.Int64(size),
+			Metadata:      map[string]string{MetadataKeyTimestamp: timestamp.Format(ltx.RFC3339Milli)},
+		}
+		if conditional {
+			in.IfNoneMatch = aws.String("*")
+		}
+		_, err := c.s3.PutObject(ctx, in)
+		switch {
+		case err == nil:
+			return nil
+		case !conditional || !isPreconditionFailed(err):
+			if code, status := errorCode(err); conditional && (code == "NotImplemented" || status == http.StatusNotImplemented) {
+				return fmt.Errorf("the server does not implement conditional writes (If-None-Match): %w: %w: %w", storage.ErrNoConditionalWrites, errors.ErrUnsupported, err)
+			}
+			return classify(err, c.bucket)
+		}
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		same, err := storage.SameLTXFile(ctx, c, level, minTXID, maxTXID, body)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && attempt < createAttempts:
+			continue
+		case err != nil:
+			return fmt.Errorf("the key exists (412 to If-None-Match): %w", err)
+		case !same:
+			return storage.ErrFileExists
+		}
+		return nil // our own PUT landed: the SDK retried it, or an earlier call's did
+	}
 }
 
 var errTooLarge = errors.New("file exceeds the 5 GiB limit of a single S3 PUT")

@@ -243,6 +243,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 			t.Fatal("no listed file was checked")
 		}
 	})
+	runCreateContract(t, newClient)
 	runObjectContract(t, newClient)
 }
 
