@@ -49,7 +49,7 @@ type FrameChecker interface {
 
 // Options tune a Cache.
 type Options struct {
-	MaxBytes int64 // budget for decoded pages; 64 MiB if 0
+	MaxBytes int64 // budget for decoded pages; DefaultMaxBytes if 0
 
 	// Disk, when set, is a second tier: a miss looks there before storage,
 	// and a page read from storage for a miss is written there too (pages
@@ -102,10 +102,13 @@ type Cache struct {
 	requests, bytes atomic.Int64
 }
 
+// DefaultMaxBytes is the budget of a cache whose Options give none.
+const DefaultMaxBytes = 64 << 20
+
 // New returns a cache that fills misses from client.
 func New(client storage.Client, opts Options) *Cache {
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 64 << 20
+		opts.MaxBytes = DefaultMaxBytes
 	}
 	c := &Cache{
 		client:   client,

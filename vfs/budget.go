@@ -10,6 +10,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/bytesize"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -217,14 +218,14 @@ func parseBudget(requests, bytes string, hasRequests, hasBytes bool) (budget, er
 	if hasRequests {
 		n, err := strconv.ParseInt(strings.TrimSpace(requests), 10, 64)
 		if err != nil || n < 1 {
-			return b, fmt.Errorf("max_requests=%s: want a whole number of storage requests, at least 1 (a statement that needs more fails)", requests)
+			return b, fmt.Errorf("max_requests=%s: want a whole number of storage requests, at least 1 (a statement that needs more fails)", storage.Shown(requests))
 		}
 		b.requests, b.requestsRaw = n, requests
 	}
 	if hasBytes {
-		n, err := ParseSize(bytes)
+		n, err := bytesize.Parse(bytes)
 		if err != nil {
-			return b, fmt.Errorf("max_bytes=%s: %w (a statement that needs to read more from storage fails)", bytes, err)
+			return b, fmt.Errorf("max_bytes=%s: %w (a statement that needs to read more from storage fails)", storage.Shown(bytes), err)
 		}
 		b.bytes, b.bytesRaw = n, bytes
 	}

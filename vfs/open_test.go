@@ -75,19 +75,3 @@ func TestParseParams(t *testing.T) {
 		t.Fatalf("txid twice: %v", err)
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1048576": 1 << 20, "64MiB": 64 << 20, "64mib": 64 << 20, "1GiB": 1 << 30, "500MB": 500e6,
-		"1.5GiB": 3 << 29, "2K": 2048, "10 MB": 10e6, "4096B": 4096, "1kb": 1000,
-	} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "lots", "-1MiB", "0", "0.1", "1e9", "MiB", "0x10", "inf", "NaN", "1 GiBs", "99999999TiB"} {
-		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), "size \""+in+"\"") {
-			t.Errorf("ParseSize(%q): error %v, want one naming the input", in, err)
-		}
-	}
-}

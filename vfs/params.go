@@ -9,15 +9,17 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/bytesize"
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
 	"github.com/ltxvfs/ltxvfs/internal/token"
+	"github.com/ltxvfs/ltxvfs/pagecache"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // Defaults for what neither the DSN nor Options set.
 const (
 	DefaultPoll       = time.Second
-	DefaultCacheBytes = 64 << 20
+	DefaultCacheBytes = pagecache.DefaultMaxBytes
 )
 
 // params are the URI parameters of one database filename.
@@ -54,45 +56,11 @@ func (p params) following() bool { return p.txid == 0 && !p.hasTime }
 // The cache budget is pagecache=, not DESIGN.md's cache=: SQLite owns cache=
 // (shared|private) and rejects any other value before a VFS sees it.
 //
-// An error quotes the values it is about, and every value is shown through
-// storage.Redact: a replica URL pasted into txid= or time= keeps its
-// credentials out of the message (and so out of logs).
+// An error quotes the values it is about as storage.Shown, redacted: a
+// replica URL pasted into txid= or time= keeps its credentials out of the
+// message (and so out of logs). The parsers it calls quote their input so
+// too, or not at all.
 func parseParams(q url.Values, now time.Time) (params, error) {
-	p, err := readParams(q, now)
-	if err != nil {
-		return p, redactValues(err, q)
-	}
-	return p, nil
-}
-
-// redactedError is an error whose message shows parameter values redacted.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redactValues returns err with every value of q in its message, plain or
-// quoted, replaced by what storage.Redact shows of it.
-func redactValues(err error, q url.Values) error {
-	msg := err.Error()
-	for _, vs := range q {
-		for _, v := range vs {
-			if r := storage.Redact(v); r != v {
-				msg = strings.ReplaceAll(msg, strconv.Quote(v), strconv.Quote(r))
-				msg = strings.ReplaceAll(msg, v, r)
-			}
-		}
-	}
-	if msg == err.Error() {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
-}
-
-func readParams(q url.Values, now time.Time) (params, error) {
 	var p params
 	one := func(key string) (string, bool, error) {
 		vs, ok := q[key]
@@ -128,7 +96,7 @@ func readParams(q url.Values, now time.Time) (params, error) {
 		return p, err
 	} else if ok {
 		if p.txid != 0 {
-			return p, fmt.Errorf("txid=%s and time=%s both given: pin by one of them", q.Get("txid"), v)
+			return p, fmt.Errorf("txid=%s and time=%s both given: pin by one of them", storage.Shown(q.Get("txid")), storage.Shown(v))
 		}
 		if p.at, err = pointintime.ParseTime(v, now); err != nil {
 			return p, err // names time and the value
@@ -140,16 +108,16 @@ func readParams(q url.Values, now time.Time) (params, error) {
 	} else if ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return p, fmt.Errorf("poll=%s: want a positive duration, like poll=1s or poll=250ms", v)
+			return p, fmt.Errorf("poll=%s: want a positive duration, like poll=1s or poll=250ms", storage.Shown(v))
 		}
 		p.poll = d
 	}
 	if v, ok, err = one("pagecache"); err != nil {
 		return p, err
 	} else if ok {
-		n, err := ParseSize(v)
+		n, err := bytesize.Parse(v)
 		if err != nil {
-			return p, fmt.Errorf("pagecache=%s: %w", v, err)
+			return p, fmt.Errorf("pagecache=%s: %w", storage.Shown(v), err)
 		}
 		p.cacheMax = n
 	}
@@ -164,12 +132,12 @@ func readParams(q url.Values, now time.Time) (params, error) {
 	if v, ok, err = one("diskcache_size"); err != nil {
 		return p, err
 	} else if ok {
-		n, err := ParseSize(v)
+		n, err := bytesize.Parse(v)
 		if err != nil {
-			return p, fmt.Errorf("diskcache_size=%s: %w", v, err)
+			return p, fmt.Errorf("diskcache_size=%s: %w", storage.Shown(v), err)
 		}
 		if p.diskDir == "" {
-			return p, fmt.Errorf("diskcache_size=%s without diskcache=DIR: give the directory too", v)
+			return p, fmt.Errorf("diskcache_size=%s without diskcache=DIR: give the directory too", storage.Shown(v))
 		}
 		p.diskBytes = n
 	}
@@ -199,7 +167,7 @@ func readParams(q url.Values, now time.Time) (params, error) {
 	for _, key := range []string{"immutable", "nolock"} {
 		if v, ok := q[key]; ok && len(v) > 0 {
 			if b, err := strconv.ParseBool(v[0]); err != nil || b {
-				return p, fmt.Errorf("%s=%s is not supported by the ltx VFS: it would stop SQLite from taking the locks that pin each read transaction to one TXID (use txid= or time= to pin a connection)", key, v[0])
+				return p, fmt.Errorf("%s=%s is not supported by the ltx VFS: it would stop SQLite from taking the locks that pin each read transaction to one TXID (use txid= or time= to pin a connection)", key, storage.Shown(v[0]))
 			}
 		}
 	}
@@ -212,7 +180,7 @@ func readParams(q url.Values, now time.Time) (params, error) {
 		}
 		for _, ours := range ownParams {
 			if key != ours && nearMiss(key, ours) {
-				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", key, strings.Join(vs, ","), ours)
+				return p, fmt.Errorf("unknown parameter %s=%s: did you mean %s=? (an unknown parameter is ignored)", storage.Shown(key), storage.Shown(strings.Join(vs, ",")), ours)
 			}
 		}
 	}
@@ -261,38 +229,4 @@ func nearMiss(key, ours string) bool {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)] <= limit
-}
-
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
-	{"b", 1},
-}
-
-// ParseSize parses a byte size: a whole number of bytes ("1048576") or a
-// number with a unit, binary (KiB, MiB, GiB, TiB; K, M, G, T alone are
-// binary too) or decimal (KB, MB, GB, TB), in any case: "64MiB", "1.5GiB",
-// "500MB".
-func ParseSize(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || t == "" || strings.ContainsAny(t, "einx+-") {
-		return 0, fmt.Errorf("size %q: want bytes or a number with a unit, like 64MiB, 1GiB or 500MB", s)
-	}
-	n := f * float64(mult)
-	if n < 1 || n > 1<<62 {
-		return 0, fmt.Errorf("size %q: out of range (want at least 1 byte)", s)
-	}
-	return int64(n), nil
 }

@@ -230,7 +230,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	check("open with replcia=", err)
 	db.Close()
 	// A replica URL pasted into another parameter: the error quotes it.
-	for _, key := range []string{"txid", "time", "poll", "pagecache", "max_requests", "max_bytes"} {
+	for _, key := range []string{"txid", "time", "poll", "pagecache", "diskcache_size", "max_requests", "max_bytes", "wait", "wait_timeout", "immutable"} {
 		db := openDB(t, "file:app.db?vfs=ltx&replica="+url.QueryEscape(good)+"&"+key+"="+url.QueryEscape(withUser.String()))
 		_, err := queryErr(db, `SELECT 1 FROM sqlite_schema`)
 		check("open with the replica URL as "+key+"=", err)

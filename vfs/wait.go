@@ -276,13 +276,13 @@ func (r *replica) readL0Header(ctx context.Context, txid ltx.TXID) (ltx.Header, 
 func waitParams(wait, timeout string, hasWait, hasTimeout bool) (tok token.Token, d time.Duration, err error) {
 	if hasWait {
 		if tok, err = token.Parse(wait); err != nil {
-			return tok, 0, fmt.Errorf("wait=%s: %w", wait, err) // redacted by parseParams
+			return tok, 0, fmt.Errorf("wait=%s: %w", storage.Shown(wait), err)
 		}
 	}
 	if hasTimeout {
 		d, err = time.ParseDuration(timeout)
 		if err != nil || d <= 0 {
-			return tok, 0, fmt.Errorf("wait_timeout=%s: want a positive duration, like wait_timeout=10s or wait_timeout=500ms", timeout)
+			return tok, 0, fmt.Errorf("wait_timeout=%s: want a positive duration, like wait_timeout=10s or wait_timeout=500ms", storage.Shown(timeout))
 		}
 	}
 	return tok, d, nil

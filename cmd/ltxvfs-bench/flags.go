@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/internal/bytesize"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/vfs"
 )
@@ -76,7 +77,7 @@ func (f sizeFlag) Set(s string) error {
 		*f.n = 0
 		return nil
 	}
-	n, err := vfs.ParseSize(t)
+	n, err := bytesize.Parse(t)
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "ltx vfs: "))
 	}

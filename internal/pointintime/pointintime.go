@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // ErrInvalid is wrapped by every error of ParseTXID and ParseTime.
@@ -31,13 +33,13 @@ func ParseTXID(s string) (ltx.TXID, error) {
 	case isDecimal(s):
 		v, err = strconv.ParseUint(s, 10, 64)
 	default:
-		return 0, fmt.Errorf("%w: txid %q: want a decimal number or 16 hex digits", ErrInvalid, s)
+		return 0, fmt.Errorf("%w: txid %q: want a decimal number or 16 hex digits", ErrInvalid, storage.Shown(s))
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: txid %q: out of range", ErrInvalid, s)
+		return 0, fmt.Errorf("%w: txid %q: out of range", ErrInvalid, storage.Shown(s))
 	}
 	if v == 0 {
-		return 0, fmt.Errorf("%w: txid %q: TXIDs start at 1", ErrInvalid, s)
+		return 0, fmt.Errorf("%w: txid %q: TXIDs start at 1", ErrInvalid, storage.Shown(s))
 	}
 	return ltx.TXID(v), nil
 }
@@ -53,13 +55,13 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if s[0] == '-' || s[0] == '+' {
 		d, err := time.ParseDuration(s)
 		if err != nil || s[0] == '+' || strings.ContainsAny(s[1:], "+-") {
-			return time.Time{}, fmt.Errorf("%w: time %q: a relative time is a minus sign and a duration, like -5m or -1h30m", ErrInvalid, s)
+			return time.Time{}, fmt.Errorf("%w: time %q: a relative time is a minus sign and a duration, like -5m or -1h30m", ErrInvalid, storage.Shown(s))
 		}
 		return now.Add(d), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: time %q: want RFC 3339 (2006-01-02T15:04:05Z) or a relative time like -5m", ErrInvalid, s)
+		return time.Time{}, fmt.Errorf("%w: time %q: want RFC 3339 (2006-01-02T15:04:05Z) or a relative time like -5m", ErrInvalid, storage.Shown(s))
 	}
 	return t, nil
 }
