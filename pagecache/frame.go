@@ -126,7 +126,8 @@ func decodeFrame(ref Ref, b []byte) ([]byte, error) {
 // decoded as one Page reads, so a bad frame is an error naming the file
 // and page, and nothing is kept. A page held already is left as it is. The
 // page is kept as a hot one (see segments): what is handed over is page 1,
-// the schema, B-tree interior pages and pages just written.
+// the schema, B-tree interior pages and pages just written. Page 1 also
+// goes to the disk tier, as a page read goes.
 func (c *Cache) Put(key Key, pageSize uint32, frame []byte) error {
 	if c.Contains(key) {
 		return nil
@@ -140,5 +141,10 @@ func (c *Cache) Put(key Key, pageSize uint32, frame []byte) error {
 		return err
 	}
 	c.keep(key, page, true)
+	if c.disk != nil && key.Pgno == 1 {
+		// Every open reads page 1 first: on disk, it lets a reader
+		// started again open with the manifest's read alone.
+		c.disk.put(key, page)
+	}
 	return nil
 }

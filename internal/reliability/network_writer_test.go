@@ -15,6 +15,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/restore"
+	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
 
@@ -155,7 +156,7 @@ func TestWriterNetworkFaults(t *testing.T) {
 	}
 
 	if gaps := l0Gaps(&visible, r.TXID()); gaps != "" {
-		t.Errorf("TXIDs never seen in L0 (commits lost on the way): %s", gaps)
+		t.Errorf("TXIDs never seen in L0 (commits lost on the way): %s; the replica now:\n%s", gaps, listReplica(ctx, clean))
 	}
 
 	dst := filepath.Join(t.TempDir(), "restored.db")
@@ -215,6 +216,23 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, value func
 		}
 	}
 	return sum
+}
+
+// listReplica names every file of every level, with its size and time, for
+// a failure's message.
+func listReplica(ctx context.Context, c storage.Client) string {
+	var b strings.Builder
+	for level := 0; level <= storage.SnapshotLevel; level++ {
+		infos, err := storage.ListLevel(ctx, c, level, 0, false)
+		if err != nil {
+			fmt.Fprintf(&b, "  list L%d: %v\n", level, err)
+			continue
+		}
+		for _, f := range infos {
+			fmt.Fprintf(&b, "  %s %d bytes, created %s\n", storage.FileName(f.Level, f.MinTXID, f.MaxTXID), f.Size, f.CreatedAt.Format(time.RFC3339Nano))
+		}
+	}
+	return b.String()
 }
 
 // l0Gaps lists the TXIDs up to last that no L0 file seen (keys of
