@@ -230,6 +230,12 @@ func (s *coldSession) open() {
 }
 
 func (s *coldSession) close() {
+	if r := acquireName(s.name); r != nil {
+		r.walk.mu.Lock()
+		s.b.Logf("walk: fetched %d bytes, asked %d, queue %d, failures %d", r.walk.fetched, len(r.walk.asked), len(r.walk.queue), r.walk.failures)
+		r.walk.mu.Unlock()
+		r.release()
+	}
 	if s.conn != nil {
 		s.conn.Close()
 	}
@@ -295,6 +301,8 @@ func coldModeSet() map[string]coldMode {
 		"nohints": {tune: coldTuning{noHints: true}},
 		// Nothing from our writer: Litestream's replica.
 		"litestream": {litestream: true},
+		// Litestream's replica, without the B-tree walk.
+		"litestream-nowalk": {litestream: true, tune: coldTuning{noWalk: true}},
 	}
 }
 
