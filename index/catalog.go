@@ -24,6 +24,7 @@ type catalog struct {
 	sink    FrameSink   // nil: frames read with page indexes are dropped
 	maxHint int64       // largest hint whose interior frames go to the sink
 	objects ObjectCache // nil: none
+	held    func(f *File, pgno uint32) bool
 
 	mu      sync.Mutex
 	indexes map[fileKey]*fileIndex
@@ -44,6 +45,7 @@ func newCatalog(client storage.Client, opts Options) *catalog {
 		sink:    opts.Frames,
 		maxHint: opts.HintFrameBytes,
 		objects: opts.Objects,
+		held:    opts.Held,
 		indexes: map[fileKey]*fileIndex{},
 	}
 }

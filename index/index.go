@@ -39,6 +39,11 @@ type Options struct {
 	// again opens without reading them from storage.
 	Objects ObjectCache
 
+	// Held, if set, says whether a page of a file would be served without
+	// a read of storage (a page cache, its disk tier): the index then
+	// does not read it along with page indexes.
+	Held func(f *File, pgno uint32) bool
+
 	// Moved, if set, is told of the pages that a new version reads from
 	// another file than the version it was built from, with the same bytes,
 	// because the old file vanished from storage (retention): a page cache

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -236,6 +237,7 @@ func manifestPlan(m *manifest.Manifest, txid ltx.TXID) []manifest.File {
 // errDisagrees.
 func (c *catalog) loadManifest(ctx context.Context, files []manifest.File) ([]*ltx.FileInfo, error) {
 	infos := make([]*ltx.FileInfo, len(files))
+	page1 := page1File(files)
 	g, gctx := errgroup.WithContext(ctx)
 	for i, f := range files {
 		info := f.Info()
@@ -251,11 +253,51 @@ func (c *catalog) loadManifest(ctx context.Context, files []manifest.File) ([]*l
 			if err != nil {
 				return err
 			}
+			if i == page1 {
+				c.readPage1(gctx, fx)
+			}
 			c.add(fx)
 			return nil
 		})
 	}
 	return infos, g.Wait()
+}
+
+// page1File is the index of the newest file of a plan whose inline index
+// holds page 1, or -1: SQLite's first read at open is page 1, and reading
+// its frame in the round that reads the hints saves the open a round trip.
+// (A file with a hint brings its page 1 with the hint's head frames: the
+// search stops at the newest such file.)
+func page1File(files []manifest.File) int {
+	for i := len(files) - 1; i >= 0; i-- {
+		h, err := files[i].InlineIndex()
+		if err != nil || h == nil {
+			return -1
+		}
+		if _, ok := slices.BinarySearch(h.Pgnos, 1); ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// readPage1 reads the frame of page 1 of a small file, checked against its
+// frame sum, as a frame read with its page index: a failure only costs the
+// read later.
+func (c *catalog) readPage1(ctx context.Context, fx *fileIndex) {
+	i, ok := slices.BinarySearch(fx.pgnos, 1)
+	if !ok || (c.held != nil && c.held(fx.file, 1)) {
+		return
+	}
+	off := int64(ltx.HeaderSize)
+	for _, size := range fx.sizes[:i] {
+		off += int64(size)
+	}
+	frame, err := readRange(ctx, c.client, c.sem, &fx.file.Info, off, int64(fx.sizes[i]))
+	if err != nil || fx.file.CheckFrame(1, frame) != nil {
+		return
+	}
+	fx.pending.Store(&pendingFrames{hint: []Frame{{Pgno: 1, Data: frame}}})
 }
 
 // manifestIndex builds the page index of one file a manifest names.

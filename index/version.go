@@ -65,6 +65,11 @@ func (v *Version) Files() []*File {
 	return v.files
 }
 
+// Plan is the files the version was built from, in the order they apply:
+// a snapshot, then the files that extend it to TXID, including those whose
+// pages newer files have all replaced (which Files leaves out).
+func (v *Version) Plan() []*File { return slices.Clip(v.plan) }
+
 // planOrder sorts files as a plan applies them: by the TXID they reach,
 // a snapshot before the files that follow it.
 func planOrder(a, b *File) int {

@@ -347,6 +347,16 @@ func (c *Cache) Contains(k Key) bool {
 	return c.pages.contains(k)
 }
 
+// Held reports whether a page would be served without a read of storage:
+// it is held in memory, or a file of the disk tier holds it (not checked
+// here; Page checks it when it reads it).
+func (c *Cache) Held(k Key) bool {
+	if c.Contains(k) {
+		return true
+	}
+	return c.disk != nil && c.disk.has(k)
+}
+
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()

@@ -127,6 +127,12 @@ func (d *Disk) path(k Key) string {
 		strconv.FormatUint(uint64(k.Pgno), 10)+".page")
 }
 
+// has reports whether a file holds the page of k (without reading it).
+func (d *Disk) has(k Key) bool {
+	_, err := os.Stat(d.path(k))
+	return err == nil
+}
+
 // get returns the page of k if a file holds it, whole and undamaged, with
 // pageSize bytes.
 func (d *Disk) get(k Key, pageSize uint32) ([]byte, bool) {

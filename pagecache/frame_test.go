@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"slices"
 	"testing"
 
 	"github.com/pierrec/lz4/v4"
@@ -101,6 +103,20 @@ func BenchmarkDecodeFrame(b *testing.B) {
 			}
 		}
 	})
+	// The check every frame read by range gets before it is decoded (what
+	// index.File.CheckFrame does: a binary search of the file's pages and
+	// a CRC-32C of the frame), beside decoding alone.
+	b.Run("checkAndDecode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(ps)
+		r := ref
+		r.Check = crcChecker{pgnos: []uint32{3, 5, 7, 9}, sums: []uint32{0, 0, crc32.Checksum(frame, crc32.MakeTable(crc32.Castagnoli)), 0}}
+		for b.Loop() {
+			if _, err := checkAndDecode(r, frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("ltx.DecodePageData", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(ps)
@@ -110,4 +126,17 @@ func BenchmarkDecodeFrame(b *testing.B) {
 			}
 		}
 	})
+}
+
+// crcChecker checks frames as index.File does, for benchmarks.
+type crcChecker struct {
+	pgnos, sums []uint32
+}
+
+func (c crcChecker) CheckFrame(pgno uint32, frame []byte) error {
+	i, ok := slices.BinarySearch(c.pgnos, pgno)
+	if !ok || crc32.Checksum(frame, castagnoli) != c.sums[i] {
+		return errors.New("frame checksum mismatch")
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/compact"
+	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/plan"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -67,6 +68,11 @@ func Run(ctx context.Context, client storage.Client, dstPath string, opts Option
 	}
 
 	files, err := storage.ListAll(ctx, client, !opts.Time.IsZero())
+	if errors.Is(err, errors.ErrUnsupported) {
+		// Storage that cannot list (a web server): the files of its
+		// manifest's plan, which reach the TXIDs it passes through.
+		files, err = manifestFiles(ctx, client, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -246,4 +252,22 @@ func removeDB(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(path + suffix)
 	}
+}
+
+// manifestFiles are the files the replica's manifest names, for a replica
+// that cannot be listed (listErr says why).
+func manifestFiles(ctx context.Context, client storage.Client, listErr error) ([]*ltx.FileInfo, error) {
+	b, _, err := storage.ReadAllObject(ctx, client, manifest.Name, storage.ReadOptions{}, manifest.MaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w; and its manifest cannot be read: %w", listErr, err)
+	}
+	m, err := manifest.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w; and its manifest: %w", listErr, err)
+	}
+	files := make([]*ltx.FileInfo, len(m.Files))
+	for i, f := range m.Files {
+		files[i] = f.Info()
+	}
+	return files, nil
 }

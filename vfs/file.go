@@ -48,6 +48,10 @@ type file struct {
 	stmtFor   context.Context // the interrupt context stmtCtx was made from
 	stmtCtxOf *statement
 	stmtCtx   context.Context
+
+	// waitTimeout bounds a wait for a read-your-writes token (wait.go);
+	// DefaultWaitTimeout if 0.
+	waitTimeout time.Duration
 }
 
 // The file implements exactly the optional interfaces it uses.

@@ -10,6 +10,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/internal/pointintime"
+	"github.com/ltxvfs/ltxvfs/internal/token"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -36,6 +37,11 @@ type params struct {
 	diskBytes int64  // diskcache_size=: its bound (0: not given)
 
 	budget budget // max_requests=, max_bytes= (budget.go)
+
+	wait        token.Token // wait=: a read-your-writes token to see at open (wait.go)
+	waitRaw     string      // wait= as given, for errors
+	hasWait     bool
+	waitTimeout time.Duration // wait_timeout= (0: not given)
 }
 
 // following reports whether the connection follows the newest TXID.
@@ -178,6 +184,18 @@ func readParams(q url.Values, now time.Time) (params, error) {
 	if p.budget, err = parseBudget(maxRequests, maxBytes, hasRequests, hasBytes); err != nil {
 		return p, err
 	}
+	wait, hasWait, err := one("wait")
+	if err != nil {
+		return p, err
+	}
+	waitTimeout, hasTimeout, err := one("wait_timeout")
+	if err != nil {
+		return p, err
+	}
+	if p.wait, p.waitTimeout, err = waitParams(wait, waitTimeout, hasWait, hasTimeout); err != nil {
+		return p, err
+	}
+	p.waitRaw, p.hasWait = wait, hasWait
 	for _, key := range []string{"immutable", "nolock"} {
 		if v, ok := q[key]; ok && len(v) > 0 {
 			if b, err := strconv.ParseBool(v[0]); err != nil || b {
@@ -204,7 +222,7 @@ func readParams(q url.Values, now time.Time) (params, error) {
 // ownParams are the parameters the VFS reads; otherParams those of SQLite
 // and the driver, which are left alone even when they look like ours.
 var (
-	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache", "diskcache", "diskcache_size", "max_requests", "max_bytes"}
+	ownParams   = []string{"replica", "txid", "time", "poll", "pagecache", "diskcache", "diskcache_size", "max_requests", "max_bytes", "wait", "wait_timeout"}
 	otherParams = map[string]bool{"vfs": true, "mode": true, "cache": true, "psow": true, "nolock": true, "immutable": true, "modeof": true, "_pragma": true, "_txlock": true, "_timefmt": true}
 )
 

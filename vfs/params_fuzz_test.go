@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/internal/fuzzseed"
+	"github.com/ltxvfs/ltxvfs/internal/token"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
@@ -44,6 +45,13 @@ func FuzzParams(f *testing.F) {
 		fuzzseed.New("typo-with-secret", "replcia=s3%3A%2F%2Fk%3As3cr3t%40b%2Fp"),
 		fuzzseed.New("time-with-secret", "replica=x&time=s3%3A%2F%2Fk%3As3cr3t%40b%2Fp"),
 		fuzzseed.New("time-empty-userinfo", "time=//@"),
+		fuzzseed.New("wait-token", "replica=x&wait=ltx1%3A00000000000004d2%3A1718000000123&wait_timeout=2s"),
+		fuzzseed.New("wait-garbage", "wait=garbage"),
+		fuzzseed.New("wait-version", "wait=ltx2%3A00000000000004d2%3A1"),
+		fuzzseed.New("wait-with-secret", "wait=s3%3A%2F%2Fk%3As3cr3t%40b%2Fp"),
+		fuzzseed.New("wait-timeout-bad", "wait_timeout=soon"),
+		fuzzseed.New("wait-timeout-zero", "wait_timeout=0s"),
+		fuzzseed.New("wait-typo", "wiat=x"),
 		fuzzseed.New("sqlite-params", "vfs=ltx&mode=ro&cache=shared&psow=1&_pragma=busy_timeout(5000)&_txlock=deferred&_timefmt=auto&modeof=x"),
 	})
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -70,6 +78,14 @@ func FuzzParams(f *testing.F) {
 		}
 		if vs, ok := q["time"]; ok && (!p.hasTime || p.atRaw != vs[0] || p.txid != 0) {
 			t.Fatalf("time=%q: parsed as %+v", vs[0], p)
+		}
+		if vs, ok := q["wait"]; ok {
+			if tok, err := token.Parse(vs[0]); err != nil || !p.hasWait || p.waitRaw != vs[0] || p.wait != tok {
+				t.Fatalf("wait=%q: parsed as %+v (%q), the token is %+v (%v)", vs[0], p.wait, p.waitRaw, tok, err)
+			}
+		}
+		if _, ok := q["wait_timeout"]; ok && p.waitTimeout <= 0 {
+			t.Fatalf("wait_timeout=%q: parsed as %s", q["wait_timeout"], p.waitTimeout)
 		}
 		if _, ok := q["poll"]; ok && p.poll <= 0 {
 			t.Fatalf("poll=%q: parsed as %s", q["poll"], p.poll)

@@ -22,6 +22,9 @@ import (
 //	ltx_lag            seconds since the newest TXID seen was committed
 //	ltx_stats          what the last statement cost (stats.go), as text:
 //	                   requests=3 bytes=12288 round_trips=2 cache_hits=10 cache_misses=3 disk_hits=0
+//	ltx_wait='TOKEN'   see the commit of a read-your-writes token, waiting
+//	                   for it while following (wait.go); returns the TXID
+//	                   the connection sees then
 //
 // SQLite calls it when it prepares the statement. A setter returns the new
 // value; inside an open read transaction it is an error, as the
@@ -41,6 +44,8 @@ func (f *file) Pragma(name, value string) (string, error) {
 		return f.describe(name), nil
 	case "ltx_stats":
 		return f.statsPragma(value)
+	case "ltx_wait":
+		return f.waitPragma(value)
 	case "ltx_lag":
 		if value != "" {
 			return "", fmt.Errorf("ltx_lag=%s: ltx_lag is read-only", value)

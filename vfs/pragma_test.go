@@ -20,7 +20,7 @@ func pragmaSource(t *testing.T) *source {
 	return src
 }
 
-func conn(t *testing.T, db *sql.DB) *sql.Conn {
+func conn(t testing.TB, db *sql.DB) *sql.Conn {
 	t.Helper()
 	c, err := db.Conn(context.Background())
 	if err != nil {

@@ -37,6 +37,7 @@ type replica struct {
 
 	updating chan struct{} // held by the one synchronous Update at a time (opens); a wait for it honours its context
 	lastPoll atomic.Int64  // unix nanoseconds of the last successful Update
+	polls    pollGate      // the polls of connections waiting for a token (wait.go)
 
 	// replanned is a version rebuilt by Replan at the latest TXID, after a
 	// file of the index's latest version vanished: following connections
@@ -101,7 +102,7 @@ func newReplica(cfg replicaConfig) (*replica, error) {
 		return nil, err
 	}
 	r.cache = pagecache.New(r.client, pagecache.Options{MaxBytes: cfg.cacheBytes, Disk: disk})
-	iopts := index.Options{Logger: r.log, Moved: r.moved}
+	iopts := index.Options{Logger: r.log, Moved: r.moved, Held: r.held}
 	if disk != nil {
 		iopts.Objects = disk // hints survive a restart there too
 	}
@@ -309,6 +310,11 @@ func (r *replica) replan(ctx context.Context, v *index.Version) (*index.Version,
 	}
 	r.log.Info("ltx vfs: a file vanished from storage; rebuilt the index from a fresh listing", "txid", v.TXID())
 	return nv, nil
+}
+
+// held reports whether the cache would serve a page of f without storage.
+func (r *replica) held(f *index.File, pgno uint32) bool {
+	return r.cache.Held(pagecache.Key{File: fileKey(f), Pgno: pgno})
 }
 
 // moved keeps in the cache, under their new file, the pages that a new

@@ -80,7 +80,7 @@ func openMain(name *vfs.Filename) (*file, error) {
 		return nil, fmt.Errorf("%w: give replica=URL (URL-escaped), or bind the name %q with vfs.Attach", errNoReplica, name.String())
 	}
 
-	f := &file{rep: r, name: name.String(), budget: p.budget}
+	f := &file{rep: r, name: name.String(), budget: p.budget, waitTimeout: p.waitTimeout}
 	r.addFile(f)
 	switch {
 	case p.txid != 0:
@@ -95,6 +95,9 @@ func openMain(name *vfs.Filename) (*file, error) {
 		}
 	default:
 		err = f.followLatest(ctx)
+	}
+	if err == nil && p.hasWait {
+		err = f.waitOpen(ctx, p.waitRaw, p.wait)
 	}
 	if err == nil {
 		err = f.check(ctx)

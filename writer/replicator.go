@@ -77,7 +77,8 @@ type Replicator struct {
 	pub publisher // the manifest (see publish.go)
 
 	pos        atomic.Pointer[ltx.Pos]
-	caughtUpAt atomic.Int64 // unix nanoseconds of the last sync that left nothing behind
+	caughtUpAt atomic.Int64  // unix nanoseconds of the last sync that left nothing behind
+	caughtUps  atomic.Uint64 // counts setCaughtUp: SyncToken's proof that its sync copied everything (token.go)
 	behind     atomic.Bool
 }
 

@@ -313,6 +313,7 @@ func (r *Replicator) publishPos() {
 // setCaughtUp records that the replica holds everything in the WAL.
 func (r *Replicator) setCaughtUp() {
 	r.caughtUpAt.Store(time.Now().UnixNano())
+	r.caughtUps.Add(1)
 	r.behind.Store(false)
 }
 

@@ -35,6 +35,12 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	all, err := storage.ListAll(ctx, client, true)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// A web server: nothing to list, the manifest says what there is.
+		fmt.Fprintf(stdout, "%s cannot be listed (%v)\n", client, err)
+		fmt.Fprintln(stdout, describeManifest(ctx, client, nil, 0, time.Now()))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -78,6 +84,9 @@ func describeManifest(ctx context.Context, c storage.Client, all []*ltx.FileInfo
 	age := now.Sub(m.Published).Round(time.Millisecond)
 	line := fmt.Sprintf("manifest: TXID %s (%d), seq %d, published %s ago (%s), %d files",
 		m.TXID, uint64(m.TXID), m.Seq, age, m.Published.UTC().Format(ltx.RFC3339Milli), len(m.Files))
+	if all == nil { // not listed (storage that cannot list): nothing to compare
+		return line
+	}
 	listed := make(map[string]int64, len(all))
 	for _, f := range all {
 		listed[storage.FileName(f.Level, f.MinTXID, f.MaxTXID)] = f.Size

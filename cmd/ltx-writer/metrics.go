@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsServer serves a registry's metrics at /metrics.
+// metricsServer serves a registry's metrics at /metrics, and
+// read-your-writes tokens at /sync (synctoken.go).
 type metricsServer struct {
 	srv  *http.Server
 	addr net.Addr
@@ -29,14 +30,16 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveMetrics listens on addr (host:port) and serves reg until close.
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*metricsServer, error) {
+// serveMetrics listens on addr (host:port) and serves reg, and tokens
+// from syncs, until close.
+func serveMetrics(addr string, reg *prometheus.Registry, syncs http.Handler, log *slog.Logger) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %q: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/sync", syncs)
 	s := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		addr: ln.Addr(),
@@ -48,7 +51,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*met
 			log.Error("metrics server", "error", err)
 		}
 	}()
-	log.Info("serving metrics", "url", "http://"+s.addr.String()+"/metrics")
+	log.Info("serving metrics", "url", "http://"+s.addr.String()+"/metrics", "tokens", "http://"+s.addr.String()+"/sync?db=PATH")
 	return s, nil
 }
 

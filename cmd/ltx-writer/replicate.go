@@ -37,7 +37,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	noManifest := fs.Bool("no-manifest", false, "publish no manifest (readers then list the replica, as they do a Litestream replica)")
 	manifestGrace := fs.Duration("manifest-grace", writer.DefaultManifestGrace, "how long retention keeps the files a manifest named after a newer one replaced it (0s: not at all)")
 	checksums := fs.Bool("checksums", false, "write rolling checksums into every file (checked by restore; Litestream v0.5 cannot restore such a replica)")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (off if empty)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics and read-your-writes tokens at http://ADDR/sync?db=PATH, e.g. 127.0.0.1:9090 (off if empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -125,9 +125,10 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	reg := newRegistry()
+	syncs := newSyncHandler(log)
 	if *metricsAddr != "" {
 		base.Registerer = reg
-		srv, err := serveMetrics(*metricsAddr, reg, log)
+		srv, err := serveMetrics(*metricsAddr, reg, syncs, log)
 		if err != nil {
 			return err
 		}
@@ -162,6 +163,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		reps = append(reps, r)
+		syncs.add(db.Path, r)
 	}
 
 	// Run until a signal (ctx) or until a replicator stops on its own (a

@@ -45,6 +45,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-warm", "0s"}, 2, []string{"-warm 0s"}},
 		{[]string{"-sync", "0s"}, 2, []string{"-sync 0s"}},
 		{[]string{"-poll", "-1s"}, 2, []string{"-poll -1s"}},
+		{[]string{"-follow", "-1s"}, 2, []string{"-follow -1s"}},
+		{[]string{"-follow", "long"}, 2, []string{`"long"`, "-follow"}},
+		{[]string{"-serve-http=sometimes"}, 2, []string{`"sometimes"`}},
 		{[]string{"-scan-timeout", "soon"}, 2, []string{`"soon"`}},
 		{[]string{"-seed", "abc"}, 2, []string{`"abc"`, "-seed"}},
 		{[]string{"-quick=maybe"}, 2, []string{`"maybe"`}},
@@ -110,5 +113,24 @@ func TestHelpOnce(t *testing.T) {
 	}
 	if n := strings.Count(stdout.String(), "usage: ltxvfs-bench"); n != 1 {
 		t.Fatalf("-h printed the usage %d times", n)
+	}
+}
+
+// -serve-http without nginx fails at once with the reason, before any
+// database is built.
+func TestServeHTTPWithoutNginx(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-nginx")
+	t.Setenv("NGINX", missing)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-quick", "-serve-http", "-dir", dir}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "-serve-http") || !strings.Contains(stderr.String(), "NGINX="+missing) || stdout.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q, stdout %q: want 1 and an error naming -serve-http and $NGINX", code, stderr.String(), stdout.String())
+	}
+	if strings.Contains(stderr.String(), "building") {
+		t.Errorf("the database was built before nginx was looked for:\n%s", stderr.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the failed run left %d entries in %s", len(entries), dir)
 	}
 }

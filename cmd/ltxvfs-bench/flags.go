@@ -33,6 +33,7 @@ type config struct {
 	commits     int
 	sync        time.Duration
 	poll        time.Duration
+	follow      time.Duration // the least time the followers follow
 	cacheBytes  int64
 	seed        uint64
 
@@ -40,6 +41,9 @@ type config struct {
 	baselinePath      string
 	quick             bool
 	verbose           bool
+
+	litestream bool // also measure the replica as Litestream writes it
+	serveHTTP  bool // also measure it read from nginx
 }
 
 // usageError is a mistake on the command line: one line, exit code 2.
@@ -94,6 +98,7 @@ var quickDefaults = map[string]string{
 	"commits":      "4",
 	"sync":         "100ms",
 	"poll":         "100ms",
+	"follow":       "0s",
 }
 
 // parseFlags reads the command line. -h prints the usage to stdout and
@@ -116,9 +121,12 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 7, "warm runs of each kind, interleaved; the median is reported")
 	fs.IntVar(&cfg.rangeRows, "range-rows", 10000, "rows in the range scan")
 	fs.DurationVar(&cfg.scanTimeout, "scan-timeout", time.Minute, "the longest a scan may run: a slower scan is cut there and reported as partial")
-	fs.IntVar(&cfg.commits, "commits", 20, "commits on the primary whose lag to a follower is measured")
+	fs.IntVar(&cfg.commits, "commits", 20, "the least number of commits on the primary whose lag to the followers is measured (see -follow)")
 	fs.DurationVar(&cfg.sync, "sync", time.Second, "the writer's sync interval while the lag is measured")
-	fs.DurationVar(&cfg.poll, "poll", time.Second, "the follower's poll interval")
+	fs.DurationVar(&cfg.poll, "poll", time.Second, "the followers' poll interval")
+	fs.DurationVar(&cfg.follow, "follow", time.Minute, "the least time the followers follow: commits go on past -commits until then (0: -commits only)")
+	fs.BoolVar(&cfg.litestream, "litestream", false, "also measure every reader figure on the replica as Litestream writes it (its LTX files only: no hints, no manifest)")
+	fs.BoolVar(&cfg.serveHTTP, "serve-http", false, "also read the replica from nginx over HTTP (nginx on PATH, at /usr/sbin/nginx, or $NGINX; started on a loopback port, stopped at the end): cold open, lookups by rowid, full scan, follower")
 	fs.Var(sizeFlag{n: &cfg.cacheBytes}, "cache", "page cache budget of each reader")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the rows picked for lookups and of the commit times")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write the figures as JSON to this file")
@@ -196,6 +204,9 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		if d.v <= 0 {
 			return nil, usagef("-%s %s: must be positive", d.name, d.v)
 		}
+	}
+	if cfg.follow < 0 {
+		return nil, usagef("-follow %s: must not be negative", cfg.follow)
 	}
 	if cfg.latency < 0 {
 		return nil, usagef("-latency %s: must not be negative", cfg.latency)

@@ -13,13 +13,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"syscall"
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/internal/nginx"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
@@ -71,6 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printTable(stdout, res)
+	for _, other := range []string{targetNoManifest, targetLitestream, targetHTTP} {
+		if f := res.of(other); f != nil && f.ColdOpen.Count > 0 {
+			printSideBySide(stdout, targetOurs, other, res)
+		}
+	}
 	if baseline != nil {
 		printComparison(stdout, baseline, res, cfg.baselinePath)
 	}
@@ -103,19 +108,21 @@ type bench struct {
 	dbPath   string // the primary: a copy of -db, or built
 	pageSize int64
 
-	backend  storage.Client // the replica as the backend serves it
-	wfaulty  *wrap.Faulty   // the writer's client: latency only while the lag is measured
-	rfaulty  *wrap.Faulty   // the readers' latency
-	counting *wrap.Counting
-	rec      *recorder // what the VFS is given
+	backend    storage.Client // the replica as the backend serves it
+	replicaDir string         // the replica's directory, when it is one
+	wclient    storage.Client // what the writer writes to: backend, or a tee (see serveHTTP)
+	wfaulty    *wrap.Faulty   // the writer's client: latency only while the lag is measured
+	nginx      *nginx.Server  // -serve-http
 
 	repl *writer.Replicator
 	h    *history
 
-	attached int    // readers attached so far, for unique names
-	opens    []Cost // every cold open at the latest TXID
-	openHeap int64  // Go heap grown by the first reader's open and first lookup
-	fetches  []span // every GET of the measured reads
+	// The kinds of replica the readers are measured on (see target);
+	// litestream and http only with their flags.
+	ours, noManifest, litestream, http *target
+	cur                                *target // the one being measured
+
+	attached int // readers attached so far, for unique names
 }
 
 func (b *bench) run(ctx context.Context) (res *Result, err error) {
@@ -124,6 +131,12 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	res.Setup = Setup{
 		LatencyMS: ms(cfg.latency), BandwidthBytes: cfg.bandwid, CacheBytes: cfg.cacheBytes,
 		Seed: cfg.seed, Quick: cfg.quick, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Replica: "temp directory",
+		LoadStart: loadAverage(),
+	}
+	if cfg.serveHTTP { // before the database is built, which takes minutes
+		if _, err := nginx.Find(); err != nil {
+			return nil, fmt.Errorf("-serve-http: %w (install it: apt-get install nginx-light)", err)
+		}
 	}
 	if b.work, err = os.MkdirTemp(cfg.workDir, "ltxvfs-bench-"); err != nil {
 		return nil, fmt.Errorf("work directory: %w", err)
@@ -164,7 +177,14 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 	if err := b.openReplica(ctx, res); err != nil {
 		return nil, err
 	}
-	b.wfaulty = wrap.NewFaulty(b.backend, wrap.FaultyConfig{Seed: cfg.seed})
+	b.wclient = b.backend
+	var httpClient storage.Client
+	if cfg.serveHTTP {
+		if httpClient, err = b.serveHTTP(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	b.wfaulty = wrap.NewFaulty(b.wclient, wrap.FaultyConfig{Seed: cfg.seed})
 	primary, err := sql.Open("sqlite3", "file:"+b.dbPath+"?_pragma=busy_timeout(10000)&_pragma=synchronous(normal)")
 	if err != nil {
 		return nil, err
@@ -185,55 +205,23 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 
-	// The readers, behind the injected latency.
-	b.rfaulty = wrap.NewFaulty(b.backend, wrap.Uniform(cfg.seed, wrap.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}))
-	b.counting = wrap.NewCounting(b.rfaulty)
-	b.rec = newRecorder(b.counting)
-
-	b.prog.step("cold point lookups by rowid")
-	if res.RowidLookup, err = b.coldLookups(ctx, byRowid); err != nil {
+	// The readers, behind the injected latency, on every kind of replica.
+	beh := wrap.Behaviour{FirstByte: cfg.latency, Bandwidth: cfg.bandwid}
+	b.ours = newTarget(targetOurs, b.backend, cfg.seed, beh)
+	b.noManifest = newTarget(targetNoManifest, withoutManifest(b.backend), cfg.seed, beh)
+	if cfg.litestream {
+		b.litestream = newTarget(targetLitestream, withoutObjects(b.backend), cfg.seed, beh)
+		res.Litestream = &Figures{}
+	}
+	if httpClient != nil {
+		b.http = newTarget(targetHTTP, httpClient, cfg.seed, beh)
+		res.HTTP = &Figures{}
+	}
+	res.NoManifest = &Figures{}
+	if err := b.measureAll(ctx, res); err != nil {
 		return nil, err
 	}
-	b.prog.step("cold point lookups by the secondary index")
-	if res.IndexLookup, err = b.coldLookups(ctx, byIndex); err != nil {
-		return nil, err
-	}
-	b.prog.step("range scan of %d rows", min(int64(cfg.rangeRows), b.h.rows))
-	if res.RangeScan, err = b.rangeScan(ctx); err != nil {
-		return nil, err
-	}
-	b.prog.step("join of %d items with their customers", min(max(int64(cfg.rangeRows)/10, 1), b.h.rows))
-	if res.Join, err = b.join(ctx); err != nil {
-		return nil, err
-	}
-	b.prog.step("full scan (at most %s)", cfg.scanTimeout)
-	if res.FullScan, err = b.fullScan(ctx); err != nil {
-		return nil, err
-	}
-	b.prog.step("time travel to TXID %d", b.h.old)
-	if res.TimeTravel, err = b.timeTravel(ctx); err != nil {
-		return nil, err
-	}
-	res.ColdOpen = summarizeOpens(b.opens)
-	b.heapFigures(res)
-	res.PageFetch = newFetch(b.fetches)
-
-	b.prog.step("full restore")
-	var restored string
-	if res.Restore, restored, err = b.restore(ctx); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	b.prog.step("warm lookups: ltx against the restored file through the default VFS")
-	if res.Warm, err = b.warmLookups(ctx, restored); err != nil {
-		return nil, err
-	}
-	res.ColdOpen = summarizeOpens(b.opens)
-	b.heapFigures(res)
-
-	b.prog.step("follower lag: %d commits, writer syncing every %s, follower polling every %s", cfg.commits, cfg.sync, cfg.poll)
-	if res.Lag, err = b.followerLag(ctx); err != nil {
-		return nil, err
-	}
+	res.Setup.LoadEnd = loadAverage()
 	b.prog.step("done")
 	return res, nil
 }
@@ -242,8 +230,12 @@ func (b *bench) run(ctx context.Context) (res *Result, err error) {
 // empty: the harness writes its own history.
 func (b *bench) openReplica(ctx context.Context, res *Result) error {
 	if b.cfg.replica == "" {
-		b.backend = file.New(filepath.Join(b.work, "replica"))
+		b.replicaDir = filepath.Join(b.work, "replica")
+		b.backend = file.New(b.replicaDir)
 		return nil
+	}
+	if u, err := storage.ParseURL(b.cfg.replica); err == nil && u.Scheme == "file" {
+		b.replicaDir = u.Path
 	}
 	c, err := storage.Open(ctx, b.cfg.replica)
 	if err != nil {
@@ -316,37 +308,6 @@ func describePlan(plan []*ltx.FileInfo) []string {
 	return out
 }
 
-// summarizeOpens reports the median and the slowest cold open.
-func summarizeOpens(opens []Cost) Open {
-	if len(opens) == 0 {
-		return Open{}
-	}
-	sorted := slices.Clone(opens)
-	slices.SortFunc(sorted, func(a, b Cost) int {
-		switch {
-		case a.MS < b.MS:
-			return -1
-		case a.MS > b.MS:
-			return 1
-		}
-		return 0
-	})
-	mid := sorted[(len(sorted)-1)/2]
-	return Open{
-		Count: len(opens), P50MS: mid.MS, MaxMS: sorted[len(sorted)-1].MS,
-		Requests: mid.Requests, RoundTrips: mid.RoundTrips, Bytes: mid.Bytes, All: opens,
-	}
-}
-
-// heapFigures records what the first reader's open cost in memory: its
-// index, its connection and the few pages it cached.
-func (b *bench) heapFigures(res *Result) {
-	res.ColdOpen.HeapBytes = b.openHeap
-	if pages := res.Setup.DatabaseBytes / max(res.Setup.PageSize, 1); pages > 0 {
-		res.ColdOpen.HeapBytesPerPage = round3(float64(b.openHeap) / float64(pages))
-	}
-}
-
 // close stops the writer and the primary, and removes a -replica's files
 // unless -keep.
 func (b *bench) close() {
@@ -359,6 +320,9 @@ func (b *bench) close() {
 	}
 	if b.h != nil && b.h.primary != nil {
 		b.h.primary.Close()
+	}
+	if b.nginx != nil {
+		b.nginx.Stop()
 	}
 	if b.cfg.replica != "" && b.backend != nil && !b.cfg.keep {
 		if err := b.backend.DeleteAll(ctx); err != nil {

@@ -8,12 +8,15 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/nginxtest"
 )
 
 // TestQuickRun runs the whole harness in quick mode on a 16 MiB database
@@ -27,7 +30,9 @@ func TestQuickRun(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "bench.json"), filepath.Join(dir, "bench.svg")
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"-quick", "-latency", "1ms", "-scan-timeout", "10m", "-dir", dir, "-json", jsonPath, "-svg", svgPath}, &stdout, &stderr)
+	httpArgs := serveHTTP(t)
+	args := append([]string{"-quick", "-latency", "1ms", "-scan-timeout", "10m", "-dir", dir, "-json", jsonPath, "-svg", svgPath, "-litestream"}, httpArgs...)
+	code := run(t.Context(), args, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -42,6 +47,9 @@ func TestQuickRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range requiredFields {
+		if len(httpArgs) == 0 && (strings.HasPrefix(path, "http.") || path == "setup.http_server") {
+			continue
+		}
 		if _, ok := lookupPath(doc, path); !ok {
 			t.Errorf("JSON lacks %s", path)
 		}
@@ -120,8 +128,14 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("restore: TXID %d (latest %d), matches the primary: %v", res.Restore.TXID, s.LatestTXID, res.Restore.MatchesSource)
 	}
 
+	checkKinds(t, &res, s)
+
 	// The table and the chart.
-	for _, want := range []string{"cold open", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "join with customers", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary"} {
+	for _, want := range []string{"cold open", "after a restart, diskcache=", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "join with customers", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary",
+		"followers, all at once", "$/month", "manifest off beside ours", "litestream-shaped beside ours", "http beside ours", "load "} {
+		if want == "http beside ours" && len(httpArgs) == 0 {
+			continue
+		}
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}
@@ -135,6 +149,101 @@ func TestQuickRun(t *testing.T) {
 	// The work directory is removed without -keep.
 	if left, _ := filepath.Glob(filepath.Join(dir, "ltxvfs-bench-*")); len(left) != 0 {
 		t.Errorf("work directory left behind: %v", left)
+	}
+}
+
+// serveHTTP is -serve-http with the nginx the tests install (see
+// nginxtest), or nothing where nginx cannot be had (a failure in CI).
+func serveHTTP(t *testing.T) []string {
+	bin, err := nginxtest.Binary()
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatalf("nginx unavailable (CI is set, so this fails instead of leaving -serve-http out): %v", err)
+		}
+		t.Logf("nginx unavailable, -serve-http left out: %v", err)
+		return nil
+	}
+	t.Setenv("NGINX", bin)
+	return []string{"-serve-http"}
+}
+
+// checkKinds checks the figures of the kinds of replica against one
+// another: what the manifest saves, what a follower costs, what each kind
+// measured. Counts only: nothing timed.
+func checkKinds(t *testing.T, res *Result, s Setup) {
+	t.Helper()
+	// Ours opens from the manifest without listing; without the manifest a
+	// reader lists the levels.
+	for i, o := range res.ColdOpen.All {
+		if o.Lists != 0 {
+			t.Errorf("cold open %d of ours: %d LISTs, want none (the manifest)", i, o.Lists)
+		}
+	}
+	if res.NoManifest == nil || len(res.NoManifest.ColdOpen.All) != 1 || res.NoManifest.ColdOpen.All[0].Lists == 0 {
+		t.Errorf("cold open without the manifest: %+v, want one open that lists", res.NoManifest)
+	}
+	if d := res.DiskRestart; d.Requests < 1 || d.RoundTrips < 1 || d.Requests > res.ColdOpen.Requests || d.Lists != 0 {
+		t.Errorf("open after a restart with a disk tier: %+v (a cold open: %d requests)", d, res.ColdOpen.Requests)
+	}
+
+	kinds := map[string]*Figures{targetOurs: &res.Figures, targetNoManifest: res.NoManifest, targetLitestream: res.Litestream}
+	if s.HTTPServer != "" {
+		kinds[targetHTTP] = res.HTTP
+	}
+	for name, f := range kinds {
+		if f == nil {
+			t.Errorf("%s: no figures", name)
+			continue
+		}
+		fc := f.Follow
+		if f.Lag.Commits != 4 || fc.Seconds <= 0 || fc.Polls <= 0 || fc.Requests == 0 || f.FollowWithLookups.Requests == 0 {
+			t.Errorf("%s follower: lag %+v, requests %+v", name, f.Lag, fc)
+		}
+		if n := fc.Lists + fc.LTXGets + fc.ObjectGets + fc.NotModified; n != fc.Requests {
+			t.Errorf("%s follower: %d requests by kind, %d in all", name, n, fc.Requests)
+		}
+		// The dollars are the counts at S3 Standard prices.
+		perHour := 3600 / fc.Seconds
+		want := (float64(fc.Lists)*0.005 + float64(fc.LTXGets+fc.ObjectGets+fc.NotModified)*0.0004) / 1000 * perHour * 730
+		if math.Abs(fc.DollarsPerMonth-want) > 0.002+want*1e-3 {
+			t.Errorf("%s follower: $%.3f a month for %+v, want $%.3f", name, fc.DollarsPerMonth, fc, want)
+		}
+		switch name {
+		case targetOurs, targetHTTP:
+			// One read of the manifest a poll, answered 304 when it has
+			// not changed: no LIST, no probe. (A ticker drops the ticks
+			// of a busy machine, never adds one.)
+			if fc.Lists != 0 || fc.LTXGets != 0 || fc.ObjectGets+fc.NotModified == 0 || float64(fc.Requests) > fc.Polls+2 {
+				t.Errorf("%s follower (manifest): %+v, want no LIST nor LTX GET and at most one manifest read a poll", name, fc)
+			}
+		default:
+			// Listings (the first after 10 s) and probes for the next L0
+			// file: never the manifest.
+			if fc.ObjectGets != 0 || fc.NotModified != 0 || fc.Lists+fc.LTXGets == 0 {
+				t.Errorf("%s follower (no manifest): %+v, want listings or probes and no object read", name, fc)
+			}
+		}
+	}
+	if s.HTTPServer != "" {
+		h := res.HTTP
+		if h.ColdOpen.Count == 0 || h.ColdOpen.Requests == 0 || h.RowidLookup.Count != 20 || !h.FullScan.Complete || h.FullScan.Rows != s.Rows || h.PageFetch.Count == 0 {
+			t.Errorf("http: cold open %+v, lookups %d, full scan %+v", h.ColdOpen, h.RowidLookup.Count, h.FullScan)
+		}
+	}
+
+	// The Litestream-shaped replica has every figure, from the same files.
+	l := res.Litestream
+	if l.ColdOpen.Count < 5 || l.RowidLookup.Count != 20 || l.IndexLookup.Count != 20 || !l.FullScan.Complete || l.FullScan.Rows != s.Rows ||
+		!l.RangeScan.Complete || !l.Join.Complete || l.TimeTravel.Open.Requests == 0 || l.PageFetch.Count == 0 {
+		t.Errorf("litestream-shaped: %+v", l)
+	}
+	if l.Warm.LtxRequests != 0 || l.Warm.LtxLookups == 0 || l.Warm.RatioVsLocalImmutable <= 0 {
+		t.Errorf("litestream-shaped warm lookups: %+v", l.Warm)
+	}
+	for i, o := range l.ColdOpen.All {
+		if o.Lists == 0 {
+			t.Errorf("cold open %d of the litestream-shaped replica made no LIST: it has no manifest to open from", i)
+		}
 	}
 }
 
@@ -152,6 +261,15 @@ var requiredFields = []string{
 	"follower_lag.p50_ms", "follower_lag.p99_ms", "follower_lag.upload_to_visible_p50_ms", "follower_lag.upload_to_visible_p99_ms",
 	"page_fetch.p50_ms", "page_fetch.p99_ms", "page_fetch.p999_ms", "page_fetch.first_byte_p50_ms", "page_fetch.first_byte_p99_ms", "page_fetch.mean_bytes",
 	"restore.ms", "restore.requests", "restore.bytes", "restore.matches_source",
+	"setup.load_start", "setup.load_end", "setup.http_server",
+	"cold_open_disk_restart.requests", "cold_open_disk_restart.round_trips",
+	"follower_requests.lists", "follower_requests.ltx_gets", "follower_requests.object_gets", "follower_requests.not_modified",
+	"follower_requests.requests_per_poll", "follower_requests.requests_per_hour", "follower_requests.dollars_per_month",
+	"follower_requests_with_lookups.requests_per_poll",
+	"no_manifest.cold_open.requests", "no_manifest.follower_requests.lists", "no_manifest.follower_requests.dollars_per_month", "no_manifest.follower_lag.p99_ms",
+	"litestream_shaped.cold_open.round_trips", "litestream_shaped.cold_lookup_rowid.requests_per_lookup", "litestream_shaped.cold_lookup_index.requests_per_lookup",
+	"litestream_shaped.full_scan.mb_per_sec", "litestream_shaped.warm_lookup.ratio_vs_local_immutable", "litestream_shaped.follower_requests.requests_per_poll",
+	"http.cold_open.round_trips", "http.cold_open.requests", "http.full_scan.mb_per_sec", "http.follower_lag.p99_ms", "http.follower_requests.requests_per_poll",
 }
 
 func lookupPath(doc map[string]any, path string) (any, bool) {
@@ -231,7 +349,7 @@ func TestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d", code)
 	}
-	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync", "-baseline"} {
+	for _, flag := range []string{"-size", "-db", "-replica", "-keep", "-latency", "-bandwidth", "-json", "-svg", "-quick", "-lookups", "-commits", "-poll", "-sync", "-baseline", "-follow", "-litestream", "-serve-http"} {
 		if !strings.Contains(stdout.String(), flag+" ") && !strings.Contains(stdout.String(), flag+"\n") {
 			t.Errorf("-h does not document %s", flag)
 		}

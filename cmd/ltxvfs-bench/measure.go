@@ -77,15 +77,15 @@ func (b *bench) coldLookups(ctx context.Context, kind lookupKind) (Lookups, erro
 		return Lookups{}, err
 	}
 	defer r.close()
-	b.opens = append(b.opens, open)
+	b.cur.opens = append(b.cur.opens, open)
 	ids := b.pickIDs(b.cfg.lookups+1, b.h.rows)
 	var res Lookups
 	res.First, err = b.measure(func() error { return lookup(ctx, r.conn, kind, ids[0]) })
 	if err != nil {
 		return res, err
 	}
-	if b.openHeap == 0 {
-		b.openHeap = max(int64(heapAlloc())-int64(heap), 1)
+	if b.cur.openHeap == 0 {
+		b.cur.openHeap = max(int64(heapAlloc())-int64(heap), 1)
 	}
 	var requests, bytes int64
 	for i, id := range ids[1:] {
@@ -136,7 +136,7 @@ func (b *bench) scan(ctx context.Context, what string, want int64, query string,
 		return Scan{}, err
 	}
 	defer r.close()
-	b.opens = append(b.opens, open)
+	b.cur.opens = append(b.cur.opens, open)
 
 	pages0 := r.pageReads()
 	s := Scan{Rows: want}
@@ -229,7 +229,7 @@ func (b *bench) warmLookups(ctx context.Context, local string) (Warm, error) {
 		return w, err
 	}
 	defer r.close()
-	b.opens = append(b.opens, open)
+	b.cur.opens = append(b.cur.opens, open)
 	plain, err := openLocal(ctx, local, "mode=ro")
 	if err != nil {
 		return w, err
@@ -266,8 +266,8 @@ func (b *bench) warmLookups(ctx context.Context, local string) (Warm, error) {
 			b.prog.update("warm lookups: %s, round %d of %d", t.name, round+1, b.cfg.rounds)
 			var n int64
 			var samples []time.Duration
-			b.settle()
-			before := b.counting.Counts().Requests()
+			b.cur.settle()
+			before := b.cur.counting.Counts().Requests()
 			start := time.Now()
 			for time.Since(start) < b.cfg.warm {
 				t0 := time.Now()
@@ -280,7 +280,7 @@ func (b *bench) warmLookups(ctx context.Context, local string) (Warm, error) {
 			rates[t.name] = append(rates[t.name], float64(n)/time.Since(start).Seconds())
 			w.samples[t.name] = append(w.samples[t.name], samples...)
 			if t.name == "ltx" {
-				w.LtxRequests += b.counting.Counts().Requests() - before
+				w.LtxRequests += b.cur.counting.Counts().Requests() - before
 				w.LtxLookups += n
 			}
 		}

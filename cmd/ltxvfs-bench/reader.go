@@ -23,14 +23,20 @@ type reader struct {
 	reg  *prometheus.Registry
 }
 
-// openReader attaches the replica under a new name through the recording,
-// counting, latency-injecting client and opens a connection with params
-// (such as "&txid=12"). The open is measured up to a connection that has
-// read the schema, as any first query must.
+// openReader attaches the replica under a new name through the current
+// target's recording, counting, latency-injecting client and opens a
+// connection with params (such as "&txid=12"). The open is measured up to
+// a connection that has read the schema, as any first query must.
 func (b *bench) openReader(ctx context.Context, poll time.Duration, params string) (*reader, Cost, error) {
+	return b.openReaderOn(ctx, b.cur, poll, params, "")
+}
+
+// openReaderOn opens a reader of target t, measured on t's counters; with
+// diskDir, the reader keeps a disk tier there (vfs.Options.DiskCacheDir).
+func (b *bench) openReaderOn(ctx context.Context, t *target, poll time.Duration, params, diskDir string) (*reader, Cost, error) {
 	b.attached++
 	r := &reader{name: fmt.Sprintf("ltxvfs-bench-%d-%d", os.Getpid(), b.attached), reg: prometheus.NewRegistry()}
-	err := vfs.Attach(r.name, vfs.Options{Client: b.rec, CacheBytes: b.cfg.cacheBytes, Poll: poll, Logger: b.log, Registerer: r.reg})
+	err := vfs.Attach(r.name, vfs.Options{Client: t.rec, CacheBytes: b.cfg.cacheBytes, Poll: poll, Logger: b.log, Registerer: r.reg, DiskCacheDir: diskDir})
 	if err != nil {
 		return nil, Cost{}, err
 	}
@@ -39,7 +45,7 @@ func (b *bench) openReader(ctx context.Context, poll time.Duration, params strin
 		return nil, Cost{}, err
 	}
 	r.db.SetMaxOpenConns(1)
-	cost, err := b.measure(func() error {
+	cost, err := b.measureOn(t, func() error {
 		if r.conn, err = r.db.Conn(ctx); err != nil {
 			return err
 		}
@@ -48,7 +54,7 @@ func (b *bench) openReader(ctx context.Context, poll time.Duration, params strin
 	})
 	if err != nil {
 		r.close()
-		return nil, Cost{}, fmt.Errorf("open the replica through the ltx VFS%s: %w", params, err)
+		return nil, Cost{}, fmt.Errorf("open the %s replica through the ltx VFS%s: %w", t.name, params, err)
 	}
 	return r, cost, nil
 }
@@ -90,20 +96,25 @@ func (r *reader) metric(name string) float64 {
 	return 0
 }
 
-// measure runs f and reports its wall time and what it asked of storage.
-// Requests the VFS left running in the background (prefetch) are waited
-// for and charged to f, so that the next measurement starts from quiet.
-func (b *bench) measure(f func() error) (Cost, error) {
-	b.settle()
-	b.counting.Reset()
-	mark := b.rec.mark()
+// measure runs f and reports its wall time and what it asked of storage
+// through the current target.
+func (b *bench) measure(f func() error) (Cost, error) { return b.measureOn(b.cur, f) }
+
+// measureOn runs f and reports its wall time and what it asked of storage
+// through t. Requests the VFS left running in the background (prefetch)
+// are waited for and charged to f, so that the next measurement starts
+// from quiet.
+func (b *bench) measureOn(t *target, f func() error) (Cost, error) {
+	t.settle()
+	t.counting.Reset()
+	mark := t.rec.mark()
 	start := time.Now()
 	err := f()
 	took := time.Since(start)
-	b.settle()
-	spans := b.rec.since(mark)
-	b.fetches = append(b.fetches, gets(spans)...)
-	return newCost(took, b.counting.Counts(), spans), err
+	t.settle()
+	spans := t.rec.since(mark)
+	t.fetches = append(t.fetches, gets(spans)...)
+	return newCost(took, t.counting.Counts(), spans), err
 }
 
 // newCost is an operation's Cost from its wall time, its counts and its
@@ -115,10 +126,11 @@ func newCost(took time.Duration, c wrap.Counts, spans []span) Cost {
 	}
 }
 
-// settle waits, up to a few seconds, until no reader request is in flight.
-func (b *bench) settle() {
+// settle waits, up to a few seconds, until no request of t's readers is in
+// flight.
+func (t *target) settle() {
 	deadline := time.Now().Add(5 * time.Second)
-	for b.counting.Counts().InFlight > 0 && time.Now().Before(deadline) {
+	for t.counting.Counts().InFlight > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }

@@ -17,6 +17,26 @@ type Result struct {
 	StartedAt time.Time `json:"started_at"`
 	Setup     Setup     `json:"setup"`
 
+	// Figures are the readers' of the replica as the writer makes it
+	// (hints, manifest), at the top level of the JSON as before.
+	Figures
+	Restore Restore `json:"restore"`
+	// DiskRestart is a reader's open after a restart with a disk tier
+	// (diskcache=) that an earlier reader of the replica filled.
+	DiskRestart Cost `json:"cold_open_disk_restart"`
+
+	// The same replica seen otherwise, in the same run: without its
+	// manifest (cold open and follower only), without any of the writer's
+	// objects as Litestream writes it (-litestream: every figure), and
+	// read from nginx over HTTP (-serve-http: cold open, lookups by rowid,
+	// full scan, follower). Figures not measured are zero.
+	NoManifest *Figures `json:"no_manifest,omitempty"`
+	Litestream *Figures `json:"litestream_shaped,omitempty"`
+	HTTP       *Figures `json:"http,omitempty"`
+}
+
+// Figures are what the readers of one kind of replica (a target) paid.
+type Figures struct {
 	ColdOpen    Open       `json:"cold_open"`
 	RowidLookup Lookups    `json:"cold_lookup_rowid"`
 	IndexLookup Lookups    `json:"cold_lookup_index"`
@@ -26,8 +46,31 @@ type Result struct {
 	FullScan    Scan       `json:"full_scan"`
 	TimeTravel  TimeTravel `json:"time_travel"`
 	Lag         Lag        `json:"follower_lag"`
-	PageFetch   Fetch      `json:"page_fetch"`
-	Restore     Restore    `json:"restore"`
+	// Follow is an idle follower's requests (a connection that follows and
+	// is never queried): the cost of following itself.
+	// FollowWithLookups is the lag prober's, whose lookups also read the
+	// pages of each new row.
+	Follow            FollowCost `json:"follower_requests"`
+	FollowWithLookups FollowCost `json:"follower_requests_with_lookups"`
+	PageFetch         Fetch      `json:"page_fetch"`
+}
+
+// FollowCost is what a follower asked of storage while the lag was
+// measured, by kind, and what that would cost at S3 Standard's request
+// prices (see listPrice): LISTs are billed as PUTs, every GET alike.
+type FollowCost struct {
+	Seconds         float64 `json:"seconds"`      // how long it followed
+	Polls           float64 `json:"polls"`        // Seconds ÷ the poll interval
+	Lists           int64   `json:"lists"`        // listings of a level or of objects
+	LTXGets         int64   `json:"ltx_gets"`     // ranged GETs of LTX files (a probe for the next file included)
+	ObjectGets      int64   `json:"object_gets"`  // object GETs answered with a body or not found
+	NotModified     int64   `json:"not_modified"` // conditional object GETs answered 304
+	Requests        int64   `json:"requests"`     // all of them
+	RequestsPerPoll float64 `json:"requests_per_poll"`
+	RequestsPerHour float64 `json:"requests_per_hour"`
+	ListsPerHour    float64 `json:"lists_per_hour"`
+	GetsPerHour     float64 `json:"gets_per_hour"`
+	DollarsPerMonth float64 `json:"dollars_per_month"` // one reader following for 730 hours
 }
 
 // Setup is what was measured, and under which conditions.
@@ -50,6 +93,14 @@ type Setup struct {
 	Quick          bool           `json:"quick"`
 	GoVersion      string         `json:"go_version"`
 	CPUs           int            `json:"cpus"`
+	// The machine's 1-minute load average when the run began and ended
+	// (zero where the system does not tell): the share of the CPUs other
+	// work took.
+	LoadStart float64 `json:"load_start"`
+	LoadEnd   float64 `json:"load_end"`
+	// HTTPServer is the web server of -serve-http ("nginx/1.22.1 at
+	// http://127.0.0.1:PORT"), empty without it.
+	HTTPServer string `json:"http_server,omitempty"`
 }
 
 // Cost is what one operation took: wall time and what it asked of storage

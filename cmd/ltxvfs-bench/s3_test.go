@@ -31,7 +31,9 @@ func TestQuickRunS3(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "bench.json")
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"-quick", "-latency", "1ms", "-scan-timeout", "10m", "-dir", dir, "-replica", rep.URL, "-json", jsonPath}, &stdout, &stderr)
+	httpArgs := serveHTTP(t)
+	args := append([]string{"-quick", "-latency", "1ms", "-scan-timeout", "10m", "-dir", dir, "-replica", rep.URL, "-json", jsonPath}, httpArgs...)
+	code := run(t.Context(), args, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -60,6 +62,14 @@ func TestQuickRunS3(t *testing.T) {
 	}
 	if !res.Restore.MatchesSource || res.Restore.TXID != s.LatestTXID {
 		t.Errorf("restore: TXID %d (latest %d), matches the primary: %v", res.Restore.TXID, s.LatestTXID, res.Restore.MatchesSource)
+	}
+	// nginx served a mirror of the S3 replica, which the writer filled as
+	// it wrote the replica: the same files, read over HTTP.
+	if len(httpArgs) > 0 {
+		h := res.HTTP
+		if h == nil || h.ColdOpen.Requests == 0 || !h.FullScan.Complete || h.FullScan.Rows != s.Rows || h.Lag.Commits != 4 || h.Follow.Lists != 0 || h.Follow.ObjectGets+h.Follow.NotModified == 0 {
+			t.Errorf("http beside S3: %+v", h)
+		}
 	}
 	for _, out := range []string{stdout.String(), stderr.String(), string(data)} {
 		if strings.Contains(out, s3test.SecretKey) {

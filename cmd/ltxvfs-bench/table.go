@@ -23,7 +23,11 @@ func printTable(w io.Writer, res *Result) {
 		formatBytes(s.DatabaseBytes), thousands(s.Rows), s.PageSize, built, fmtMS(s.ReplicateMS))
 	fmt.Fprintf(w, "replica   %s: %d files (%s), %s, TXID %d; latest plan %s\n",
 		s.Replica, totalFiles(s.FilesByLevel), levelCounts(s.FilesByLevel), formatBytes(s.ReplicaBytes), s.LatestTXID, strings.Join(s.LatestPlan, " + "))
-	fmt.Fprintf(w, "storage   %s; page cache %s per reader\n\n", describeStorage(s), formatBytes(s.CacheBytes))
+	fmt.Fprintf(w, "storage   %s; page cache %s per reader\n", describeStorage(s), formatBytes(s.CacheBytes))
+	if s.HTTPServer != "" {
+		fmt.Fprintf(w, "http      %s, serving the same replica (same injected latency)\n", s.HTTPServer)
+	}
+	fmt.Fprintf(w, "load      %.2f at the start, %.2f at the end (1-minute load average, %d CPUs)\n\n", s.LoadStart, s.LoadEnd, s.CPUs)
 
 	// Every row has every column, so that tabwriter aligns them all; the
 	// padding of empty trailing cells is trimmed afterwards.
@@ -55,6 +59,7 @@ func printTable(w io.Writer, res *Result) {
 	row(fmt.Sprintf("cold open (median of %d)", o.Count), fmt.Sprintf("%s (max %s)", fmtMS(o.P50MS), fmtMS(o.MaxMS)),
 		strconv.FormatInt(o.Requests, 10), strconv.Itoa(o.RoundTrips), formatBytes(o.Bytes),
 		fmt.Sprintf("heap +%s (%.0f B per page)", formatBytes(o.HeapBytes), o.HeapBytesPerPage))
+	cost("  after a restart, diskcache=", res.DiskRestart, "the page indexes from the disk tier")
 	lookups("rowid", res.RowidLookup)
 	lookups("index", res.IndexLookup)
 	wm := res.Warm
@@ -82,12 +87,43 @@ func printTable(w io.Writer, res *Result) {
 	}
 	cost(fmt.Sprintf("full restore (%d files)", r.Files), r.Cost, verdict)
 	tw.Flush()
+	writeTrimmed(w, &buf)
+	printFollowers(w, res)
+}
+
+// writeTrimmed writes what a tabwriter wrote, without the padding of
+// empty trailing cells.
+func writeTrimmed(w io.Writer, buf *bytes.Buffer) {
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
 		io.WriteString(w, strings.TrimRight(line, " \n"))
 		if strings.HasSuffix(line, "\n") {
 			io.WriteString(w, "\n")
 		}
 	}
+}
+
+// printFollowers writes what each follower asked of storage while the
+// lag was measured, by kind, and what it would cost on S3.
+func printFollowers(w io.Writer, res *Result) {
+	l := res.Lag
+	fmt.Fprintf(w, "\nfollowers, all at once for %s (%d commits; writer syncing every %s, followers polling every %s);\n",
+		fmtMS(res.Follow.Seconds*1e3), l.Commits, fmtMS(l.SyncMS), fmtMS(l.PollMS))
+	fmt.Fprintf(w, "an idle follower's requests by kind, and its month at S3 Standard prices (LIST $%.3f, GET $%.4f per 1,000);\n", listPrice*1000, getPrice*1000)
+	fmt.Fprintf(w, "the lag is the prober's, beside it, whose lookups of each new row also read its pages (with lookups: its requests per poll):\n\n")
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "replica\tLIST\tLTX GET\tobject GET\t304\tper poll\tper hour\t$/month\twith lookups\tlag p50\tlag p99\t")
+	for _, name := range []string{targetOurs, targetNoManifest, targetLitestream, targetHTTP} {
+		f := res.of(name)
+		if f == nil || f.Lag.Commits == 0 {
+			continue
+		}
+		c := f.Follow
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\t%s\t%.2f\t%.2f\t%s\t%s\t\n", name, c.Lists, c.LTXGets, c.ObjectGets, c.NotModified,
+			c.RequestsPerPoll, thousands(int64(c.RequestsPerHour+0.5)), c.DollarsPerMonth, f.FollowWithLookups.RequestsPerPoll, fmtMS(f.Lag.P50MS), fmtMS(f.Lag.P99MS))
+	}
+	tw.Flush()
+	writeTrimmed(w, &buf)
 }
 
 func describeStorage(s Setup) string {

@@ -1,8 +1,8 @@
-// Package nginxtest runs a real nginx on loopback for tests: a static
-// server over a directory (the replica a writer makes, read back over
-// HTTP), optionally over TLS with a CA of its own, optionally behind a
-// second nginx server that caches like a CDN (proxy_cache, honouring the
-// origin's Cache-Control).
+// Package nginxtest runs a real nginx on loopback for tests (see package
+// nginx, which does the running): a static server over a directory (the
+// replica a writer makes, read back over HTTP), optionally over TLS with a
+// CA of its own, optionally behind a second nginx server that caches like a
+// CDN (proxy_cache, honouring the origin's Cache-Control).
 //
 // nginx is found as $NGINX, as nginx on PATH or as /usr/sbin/nginx, and
 // installed with apt-get (nginx-light, else nginx) when missing; test

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/internal/nginx"
 	"github.com/ltxvfs/ltxvfs/internal/testbin"
 )
 
@@ -34,30 +35,14 @@ func Binary() (string, error) {
 }
 
 func binary() (string, error) {
-	if p := os.Getenv("NGINX"); p != "" {
-		if err := testbin.CheckExecutable(p); err != nil {
-			return "", fmt.Errorf("NGINX=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	if p, err := lookPath(); err == nil {
-		return p, nil
+	p, err := nginx.Find()
+	if err == nil || nginx.FromEnv() {
+		return p, err
 	}
 	if err := install(); err != nil {
 		return "", err
 	}
-	return lookPath()
-}
-
-func lookPath() (string, error) {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	const sbin = "/usr/sbin/nginx" // not on a user's PATH
-	if err := testbin.CheckExecutable(sbin); err != nil {
-		return "", fmt.Errorf("nginx is not on PATH nor at %s", sbin)
-	}
-	return sbin, nil
+	return nginx.Find()
 }
 
 // install installs nginx with apt-get. Test binaries of several packages
@@ -83,7 +68,7 @@ func install() error {
 		return fmt.Errorf("install nginx: %w", err)
 	}
 	defer unlock()
-	if _, err := lookPath(); err == nil {
+	if _, err := nginx.Find(); err == nil {
 		return nil // installed by another process while we waited
 	}
 

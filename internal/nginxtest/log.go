@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/nginx"
 )
 
 // Request is one line of an access log.
@@ -58,7 +60,7 @@ func (s *Server) Requests(tb testing.TB, log Log, atLeast int) []Request {
 
 func (s *Server) readLog(tb testing.TB, log Log) []Request {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, string(log)))
+	b, err := os.ReadFile(filepath.Join(s.Dir(), string(log)))
 	if os.IsNotExist(err) {
 		return nil
 	} else if err != nil {
@@ -76,7 +78,7 @@ func (s *Server) readLog(tb testing.TB, log Log) []Request {
 				f[i] = "" // nginx logs an empty variable as "-"
 			}
 		}
-		if f[1] == probePath {
+		if f[1] == nginx.ProbePath {
 			continue
 		}
 		status, _ := strconv.Atoi(f[2])

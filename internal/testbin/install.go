@@ -3,12 +3,13 @@ package testbin
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/proc"
 )
 
 // installTimeout bounds a cold `go install` (MinIO takes several minutes
@@ -110,22 +111,9 @@ func (t Tool) install(dir, bin string) error {
 	return nil
 }
 
-// CheckExecutable reports why p is not an executable file, if it is not.
-func CheckExecutable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return errors.New("not an executable file")
-	}
-	return nil
-}
+// CheckExecutable reports why p is not an executable file, if it is not
+// (see proc.CheckExecutable).
+func CheckExecutable(p string) error { return proc.CheckExecutable(p) }
 
 // Tail is the end of a command's output, where the error is.
-func Tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
+func Tail(s string, n int) string { return proc.Tail(s, n) }

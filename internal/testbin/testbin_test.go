@@ -1,11 +1,8 @@
 package testbin
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,30 +37,6 @@ func TestUnavailableFailsInCI(t *testing.T) {
 	}
 }
 
-func TestOnFreePortsRetriesTakenPorts(t *testing.T) {
-	var seen [][]int
-	err := OnFreePorts(2, func(ports []int) error {
-		seen = append(seen, ports)
-		if len(seen) < 3 {
-			return fmt.Errorf("bind: %w", ErrPortInUse)
-		}
-		return nil
-	})
-	if err != nil || len(seen) != 3 {
-		t.Fatalf("OnFreePorts: %v after %d calls, want success on the third", err, len(seen))
-	}
-	for _, ports := range seen {
-		if len(ports) != 2 || ports[0] == ports[1] || ports[0] == 0 {
-			t.Fatalf("ports %v: want two distinct ports", ports)
-		}
-	}
-	calls := 0
-	err = OnFreePorts(1, func([]int) error { calls++; return ErrPortInUse })
-	if !errors.Is(err, ErrPortInUse) || calls != portAttempts {
-		t.Fatalf("always in use: %v after %d calls, want ErrPortInUse after %d", err, calls, portAttempts)
-	}
-}
-
 func TestToolFromEnv(t *testing.T) {
 	tool := Tool{Name: "no-such-tool-ltxvfs", Env: "LTXVFS_TESTBIN_TOOL", Package: "example.com/none", Version: "v0.0.0"}
 	t.Setenv(tool.Env, filepath.Join(t.TempDir(), "missing"))
@@ -77,24 +50,5 @@ func TestToolFromEnv(t *testing.T) {
 	t.Setenv(tool.Env, exe)
 	if got, err := tool.Path(); err != nil || got != exe {
 		t.Fatalf("Path() = %q, %v; want %q", got, err, exe)
-	}
-}
-
-func TestProcessKill(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep command")
-	}
-	p, err := Start(sleep, []string{"60"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !p.Alive() {
-		t.Fatal("sleep 60 exited at once")
-	}
-	p.Kill()
-	p.Kill() // twice is harmless
-	if p.Alive() || p.State() == nil {
-		t.Fatal("process still running after Kill")
 	}
 }

@@ -1,4 +1,4 @@
-package nginxtest
+package nginx
 
 import (
 	"crypto/ecdsa"
@@ -25,7 +25,7 @@ func writeCertificates(dir string) error {
 	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ltxvfs nginxtest CA"},
+		Subject:               pkix.Name{CommonName: "ltxvfs nginx CA"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		IsCA:                  true,

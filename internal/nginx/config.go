@@ -1,4 +1,4 @@
-package nginxtest
+package nginx
 
 import (
 	"fmt"
@@ -65,9 +65,9 @@ const cacheControlFiles = `    location ~ /ltx/ltxvfs/hints/ {
     }
 `
 
-// probePath answers the readiness probe with the server's token, which
+// ProbePath answers the readiness probe with the server's token, which
 // proves that what answers on the port is this server.
-const probePath = "/__nginxtest"
+const ProbePath = "/__ltxvfs_nginx"
 
 // ports are the ports of one server's listeners; zero when unused.
 type ports struct {
@@ -80,7 +80,7 @@ const logFormat = `'$request_method\t$request_uri\t$status\t$http_range\t$http_i
 
 // render writes the nginx configuration of a server whose files live in
 // dir. One process (master_process off) does everything as the user who
-// started it, so that it reads the test's temp directories.
+// started it, so that it reads its temp directories (a test's, the harness's).
 func render(cfg Config, dir, token string, p ports) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `daemon off;
@@ -119,7 +119,7 @@ http {
 	if cfg.IgnoreRange {
 		b.WriteString("        max_ranges 0;\n")
 	}
-	fmt.Fprintf(&b, "        location = %s {\n            return 200 %q;\n        }\n", probePath, token)
+	fmt.Fprintf(&b, "        location = %s {\n            return 200 %q;\n        }\n", ProbePath, token)
 	b.WriteString(cfg.Locations)
 	if cfg.Cache {
 		b.WriteString(CacheControlBehindCDN)
