@@ -88,3 +88,28 @@ func childrenOf(page []byte, pgno, commit uint32) []uint32 {
 	slices.Sort(kids)
 	return slices.Compact(kids)
 }
+
+// isChild reports whether child is a child of interior page pgno: one of
+// its cells' left pointers or its right-most pointer. It reads the page in
+// place (a warm lookup calls it for each page on its way).
+func isChild(page []byte, pgno, child uint32) bool {
+	at := btreeHeader(pgno)
+	if len(page) < at+btreeInteriorHeader {
+		return false
+	}
+	if binary.BigEndian.Uint32(page[at+8:]) == child {
+		return true
+	}
+	cells := int(binary.BigEndian.Uint16(page[at+3:]))
+	ptrs := at + btreeInteriorHeader
+	if ptrs+2*cells > len(page) {
+		return false
+	}
+	for i := range cells {
+		off := int(binary.BigEndian.Uint16(page[ptrs+2*i:]))
+		if off+4 <= len(page) && binary.BigEndian.Uint32(page[off:]) == child {
+			return true
+		}
+	}
+	return false
+}

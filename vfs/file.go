@@ -240,7 +240,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
-	f.walk.note(ctx, f.rep, v, ref.Key, data)
+	f.walk.note(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory)
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
 			return nil, fmt.Errorf("page 1 of %s at TXID %d is not a SQLite database header", e.File.Name(), v.TXID())

@@ -54,56 +54,70 @@ const (
 )
 
 // descent is one connection's walk down a B-tree: the interior pages it
-// read, each a child of the one before (the first may be any page of the
-// tree: SQLite holds the top of the tree in its own cache).
+// read since its last leaf (the first may be any page of the tree: SQLite
+// holds the top of the tree in its own cache), and whether one of them was
+// not held. A walk whose interior pages were all held has nothing to teach
+// (our writer's hints gave them, or the walk did): it is only noted, and
+// checked once one of its interior pages turns out not to be held, so that
+// a warm lookup pays a few comparisons per page and nothing else.
 type descent struct {
-	v    *index.Version
-	path []step
+	v      *index.Version
+	path   []step
+	missed bool // an interior page of path was not held when read
 }
 
 type step struct {
-	key    pagecache.Key
-	kids   []uint32 // sorted
-	height uint8    // the height its children were asked for at (0: not yet)
+	key  pagecache.Key
+	page []byte // the page as the cache holds it (never modified)
 }
 
-// note follows the walk with page pgno of v, just read (key, data), and
-// asks for the children of the pages on the way whose height it learns
-// to be 2 or more.
-func (d *descent) note(ctx context.Context, r *replica, v *index.Version, key pagecache.Key, data []byte) {
+// note follows the walk with page pgno of v, just read (key, data; held
+// tells whether the cache held it in memory), and asks for the children
+// of the pages on the way whose height it learns to be 2 or more.
+func (d *descent) note(ctx context.Context, r *replica, v *index.Version, key pagecache.Key, data []byte, held bool) {
 	pgno := key.Pgno
 	kind := kindOf(data, pgno)
 	if kind == otherPage {
 		return // an overflow page of a row: the walk goes on past it
 	}
 	if d.v != v {
-		d.v, d.path = v, d.path[:0]
-	}
-	for len(d.path) > 0 {
-		if _, ok := slices.BinarySearch(d.path[len(d.path)-1].kids, pgno); ok {
-			break
-		}
-		d.path = d.path[:len(d.path)-1]
+		d.v, d.path, d.missed = v, d.path[:0], false
 	}
 	if kind == interiorPage {
-		kids := childrenOf(data, pgno, v.Commit())
-		if kids == nil || len(d.path) == walkMaxDepth {
-			d.path = d.path[:0]
-			return
+		if len(d.path) == walkMaxDepth {
+			d.path, d.missed = d.path[:0], false
 		}
-		d.path = append(d.path, step{key: key, kids: kids})
+		d.path = append(d.path, step{key: key, page: data})
+		d.missed = d.missed || !held
 	}
-	// Counted from the bottom of the path, a page is at least as high as
-	// its place (exactly, below a leaf).
-	for i := range d.path {
-		h := len(d.path) - i
-		if h < 2 || d.path[i].height >= uint8(h) {
+	if d.missed {
+		d.learn(r, v)
+		r.walk.resume(ctx, r)
+	}
+	if kind == leafPage {
+		d.path, d.missed = d.path[:0], false
+	}
+}
+
+// learn keeps of the path the pages each a child of the one before, up to
+// the last, and asks for the children of those whose height that shows to
+// be 2 or more: counted from the bottom of the path, an interior page is
+// at least as high as its place (exactly, once a leaf is reached below).
+func (d *descent) learn(r *replica, v *index.Version) {
+	first := len(d.path) - 1
+	for first > 0 && isChild(d.path[first-1].page, d.path[first-1].key.Pgno, d.path[first].key.Pgno) {
+		first--
+	}
+	d.path = append(d.path[:0], d.path[first:]...)
+	for i, st := range d.path {
+		h := uint8(len(d.path) - i)
+		if h < 2 || !r.walk.unasked(st.key, h) {
 			continue
 		}
-		d.path[i].height = uint8(h)
-		r.walk.expand(v, d.path[i].key, d.path[i].kids, uint8(h))
+		if kids := childrenOf(st.page, st.key.Pgno, v.Commit()); kids != nil {
+			r.walk.expand(v, st.key, kids, h)
+		}
 	}
-	r.walk.resume(ctx, r)
 }
 
 // resume starts workers for what is queued, if anything is: called before
@@ -136,6 +150,14 @@ type walkJob struct {
 	v      *index.Version
 	pgno   uint32
 	height uint8
+}
+
+// unasked reports whether the children of interior page key were not
+// asked for at height h yet (and the walk is on).
+func (w *walker) unasked(key pagecache.Key, h uint8) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.max > 0 && w.asked[key] < h
 }
 
 // expand queues the children of interior page key, of height h (at

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
+	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // walkIDs are rows spread over the whole table of coldSource: each under
@@ -351,6 +352,37 @@ func TestWalkAcrossTXIDs(t *testing.T) {
 	for _, db := range []*sql.DB{latest, pinned} {
 		if got := one[string](t, db, `PRAGMA integrity_check`); got != "ok" {
 			t.Fatalf("integrity_check: %s", got)
+		}
+	}
+}
+
+// TestWalkSparesHintedTrees: on our writer's replica, opened from its
+// manifest with the hint of its large file, a cold lookup whose way down
+// the tree the hint gave makes one request, its leaf: the walk does not
+// start (it would fetch the interior pages of the right edge, which
+// changed in small files after the hint, and which the open did not read).
+func TestWalkSparesHintedTrees(t *testing.T) {
+	w := newWritten(t, writer.Options{})
+	w.exec(`INSERT INTO t(id, v) SELECT value, hex(randomblob(100)) FROM generate_series(1, 20000)`)
+	for i := range 5 {
+		w.exec(`INSERT INTO t(id, v) SELECT value, 'new' FROM generate_series(?, ?)`, 20001+100*i, 20100+100*i)
+	}
+	counting := wrap.NewCounting(w.client)
+	db, r := attachColdNamed(t, counting, coldTuning{})
+	c := conn(t, db)
+	for id := 500; id < 6000; id += 1000 {
+		counting.Reset()
+		if got := one[int64](t, c, `SELECT length(v) FROM t WHERE id = ?`, id); got != 200 {
+			t.Fatalf("row %d: %d characters, want 200", id, got)
+		}
+		for i := 0; runningWorkers(r) > 0; i++ {
+			if i == 10000 {
+				t.Fatal("the walk did not end")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if n := counting.Counts().Requests(); n > 1 {
+			t.Fatalf("cold lookup of row %d: %d requests, want 1 at most (its leaf)", id, n)
 		}
 	}
 }
