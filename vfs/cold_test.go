@@ -130,6 +130,34 @@ func TestReadaheadScan(t *testing.T) {
 	}
 }
 
+// TestReadaheadFitsTheCache: with a cache far smaller than the table, a
+// scan's reads ahead stay within the share of the budget the cache keeps
+// for pages read once, so none is pushed out before SQLite reads it: the
+// scan reads no more from storage than with a cache that holds everything.
+func TestReadaheadFitsTheCache(t *testing.T) {
+	src := coldSource(t)
+	const q = `SELECT count(*), sum(length(v)) FROM t`
+	read := map[int64]int64{}
+	for _, budget := range []int64{64 << 20, 256 << 10} {
+		counting := wrap.NewCounting(src.client)
+		name := fmt.Sprintf("cold-fit-%d", coldSeq.Add(1))
+		attach(t, name, Options{Client: counting, Poll: time.Hour, CacheBytes: budget})
+		db := openDB(t, "file:"+name+"?vfs=ltx")
+		var n, sum int64
+		if err := db.QueryRow(q).Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if n != 20000 {
+			t.Fatalf("cache of %d bytes: %d rows", budget, n)
+		}
+		read[budget] = counting.Counts().BytesRead
+	}
+	t.Logf("bytes read: %v", read)
+	if small, big := read[256<<10], read[64<<20]; small > big+big/10 {
+		t.Fatalf("a scan with a cache of 256 KiB read %d bytes, %d with 64 MiB: pages read ahead were dropped before use", small, big)
+	}
+}
+
 // bigReadsFail, once armed, fails every ranged read larger than 16 KiB:
 // reads ahead fail, reads of one page do not.
 type bigReadsFail struct {
