@@ -76,7 +76,7 @@ func (st *statement) start(size int64) error {
 	return nil
 }
 
-// spare reports whether the statement is open and would still be within
+// spare reports whether the statement is open, not a scan, and would still be within
 // half its budget after n more requests of a page or so each: what may be
 // spent on reads it has not asked for and may never need (the B-tree walk,
 // interior.go), leaving the other half to those it needs.
@@ -85,7 +85,7 @@ func (st *statement) spare(n int64) bool {
 	defer st.mu.Unlock()
 	b := st.budget
 	switch {
-	case st.ended:
+	case st.ended, st.scanning:
 		return false
 	case b.requests > 0 && 2*(st.requests+n) > b.requests:
 		return false
@@ -93,6 +93,15 @@ func (st *statement) spare(n int64) bool {
 		return false
 	}
 	return true
+}
+
+// scans marks the statement as a scan (it reads ahead): the walk, which
+// fetches interior pages all over the trees, does not compete with its
+// reads, and goes on with the next statement (a lookup's, which needs it).
+func (st *statement) scans() {
+	st.mu.Lock()
+	st.scanning = true
+	st.mu.Unlock()
 }
 
 // spareBytes is what spare counts for a request: a page of the largest

@@ -232,6 +232,9 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	}
 	ref := pageRef(e, pgno, v.PageSize())
 	f.ra.observe(ctx, f.rep, v, ref.Key)
+	if f.ra.run == raMinRun && f.stmt != nil {
+		f.stmt.scans()
+	}
 	f.rep.walk.resume(ctx, f.rep)
 	data, how, err := f.rep.cache.Get(ctx, ref)
 	if f.stmt != nil {
