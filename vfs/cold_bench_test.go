@@ -205,8 +205,8 @@ func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier stri
 	s := &coldSession{b: b, rounds: &roundsClient{Client: slow}}
 	s.counting = wrap.NewCounting(s.rounds)
 	s.name = fmt.Sprintf("cold-%d", coldSeq.Add(1))
-	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune, DiskCacheDir: tier}
-	if err := Attach(s.name, opts); err != nil {
+	opts := Options{Client: s.counting, Poll: time.Hour, DiskCacheDir: tier}
+	if err := attachTuned(s.name, opts, mode.tune); err != nil {
 		b.Fatal(err)
 	}
 	db, err := sql.Open("sqlite3", "file:"+s.name+"?"+strings.Join(append([]string{"vfs=ltx"}, extra...), "&"))

@@ -44,7 +44,7 @@ func attachCold(t *testing.T, client storage.Client, tune coldTuning) *sql.DB {
 func attachColdNamed(t *testing.T, client storage.Client, tune coldTuning) (*sql.DB, *replica) {
 	t.Helper()
 	name := fmt.Sprintf("cold-test-%d", coldSeq.Add(1))
-	attach(t, name, Options{Client: client, Poll: time.Hour, cold: tune})
+	attachTunedT(t, name, Options{Client: client, Poll: time.Hour}, tune)
 	db := openDB(t, "file:"+name+"?vfs=ltx")
 	db.SetMaxOpenConns(1)
 	registryMu.Lock()
