@@ -26,8 +26,12 @@ const (
 	// its own pace (~100 MB/s), so a window read in 1 MiB requests in
 	// parallel arrives in about one round trip plus 10 ms.
 	asyncRun = 1 << 20
-	// asyncConcurrency bounds the reads ahead in flight per cache.
-	asyncConcurrency = 16
+	// asyncConcurrency bounds the reads ahead in flight per cache. The
+	// caller's window bounds their bytes (the vfs package: a sixth of the
+	// budget); many are small where the pages of a range lie in many files
+	// (a replica's newest L0 files), and each costs a round trip however
+	// small, so they all go at once.
+	asyncConcurrency = 64
 
 	// aheadPatience is how long after a read ahead claimed its pages Page
 	// still waits for it rather than reading the page itself. A read ahead
