@@ -29,7 +29,10 @@ import (
 // lookups after that wait for their leaf only. An interior page SQLite
 // reads below another says the same of its ancestors before any leaf is
 // reached. What was fetched is kept as hot pages, and in the disk tier (a
-// reader started again finds them there).
+// reader started again finds them there). A walk whose interior pages were
+// all held (from our writer's hints, or fetched already) has nothing to
+// teach and starts nothing: only a way down that missed an interior page
+// does.
 //
 // Page numbers come from page contents and are looked up in the version
 // of the query that found them, like any page it reads: a page fetched is
@@ -38,15 +41,16 @@ import (
 //
 // Bounds: the pages fetched so are at most a share of the cache budget
 // (hintShare, as the interior pages of hints); the reads count against the
-// statement whose walk asked for them and start only while it is open and
-// has used less than half its budget (max_requests=, max_bytes=), so that
-// a small query never pays for a big prefetch; they end with the query's
+// statement whose walk asked for them and start only while it is open, is
+// not a scan (reading ahead: it climbs only the parents of its own leaves)
+// and has used less than half its budget (max_requests=, max_bytes=), so
+// that a small query never pays for a big prefetch; they end with the query's
 // context, and each batch within walkPatience. A read that fails is
 // logged and dropped: the page is read when a query needs it, and fails
 // that query only if it must.
 const (
 	walkWorkers   = 4  // batches of one replica in flight
-	walkBatch     = 16 // pages per batch (one Prefetch: up to 8 reads at once)
+	walkBatch     = 16 // pages per batch (one PrefetchHot: its reads all at once)
 	walkPatience  = time.Second
 	walkMaxDepth  = 16      // deeper than any real B-tree: a longer path is not a walk
 	walkFailLimit = 3       // failed batches logged per replica
