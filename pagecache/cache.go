@@ -332,6 +332,16 @@ func (c *Cache) Alias(from, to Key) bool {
 	return ok
 }
 
+// Peek returns a page if it is held, without changing its recency: for a
+// caller that looks inside pages it had brought (the vfs package's B-tree
+// walk), not for reads on behalf of queries. The slice is shared: callers
+// must not modify it.
+func (c *Cache) Peek(k Key) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pages.peek(k)
+}
+
 // Contains reports whether a page is held, without reading it or changing
 // its recency.
 func (c *Cache) Contains(k Key) bool {

@@ -26,8 +26,12 @@ const (
 	// its own pace (~100 MB/s), so a window read in 1 MiB requests in
 	// parallel arrives in about one round trip plus 10 ms.
 	asyncRun = 1 << 20
-	// asyncConcurrency bounds the reads ahead in flight per cache.
-	asyncConcurrency = 16
+	// asyncConcurrency bounds the reads ahead in flight per cache. The
+	// caller's window bounds their bytes (the vfs package: a sixth of the
+	// budget); many are small where the pages of a range lie in many files
+	// (a replica's newest L0 files), and each costs a round trip however
+	// small, so they all go at once.
+	asyncConcurrency = 64
 
 	// aheadPatience is how long after a read ahead claimed its pages Page
 	// still waits for it rather than reading the page itself. A read ahead
@@ -58,9 +62,50 @@ func (c *Cache) Prefetch(ctx context.Context, refs []Ref) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchConcurrency)
 	for run := range runs(want, maxRun) {
-		g.Go(func() error { return c.readRun(gctx, run) })
+		g.Go(func() error { return c.readRun(gctx, run, false) })
 	}
 	return g.Wait()
+}
+
+// PrefetchHot is Prefetch for pages the caller knows to be hot (B-tree
+// interior pages it found, which every lookup through their tree needs):
+// they are kept as hot pages (see segments), the disk tier serves those it
+// holds without a request, and those read from storage are written there
+// too, so that a reader started again finds them without storage, as it
+// finds the pages its queries missed. Its reads all go out at once (the
+// caller bounds how many pages it asks for), and one that fails does not
+// cancel the others: what they bring is kept, and the first error is
+// returned.
+func (c *Cache) PrefetchHot(ctx context.Context, refs []Ref) error {
+	want, err := c.wanted(refs)
+	if err != nil {
+		return err
+	}
+	if c.disk != nil {
+		rest := want[:0:0]
+		for _, ref := range want {
+			if page, ok := c.disk.get(ref.Key, ref.PageSize); ok {
+				c.keep(ref.Key, page, true)
+			} else {
+				rest = append(rest, ref)
+			}
+		}
+		want = rest
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for run := range runs(want, maxRun) {
+		wg.Go(func() {
+			if err := c.readRun(ctx, run, true); err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // PrefetchAsync starts reading, in the background, the pages of refs that
@@ -141,7 +186,7 @@ func (c *Cache) readAhead(ctx context.Context, run []Ref, read *aheadRead) {
 		return
 	}
 	defer func() { <-c.asyncN }()
-	if err := c.readRun(ctx, run); err != nil {
+	if err := c.readRun(ctx, run, false); err != nil {
 		c.aborted.Add(1)
 	}
 }
@@ -208,8 +253,9 @@ func runs(refs []Ref, limit int64) func(yield func([]Ref) bool) {
 	}
 }
 
-// readRun reads the frames of run with one request and keeps their pages.
-func (c *Cache) readRun(ctx context.Context, run []Ref) error {
+// readRun reads the frames of run with one request and keeps their pages:
+// on probation, or as hot pages also written to the disk tier.
+func (c *Cache) readRun(ctx context.Context, run []Ref, hot bool) error {
 	first, last := run[0], run[len(run)-1]
 	start, end := first.Offset, last.Offset+last.Size
 	b, err := c.readRange(ctx, first.File, start, end-start)
@@ -221,7 +267,10 @@ func (c *Cache) readRun(ctx context.Context, run []Ref) error {
 		if err != nil {
 			return err
 		}
-		c.add(ref.Key, page)
+		c.keep(ref.Key, page, hot)
+		if hot && c.disk != nil {
+			c.disk.put(ref.Key, page)
+		}
 	}
 	return nil
 }

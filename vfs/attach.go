@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,9 +40,13 @@ type Options struct {
 	// dropped, never served. Use one directory per replica.
 	DiskCacheDir   string
 	DiskCacheBytes int64
-
-	cold coldTuning // benchmarks switch cold-path features off
 }
+
+// coldTunings holds, by name, the cold-path features that the package's
+// benchmarks and tests switch off for the next Attach of that name
+// (cold.go; attachTuned in export_test.go sets it): outside them it is
+// empty, and Options carries only what users set.
+var coldTunings sync.Map // name → coldTuning
 
 // Attach binds name to a replica, so that "file:name?vfs=ltx" opens it
 // without a replica= parameter. The client, cache and metrics live until
@@ -73,7 +78,9 @@ func Attach(name string, opts Options) error {
 	if replicas[key] != nil {
 		return fmt.Errorf("ltx vfs: attach %q: name already attached (Detach it first)", name)
 	}
-	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger, cold: opts.cold.withDisk(opts.DiskCacheDir, opts.DiskCacheBytes)}
+	tune, _ := coldTunings.Load(name)
+	cold, _ := tune.(coldTuning)
+	cfg := replicaConfig{key: key, name: name, client: client, cacheBytes: opts.CacheBytes, poll: opts.Poll, logger: opts.Logger, cold: cold.withDisk(opts.DiskCacheDir, opts.DiskCacheBytes)}
 	if opts.Registerer != nil {
 		cfg.metrics = func(r *replica) *metrics { return newMetrics(opts.Registerer, name, r) }
 	}

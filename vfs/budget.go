@@ -77,6 +77,38 @@ func (st *statement) start(size int64) error {
 	return nil
 }
 
+// spare reports whether the statement is open, not a scan, and would still be within
+// half its budget after n more requests of a page or so each: what may be
+// spent on reads it has not asked for and may never need (the B-tree walk,
+// interior.go), leaving the other half to those it needs.
+func (st *statement) spare(n int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b := st.budget
+	switch {
+	case st.ended, st.scanning:
+		return false
+	case b.requests > 0 && 2*(st.requests+n) > b.requests:
+		return false
+	case b.bytes > 0 && 2*(st.bytes+st.reserved+n*spareBytes) > b.bytes:
+		return false
+	}
+	return true
+}
+
+// scans marks the statement as a scan (it reads ahead): the walk, which
+// fetches interior pages all over the trees, does not compete with its
+// reads, and goes on with the next statement (a lookup's, which needs it).
+func (st *statement) scans() {
+	st.mu.Lock()
+	st.scanning = true
+	st.mu.Unlock()
+}
+
+// spareBytes is what spare counts for a request: a page of the largest
+// size with its frame header, as the walk reads.
+const spareBytes = 64<<10 + 64
+
 // read counts n bytes of a body, of a request that reserved some.
 func (st *statement) read(n int64, reserved *int64) {
 	st.mu.Lock()

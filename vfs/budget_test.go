@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
 )
@@ -16,7 +18,8 @@ const fullScan = `SELECT count(*) + sum(length(v)) FROM t`
 // TestBudgetStopsAFullScan: a full scan past max_requests= or max_bytes=
 // fails with an error naming the budget, before storage sees the request
 // over it; the same connection then runs a point lookup, and the next scan
-// has a whole budget again (and is stopped again).
+// has a whole budget again (and is stopped again: its cache is too small
+// to hold what the first one read ahead).
 func TestBudgetStopsAFullScan(t *testing.T) {
 	src := statsSource(t)
 	point := costQueries[0].sql
@@ -31,7 +34,10 @@ func TestBudgetStopsAFullScan(t *testing.T) {
 	} {
 		t.Run(tt.param, func(t *testing.T) {
 			counting := wrap.NewCounting(src.client)
-			_, c := openStats(t, counting, coldTuning{}, "&"+tt.param+"="+tt.value)
+			statsSeq++
+			name := fmt.Sprintf("stats-test-%d", statsSeq)
+			attach(t, name, Options{Client: counting, Poll: time.Hour, CacheBytes: 512 << 10})
+			c := conn(t, openDB(t, "file:"+name+"?vfs=ltx&"+tt.param+"="+tt.value))
 			ctx := context.Background()
 			for run := 1; run <= 2; run++ {
 				counting.Reset()

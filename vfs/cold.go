@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"context"
+
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/pagecache"
 )
@@ -16,6 +18,7 @@ type coldTuning struct {
 	noFrames    bool // frames read with page indexes (and hints) are not kept
 	noHints     bool // the interior pages of hints are not kept (hints are still read for their checksums)
 	noReadahead bool // sequential reads are not read ahead
+	noWalk      bool // B-tree interior pages are not found and fetched ahead (interior.go)
 }
 
 func (t coldTuning) withDisk(dir string, bytes int64) coldTuning {
@@ -23,10 +26,13 @@ func (t coldTuning) withDisk(dir string, bytes int64) coldTuning {
 	return t
 }
 
-// coldState is a replica's cold-path settings.
+// coldState is a replica's cold-path settings, and the context of its
+// background work (the B-tree walk), which ends with the replica.
 type coldState struct {
 	tune   coldTuning
 	budget int64 // the cache budget
+	ctx    context.Context
+	stop   context.CancelFunc
 }
 
 // hintShare is the part of the cache budget that the interior pages of a
@@ -40,6 +46,10 @@ const hintShare = 4
 // interior pages then come with the open, in its round trips.
 func (r *replica) setupCold(cfg replicaConfig) (*pagecache.Disk, error) {
 	r.cold = coldState{tune: cfg.cold, budget: cfg.cacheBytes}
+	r.cold.ctx, r.cold.stop = context.WithCancel(context.Background())
+	if !cfg.cold.noWalk {
+		r.walk.max = cfg.cacheBytes / hintShare
+	}
 	if cfg.cold.diskDir == "" {
 		return nil, nil
 	}
@@ -54,8 +64,13 @@ func (r *replica) hintFrameBytes() int64 {
 	return r.cold.budget / hintShare
 }
 
-// closeCold ends the reads ahead of a replica no connection uses any more.
-func (r *replica) closeCold() { r.cache.Close() }
+// closeCold ends the reads ahead and the walk of a replica no connection
+// uses any more, and waits for them.
+func (r *replica) closeCold() {
+	r.cold.stop()
+	r.walk.wg.Wait()
+	r.cache.Close()
+}
 
 // putFrames keeps frames of f in the cache. A frame that does not check out
 // is dropped with a warning: the page is then read from the file when

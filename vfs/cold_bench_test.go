@@ -191,15 +191,22 @@ func newColdSession(b *testing.B, fix *coldFixture, mode coldMode) *coldSession 
 // and the DSN parameters extra ("max_bytes=64MiB").
 func newColdSessionDisk(b *testing.B, fix *coldFixture, mode coldMode, tier string, extra ...string) *coldSession {
 	b.Helper()
-	slow := wrap.NewFaulty(filereplica.New(fix.dir), wrap.FaultyConfig{
-		List: wrap.Behaviour{FirstByte: coldFirstByte},
-		Open: wrap.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
+	var base storage.Client = filereplica.New(fix.dir)
+	if mode.litestream {
+		base = litestreamShaped{base}
+	}
+	// Object requests (the manifest, hints) cost what LTX file requests do.
+	slow := wrap.NewFaulty(base, wrap.FaultyConfig{
+		List:       wrap.Behaviour{FirstByte: coldFirstByte},
+		Open:       wrap.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
+		ObjectList: wrap.Behaviour{FirstByte: coldFirstByte},
+		ObjectRead: wrap.Behaviour{FirstByte: coldFirstByte, Bandwidth: coldBandwidth},
 	})
 	s := &coldSession{b: b, rounds: &roundsClient{Client: slow}}
 	s.counting = wrap.NewCounting(s.rounds)
 	s.name = fmt.Sprintf("cold-%d", coldSeq.Add(1))
-	opts := Options{Client: s.counting, Poll: time.Hour, cold: mode.tune, DiskCacheDir: tier}
-	if err := Attach(s.name, opts); err != nil {
+	opts := Options{Client: s.counting, Poll: time.Hour, DiskCacheDir: tier}
+	if err := attachTuned(s.name, opts, mode.tune); err != nil {
 		b.Fatal(err)
 	}
 	db, err := sql.Open("sqlite3", "file:"+s.name+"?"+strings.Join(append([]string{"vfs=ltx"}, extra...), "&"))
@@ -223,6 +230,12 @@ func (s *coldSession) open() {
 }
 
 func (s *coldSession) close() {
+	if r := acquireName(s.name); r != nil {
+		r.walk.mu.Lock()
+		s.b.Logf("walk: fetched %d bytes, asked %d, queue %d, failures %d", r.walk.fetched, len(r.walk.asked), len(r.walk.queue), r.walk.failures)
+		r.walk.mu.Unlock()
+		r.release()
+	}
 	if s.conn != nil {
 		s.conn.Close()
 	}
@@ -263,32 +276,47 @@ func (s *coldSession) query(q string, args ...any) {
 
 // coldMode is a set of cold-path features, switched on or off.
 type coldMode struct {
-	name string
-	tune coldTuning
+	name       string
+	tune       coldTuning
+	litestream bool // the replica as Litestream writes it: no hints, no manifest
 }
 
 // coldModes are the feature sets each benchmark runs with, named in
 // LTXVFS_COLD_MODES (default: base,all): base has every cold-path feature
 // off (the VFS as it was), frames keeps the frames read with page indexes,
 // hints adds the hint objects, all adds readahead; nohints is all but the
-// hints (a replica written by Litestream).
+// interior pages of the hints (read for their checksums still);
+// litestream is all, on the replica as Litestream writes it (no hint
+// objects, no manifest: storage answers as if they did not exist).
 func coldModes() []coldMode {
-	all := map[string]coldTuning{
-		"base":   {noFrames: true, noHints: true, noReadahead: true},
-		"frames": {noHints: true, noReadahead: true},
-		"hints":  {noReadahead: true},
-		"all":    {},
-		// A replica without hints (Litestream's), everything else on.
-		"nohints": {noHints: true},
+	return coldModesOr("base,all")
+}
+
+func coldModeSet() map[string]coldMode {
+	return map[string]coldMode{
+		"base":    {tune: coldTuning{noFrames: true, noHints: true, noReadahead: true}},
+		"frames":  {tune: coldTuning{noHints: true, noReadahead: true}},
+		"hints":   {tune: coldTuning{noReadahead: true}},
+		"all":     {},
+		"nohints": {tune: coldTuning{noHints: true}},
+		// Nothing from our writer: Litestream's replica.
+		"litestream": {litestream: true},
+		// Litestream's replica, without the B-tree walk.
+		"litestream-nowalk": {litestream: true, tune: coldTuning{noWalk: true}},
 	}
-	names := "base,all"
+}
+
+// coldModesOr is coldModes, with names the default.
+func coldModesOr(names string) []coldMode {
+	all := coldModeSet()
 	if s := os.Getenv("LTXVFS_COLD_MODES"); s != "" {
 		names = s
 	}
 	var out []coldMode
 	for _, n := range strings.Split(names, ",") {
-		if t, ok := all[n]; ok {
-			out = append(out, coldMode{n, t})
+		if m, ok := all[n]; ok {
+			m.name = n
+			out = append(out, m)
 		}
 	}
 	return out

@@ -44,7 +44,7 @@ func attachCold(t *testing.T, client storage.Client, tune coldTuning) *sql.DB {
 func attachColdNamed(t *testing.T, client storage.Client, tune coldTuning) (*sql.DB, *replica) {
 	t.Helper()
 	name := fmt.Sprintf("cold-test-%d", coldSeq.Add(1))
-	attach(t, name, Options{Client: client, Poll: time.Hour, cold: tune})
+	attachTunedT(t, name, Options{Client: client, Poll: time.Hour}, tune)
 	db := openDB(t, "file:"+name+"?vfs=ltx")
 	db.SetMaxOpenConns(1)
 	registryMu.Lock()
@@ -53,8 +53,10 @@ func attachColdNamed(t *testing.T, client storage.Client, tune coldTuning) (*sql
 }
 
 // TestColdLookupsUseTheHint: with the snapshot's hint read at open, a point
-// lookup reads only its leaf page; without hints it reads the interior
-// pages on the way. The rows are those of the primary either way.
+// lookup reads only its leaf page; without hints (nor the walk, which
+// finds the interior pages itself: see TestWalkFindsInteriorPages) it
+// reads the interior pages on the way. The rows are those of the primary
+// either way.
 func TestColdLookupsUseTheHint(t *testing.T) {
 	src := coldSource(t)
 	for _, tt := range []struct {
@@ -63,7 +65,7 @@ func TestColdLookupsUseTheHint(t *testing.T) {
 		want func(int64) bool
 	}{
 		{"with hints", coldTuning{}, func(n int64) bool { return n == 1 }},
-		{"without", coldTuning{noHints: true}, func(n int64) bool { return n >= 2 }},
+		{"without", coldTuning{noHints: true, noWalk: true}, func(n int64) bool { return n >= 2 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			counting := wrap.NewCounting(src.client)
@@ -125,6 +127,34 @@ func TestReadaheadScan(t *testing.T) {
 				t.Fatalf("with readahead, %d reads for %d pages", opens, pages)
 			}
 		})
+	}
+}
+
+// TestReadaheadFitsTheCache: with a cache far smaller than the table, a
+// scan's reads ahead stay within the share of the budget the cache keeps
+// for pages read once, so none is pushed out before SQLite reads it: the
+// scan reads no more from storage than with a cache that holds everything.
+func TestReadaheadFitsTheCache(t *testing.T) {
+	src := coldSource(t)
+	const q = `SELECT count(*), sum(length(v)) FROM t`
+	read := map[int64]int64{}
+	for _, budget := range []int64{64 << 20, 256 << 10} {
+		counting := wrap.NewCounting(src.client)
+		name := fmt.Sprintf("cold-fit-%d", coldSeq.Add(1))
+		attach(t, name, Options{Client: counting, Poll: time.Hour, CacheBytes: budget})
+		db := openDB(t, "file:"+name+"?vfs=ltx")
+		var n, sum int64
+		if err := db.QueryRow(q).Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if n != 20000 {
+			t.Fatalf("cache of %d bytes: %d rows", budget, n)
+		}
+		read[budget] = counting.Counts().BytesRead
+	}
+	t.Logf("bytes read: %v", read)
+	if small, big := read[256<<10], read[64<<20]; small > big+big/10 {
+		t.Fatalf("a scan with a cache of 256 KiB read %d bytes, %d with 64 MiB: pages read ahead were dropped before use", small, big)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 // chain of requests each started after the one before it had ended: an
 // upper bound, see roundsClient), to compare with.
 //
+// It runs in the modes of LTXVFS_COLD_MODES (default: all; see coldModes).
+//
 // The budget/* runs are the full scan with a budget: what it cost before
 // it stopped, and how soon.
 func BenchmarkColdQueryCost(b *testing.B) {
@@ -51,46 +53,48 @@ func BenchmarkColdQueryCost(b *testing.B) {
 		{"budget/max_bytes=64MiB", `SELECT count(*) + sum(length(payload)) FROM t`,
 			func(*rand.Rand) []any { return nil }, []string{"max_bytes=64MiB"}},
 	}
-	for _, sh := range shapes {
-		b.Run(sh.name, func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(11, 12))
-			var reqs, mb, rounds, chain, msq []float64
-			for b.Loop() {
-				s := newColdSessionDisk(b, fix, coldMode{name: "all"}, "", sh.extra...)
-				s.phase(s.open)
-				var qerr error
-				_, chainN, el := s.phase(func() {
-					var v any
-					qerr = s.conn.QueryRowContext(context.Background(), sh.sql, sh.args(rng)...).Scan(&v)
-				})
-				var over *BudgetError
-				switch {
-				case sh.extra == nil && qerr != nil:
-					b.Fatalf("%s: %v", sh.name, qerr)
-				case sh.extra != nil && !errors.As(qerr, &over):
-					b.Fatalf("%s: %v, want the budget's error", sh.name, qerr)
+	for _, mode := range coldModesOr("all") {
+		for _, sh := range shapes {
+			b.Run(mode.name+"/"+sh.name, func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(11, 12))
+				var reqs, mb, rounds, chain, msq []float64
+				for b.Loop() {
+					s := newColdSessionDisk(b, fix, mode, "", sh.extra...)
+					s.phase(s.open)
+					var qerr error
+					_, chainN, el := s.phase(func() {
+						var v any
+						qerr = s.conn.QueryRowContext(context.Background(), sh.sql, sh.args(rng)...).Scan(&v)
+					})
+					var over *BudgetError
+					switch {
+					case sh.extra == nil && qerr != nil:
+						b.Fatalf("%s: %v", sh.name, qerr)
+					case sh.extra != nil && !errors.As(qerr, &over):
+						b.Fatalf("%s: %v, want the budget's error", sh.name, qerr)
+					}
+					var text string
+					if err := s.conn.QueryRowContext(context.Background(), `PRAGMA ltx_stats`).Scan(&text); err != nil {
+						b.Fatal(err)
+					}
+					st, err := ParseStats(text)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if c := s.counting.Counts(); c.Requests() != st.Requests || c.BytesRead != st.Bytes {
+						b.Fatalf("%s: ltx_stats %v; storage saw %d requests, %d bytes", sh.name, st, c.Requests(), c.BytesRead)
+					}
+					b.Logf("%s: %v in %s", sh.name, st, el.Round(time.Millisecond))
+					reqs, mb, rounds = append(reqs, float64(st.Requests)), append(mb, float64(st.Bytes)/1e6), append(rounds, float64(st.RoundTrips))
+					chain, msq = append(chain, float64(chainN)), append(msq, ms(el))
+					s.close()
 				}
-				var text string
-				if err := s.conn.QueryRowContext(context.Background(), `PRAGMA ltx_stats`).Scan(&text); err != nil {
-					b.Fatal(err)
-				}
-				st, err := ParseStats(text)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if c := s.counting.Counts(); c.Requests() != st.Requests || c.BytesRead != st.Bytes {
-					b.Fatalf("%s: ltx_stats %v; storage saw %d requests, %d bytes", sh.name, st, c.Requests(), c.BytesRead)
-				}
-				b.Logf("%s: %v in %s", sh.name, st, el.Round(time.Millisecond))
-				reqs, mb, rounds = append(reqs, float64(st.Requests)), append(mb, float64(st.Bytes)/1e6), append(rounds, float64(st.RoundTrips))
-				chain, msq = append(chain, float64(chainN)), append(msq, ms(el))
-				s.close()
-			}
-			b.ReportMetric(median(reqs), "requests")
-			b.ReportMetric(median(mb), "MB")
-			b.ReportMetric(median(rounds), "rounds")
-			b.ReportMetric(median(chain), "rounds-chain")
-			b.ReportMetric(median(msq), "ms")
-		})
+				b.ReportMetric(median(reqs), "requests")
+				b.ReportMetric(median(mb), "MB")
+				b.ReportMetric(median(rounds), "rounds")
+				b.ReportMetric(median(chain), "rounds-chain")
+				b.ReportMetric(median(msq), "ms")
+			})
+		}
 	}
 }

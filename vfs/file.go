@@ -37,6 +37,7 @@ type file struct {
 	page1   []byte
 	zero    []byte    // a page of zeros: the lock page, holes
 	ra      readahead // this connection's reads, to read ahead (readahead.go)
+	walk    descent   // this connection's walk down a B-tree (interior.go)
 	closed  bool
 
 	// What statements cost (stats.go): the open one, the last one, and
@@ -231,6 +232,10 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	}
 	ref := pageRef(e, pgno, v.PageSize())
 	f.ra.observe(ctx, f.rep, v, ref.Key)
+	if f.ra.run == raMinRun && f.stmt != nil {
+		f.stmt.scans()
+	}
+	f.rep.walk.resume(ctx, f.rep)
 	data, how, err := f.rep.cache.Get(ctx, ref)
 	if f.stmt != nil {
 		f.stmt.looked(how, err, f.rep.m)
@@ -238,6 +243,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
+	f.walk.note(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory)
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
 			return nil, fmt.Errorf("page 1 of %s at TXID %d is not a SQLite database header", e.File.Name(), v.TXID())

@@ -14,9 +14,12 @@ import (
 // that is one round trip a page, a fraction of a megabyte a second. So each
 // connection watches its reads; after a few in ascending order, it reads
 // the pages that follow in the background, in parallel ranged reads
-// (pagecache.PrefetchAsync), and doubles how far ahead it reads while the
+// (pagecache.PrefetchAsync), quadruples how far ahead it reads while the
 // run goes on, up to a share of the cache budget, so that what is read
-// ahead is never pushed out before SQLite asks for it. Those pages enter
+// ahead is never pushed out before SQLite asks for it, and tops that up
+// each time SQLite has read a quarter of it, so that reads are in flight
+// all the time (at 20 ms a request and 100 MB/s, a scan's speed is what
+// is in flight per round trip). Those pages enter
 // the cache on probation (see the pagecache's segments): a scan never
 // pushes out the pages point lookups keep using. A read elsewhere that
 // misses the cache ends the run.
@@ -29,10 +32,17 @@ import (
 // context.Background() has no context that ends, and storage that hangs
 // would otherwise hold its reads ahead, and the pages they claim, forever.
 const (
-	raMinRun  = 4        // ascending reads in a row before reading ahead
-	raMaxStep = 8        // a read at most this many pages after the last continues a run
-	raFirst   = 64 << 10 // bytes read ahead at first
-	raShare   = 8        // what is read ahead at once is at most budget/raShare
+	raMinRun  = 4         // ascending reads in a row before reading ahead
+	raMaxStep = 8         // a read at most this many pages after the last continues a run
+	raFirst   = 256 << 10 // bytes read ahead at first
+	raGrowth  = 4         // the window grows so each time it is topped up, while the run goes on
+	raRefill  = 4         // the window is topped up once 1/raRefill of it was read
+	// raShare: what is read ahead and not read yet is at most
+	// budget/raShare, well within the share of the budget the cache's
+	// probation segment always keeps for itself (pagecache.probationShare:
+	// a quarter), so that pages read ahead are not pushed out before SQLite
+	// asks for them (TestReadaheadFitsTheCache).
+	raShare = 6
 )
 
 // readahead is one connection's view of its reads.
@@ -138,14 +148,18 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 		return
 	}
 	ps := v.PageSize()
+	most := max(uint32(r.cold.budget/raShare/int64(ps)), 4)
 	if ra.window == 0 {
-		ra.window, ra.ahead = max(raFirst/ps, 4), pgno
+		ra.window, ra.ahead = min(max(raFirst/ps, 4), most), pgno
 	}
 	ra.ahead = max(ra.ahead, pgno)
-	if ra.ahead-pgno > ra.window/2 {
+	if ra.ahead-pgno > ra.window-ra.window/raRefill {
 		return // enough is on its way
 	}
-	from, to := ra.ahead+1, min(ra.ahead+ra.window, v.Commit())
+	// Up to window pages past this one: what is ahead never exceeds the
+	// window, and is topped up as soon as a part of it is read, so that
+	// reads are in flight all the time.
+	from, to := ra.ahead+1, min(pgno+ra.window, v.Commit())
 	if from > to {
 		return
 	}
@@ -159,5 +173,5 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 	// skipped rather than take it past its budget (budget.go).
 	r.cache.PrefetchAsync(aheadContext(ra.scope.context(ctx), ctx), refs)
 	ra.ahead = to
-	ra.window = min(ra.window*2, max(uint32(r.cold.budget/raShare/int64(ps)), 4))
+	ra.window = min(ra.window*raGrowth, most)
 }

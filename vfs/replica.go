@@ -33,6 +33,7 @@ type replica struct {
 	listGap time.Duration
 	m       *metrics  // nil without a Registerer
 	cold    coldState // readahead and frames (cold.go)
+	walk    walker    // B-tree interior pages found and fetched ahead (interior.go)
 
 	updating chan struct{} // held by the one synchronous Update at a time (opens); a wait for it honours its context
 	lastPoll atomic.Int64  // unix nanoseconds of the last successful Update

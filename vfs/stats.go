@@ -64,6 +64,7 @@ type statement struct {
 	reserved int64 // bytes of requests under way not read yet
 	inflight int
 	ended    bool
+	scanning bool          // it reads ahead: the B-tree walk waits for the next statement
 	drained  chan struct{} // made by stats to wait on; closed once ended with nothing in flight
 }
 

@@ -63,7 +63,7 @@ func openStats(t *testing.T, client storage.Client, tune coldTuning, extra strin
 	t.Helper()
 	statsSeq++
 	name := fmt.Sprintf("stats-test-%d", statsSeq)
-	attach(t, name, Options{Client: client, Poll: time.Hour, cold: tune})
+	attachTunedT(t, name, Options{Client: client, Poll: time.Hour}, tune)
 	db := openDB(t, "file:"+name+"?vfs=ltx"+extra)
 	c := conn(t, db)
 	if got := one[int64](t, c, `SELECT count(*) FROM sqlite_schema`); got != 3 {

@@ -86,7 +86,7 @@ func TestCacheStaysWarmAcrossReplan(t *testing.T) {
 	name := "warmth-" + t.Name()
 	// Without readahead, which would read the half of the table this test
 	// keeps unread while the first half is scanned.
-	if err := Attach(name, Options{Client: counting, Poll: time.Hour, cold: coldTuning{noReadahead: true}}); err != nil {
+	if err := attachTuned(name, Options{Client: counting, Poll: time.Hour}, coldTuning{noReadahead: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { Detach(name) })
