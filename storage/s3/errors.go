@@ -8,6 +8,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // errorCode is the S3 error code of err ("NoSuchKey", "SlowDown", ...) and
@@ -51,7 +53,7 @@ func classify(err error, bucket string) error {
 	var se *v4.SigningError
 	switch {
 	case code == "NoSuchBucket":
-		return fmt.Errorf("bucket %q does not exist: %w", bucket, err)
+		return noBucketError{bucket, err}
 	case credentialCodes[code] || status == http.StatusForbidden:
 		return fmt.Errorf("access to bucket %q denied (check the AWS credentials - AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE - and the bucket's policy): %w", bucket, err)
 	case errors.As(err, &se):
@@ -59,3 +61,16 @@ func classify(err error, bucket string) error {
 	}
 	return err
 }
+
+// noBucketError is the error of a request to a bucket that does not
+// exist: it says so by name and matches storage.ErrNoBucket.
+type noBucketError struct {
+	bucket string
+	err    error
+}
+
+func (e noBucketError) Error() string {
+	return fmt.Sprintf("bucket %q does not exist: %v", e.bucket, e.err)
+}
+
+func (e noBucketError) Unwrap() []error { return []error{storage.ErrNoBucket, e.err} }
