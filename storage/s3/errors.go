@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -58,6 +59,11 @@ func classify(err error, bucket string) error {
 		return fmt.Errorf("access to bucket %q denied (check the AWS credentials - AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE - and the bucket's policy): %w", bucket, err)
 	case errors.As(err, &se):
 		return fmt.Errorf("no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE): %w", err)
+	case status == 0 && strings.Contains(err.Error(), "get identity: "):
+		// The SDK's credentials provider failed (credentials expired and
+		// not renewed: a token service or instance metadata unreachable);
+		// its error has no type of its own, only this wording.
+		return fmt.Errorf("no usable AWS credentials: getting them failed (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance or container role): %w", err)
 	}
 	return err
 }
