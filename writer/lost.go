@@ -38,9 +38,10 @@ func (r *Replicator) replicaLost(ctx context.Context) (lost, err error) {
 	}
 	_, newest := plan.Restorable(files)
 	var what string
+	todo := "move its files away, then restart the writer"
 	switch {
 	case len(files) == 0:
-		what = "holds no file"
+		what, todo = "holds no file", "restart the writer"
 	case newest == 0:
 		what = fmt.Sprintf("holds %d files but no snapshot to restore from", len(files))
 	case newest < mine:
@@ -49,8 +50,8 @@ func (r *Replicator) replicaLost(ctx context.Context) (lost, err error) {
 		r.log.Debug("the replica still restores up to this writer's TXID", "txid", mine, "restorable", newest, "files", len(files))
 		return nil, nil
 	}
-	return fmt.Errorf("%w: %s %s, though this writer wrote up to TXID %s (was its bucket deleted, or emptied?); replication stops: restart the writer to begin the replica again with a snapshot of the database (the database and its WAL hold every commit)",
-		ErrReplicaLost, r.client, what, mine), nil
+	return fmt.Errorf("%w: %s %s, though this writer wrote up to TXID %s (was its bucket deleted, or emptied?); replication stops: %s to begin the replica again with a snapshot of the database (the database and its WAL hold every commit)",
+		ErrReplicaLost, r.client, what, mine, todo), nil
 }
 
 // listReplica lists the LTX files of every level.
@@ -67,19 +68,38 @@ func (r *Replicator) listReplica(ctx context.Context) ([]*ltx.FileInfo, error) {
 }
 
 // newestFile is the replica's file with the highest MaxTXID (an L0 file
-// among files that end there), or nil when it has none.
+// among files that end there), or nil when it has none. A replica whose
+// newest TXID cannot be restored (no chain of files leads to it from a
+// snapshot) is refused with ErrReplicaLost: a writer that went on from it
+// would add to a replica that restores to nothing. It is what a writer
+// stopped by ErrReplicaLost may leave (a file that landed after the rest
+// were removed), or a replica emptied by hand while no writer ran.
 func (r *Replicator) newestFile(ctx context.Context) (*ltx.FileInfo, error) {
 	files, err := r.listReplica(ctx)
 	if err != nil {
 		return nil, err
 	}
+	newest := newestOf(files)
+	if newest == nil {
+		return nil, nil
+	}
+	if _, restorable := plan.Restorable(files); restorable < newest.MaxTXID {
+		return nil, fmt.Errorf("%w: %s holds files up to TXID %s but restores only up to TXID %s (the files before them are missing: was it emptied while a writer ran?); not writing to it: move its files away to begin the replica again with a snapshot of the database",
+			ErrReplicaLost, r.client, newest.MaxTXID, restorable)
+	}
+	return newest, nil
+}
+
+// newestOf is the file with the highest MaxTXID (an L0 file among files
+// that end there), or nil.
+func newestOf(files []*ltx.FileInfo) *ltx.FileInfo {
 	var newest *ltx.FileInfo
 	for _, info := range files {
 		if newest == nil || info.MaxTXID > newest.MaxTXID || (info.MaxTXID == newest.MaxTXID && info.Level == 0) {
 			newest = info
 		}
 	}
-	return newest, nil
+	return newest
 }
 
 // orLost is err, or the error that says the replica lost this writer's
