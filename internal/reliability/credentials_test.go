@@ -145,7 +145,10 @@ func testCredentialsExpire(t *testing.T, srv *s3test.Server) {
 			if o.err == nil {
 				continue // the follower's cache answered: rows checked
 			}
-			if !containsAll(o.err.Error(), phase.words...) {
+			// The follower's credentials may still be the last phase's,
+			// cached until they expire: either names a credentials
+			// problem. The fresh reader gets this phase's.
+			if i == 0 && !containsAll(o.err.Error(), phase.words...) || !strings.Contains(o.err.Error(), "credentials") {
 				t.Errorf("%s: read %d failed without saying why: %v", phase.name, i, o.err)
 			}
 			readErrs = append(readErrs, o.err.Error())
