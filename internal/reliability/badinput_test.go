@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,7 +59,6 @@ func waitLogged(t *testing.T, logs *logBuffer, within time.Duration, words ...st
 			}
 		}
 		if time.Now().After(deadline) {
-			_ = os.WriteFile("/tmp/badnet-log.txt", []byte(logs.String()), 0o644)
 			t.Fatalf("no line of the log says %q within %v; the log:\n%s", words, within, tail(logs.String(), 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
