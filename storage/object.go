@@ -52,6 +52,12 @@ var (
 	ErrPreconditionFailed = errors.New("precondition failed")
 )
 
+// ErrNoBucket is wrapped by the errors of requests to a replica whose
+// bucket (or other container of its files) does not exist, as when it was
+// deleted while a writer or reader used it: everything the replica held
+// went with it.
+var ErrNoBucket = errors.New("the replica's bucket does not exist")
+
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
 	Name    string    // as given to WriteObject

@@ -132,16 +132,19 @@ func (r *Replicator) renewLeaseIfDue(ctx context.Context) error {
 		return nil
 	}
 	if err := r.lease.Renew(ctx, r.opts.LeaseTTL); err != nil {
-		return r.leaseRenewError(err)
+		return r.leaseRenewError(ctx, err)
 	}
 	return nil
 }
 
-func (r *Replicator) leaseRenewError(err error) error {
+func (r *Replicator) leaseRenewError(ctx context.Context, err error) error {
 	if errors.Is(err, lease.ErrHeld) {
-		// err names the replica and the writer that holds it now.
-		return fmt.Errorf("%w: %w; replication stops, and the WAL keeps what is not replicated", ErrReplicaConflict, err)
+		// err names the replica and the writer that holds it now, or
+		// says the lease object is gone: with the replica's files, if
+		// its bucket was deleted.
+		return r.orLost(ctx, fmt.Errorf("%w: %w; replication stops, and the WAL keeps what is not replicated", ErrReplicaConflict, err))
 	}
+	r.noteMissingBucket(err)
 	return fmt.Errorf("renew lease on %s: %w", r.client, err)
 }
 
@@ -165,17 +168,21 @@ func (r *Replicator) keepLease(ctx context.Context) {
 			continue // an upload renewed it meanwhile
 		}
 		err := r.lease.Renew(ctx, r.opts.LeaseTTL)
+		if errors.Is(err, lease.ErrHeld) {
+			// Fatal, unless the bucket is missing (see orLost).
+			err = r.leaseRenewError(ctx, err)
+		}
 		switch {
 		case err == nil:
 			wait = r.opts.LeaseTTL / 3
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, lease.ErrHeld):
-			err = r.leaseRenewError(err)
+		case isFatal(err):
 			r.leaseLostErr.Store(&err)
-			r.log.Error("lost the replica's lease to another writer", "error", err)
+			r.log.Error("lost the replica's lease", "error", err)
 			return
 		default:
+			r.noteMissingBucket(err)
 			wait = retry
 			r.log.Warn("renew lease failed; retrying", "error", err, "retry_in", wait, "expires_in", time.Until(r.lease.Expires()).Round(time.Millisecond))
 		}

@@ -38,8 +38,11 @@ func (r *Replicator) maintenanceLoop(ctx context.Context) {
 			r.setFatal(err)
 			return
 		}
-		if r.TXID() == 0 {
-			continue // nothing replicated yet
+		if r.TXID() == 0 || r.bucketMissed.Load() {
+			// Nothing replicated yet, or the bucket was found missing:
+			// the sync loop first checks that the replica still holds
+			// what was written (see checkReplicaKept).
+			continue
 		}
 		changed := false
 		for i, iv := range r.opts.CompactionIntervals {
@@ -88,5 +91,6 @@ func (r *Replicator) maintenanceError(ctx context.Context, what string, err erro
 		r.setFatal(err)
 		return
 	}
+	r.noteMissingBucket(err)
 	r.log.Warn(what+" failed; retrying at the next interval", "error", err, "replica", storage.Client(r.client).String())
 }

@@ -313,7 +313,7 @@ func (r *Replicator) writeManifest(ctx context.Context, m *manifest.Manifest, b 
 		case err == nil:
 			r.manifestLanded(m, info.ETag)
 			return nil
-		case errors.Is(err, ErrReplicaConflict):
+		case isFatal(err):
 			r.m.publishErrors.Inc()
 			r.setFatal(err)
 			return err
@@ -362,8 +362,8 @@ func (r *Replicator) manifestRefused(ctx context.Context, b []byte, opts *storag
 		*opts = storage.WriteOptions{IfMatch: info.ETag}
 		return info, errEarlierLanded
 	case errors.Is(err, os.ErrNotExist):
-		return info, fmt.Errorf("%w: the manifest of %s was removed since this writer wrote its own; not writing to the replica any more (the WAL keeps what is not replicated)",
-			ErrReplicaConflict, r.client)
+		return info, r.orLost(ctx, fmt.Errorf("%w: the manifest of %s was removed since this writer wrote its own; not writing to the replica any more (the WAL keeps what is not replicated)",
+			ErrReplicaConflict, r.client))
 	case err != nil:
 		return info, fmt.Errorf("read the manifest of %s back after a refused write: %w", r.client, err)
 	}

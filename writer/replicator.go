@@ -49,6 +49,9 @@ type Replicator struct {
 	stopLease    context.CancelFunc
 	leaseWG      sync.WaitGroup
 	leaseLostErr atomic.Pointer[error]
+	// bucketMissed is set once a request found the bucket missing, until
+	// the replica is seen to hold this writer's files (checkReplicaKept).
+	bucketMissed atomic.Bool
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	done         chan struct{}
@@ -369,7 +372,7 @@ func (r *Replicator) finalSyncLocked(ctx context.Context) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := r.syncLocked(ctx)
-		if err == nil || errors.Is(err, ErrReplicaConflict) {
+		if err == nil || isFatal(err) {
 			return err
 		}
 		r.log.Warn("final sync failed; retrying", "error", err)
@@ -393,7 +396,7 @@ func (r *Replicator) setFatal(err error) {
 }
 
 func isFatal(err error) bool {
-	return errors.Is(err, ErrReplicaConflict) || errors.Is(err, ErrNotSQLite) || errors.Is(err, errDatabaseReplaced)
+	return errors.Is(err, ErrReplicaConflict) || errors.Is(err, ErrReplicaLost) || errors.Is(err, ErrNotSQLite) || errors.Is(err, errDatabaseReplaced)
 }
 
 // syncLoop syncs every SyncInterval, backing off while syncs fail.

@@ -32,14 +32,20 @@ func (r *Replicator) syncLocked(ctx context.Context) error {
 	r.syncStartedAt = time.Now()
 	r.syncStart.Store(r.syncStartedAt.UnixNano())
 	defer r.syncStart.Store(0)
+	if err := r.checkReplicaKept(ctx); err != nil {
+		r.behind.Store(true)
+		return err
+	}
 	err := r.copyWALLocked(ctx)
 	if err != nil {
 		r.behind.Store(true) // it cannot tell what it missed
+		r.noteMissingBucket(err)
 	}
 	if isFatal(err) {
 		return err
 	}
 	if perr := r.publish(ctx); perr != nil {
+		r.noteMissingBucket(perr)
 		return perr
 	}
 	return err

@@ -146,17 +146,9 @@ type replicaPos struct {
 // readReplicaPos finds the newest TXID in the replica and the file that
 // ends there.
 func (r *Replicator) readReplicaPos(ctx context.Context) (*replicaPos, error) {
-	var newest *ltx.FileInfo
-	for level := 0; level <= storage.SnapshotLevel; level++ {
-		infos, err := storage.ListLevel(ctx, r.client, level, 0, false)
-		if err != nil {
-			return nil, fmt.Errorf("list L%d of %s: %w", level, r.client, err)
-		}
-		for _, info := range infos {
-			if newest == nil || info.MaxTXID > newest.MaxTXID || (info.MaxTXID == newest.MaxTXID && info.Level == 0) {
-				newest = info
-			}
-		}
+	newest, err := r.newestFile(ctx)
+	if err != nil {
+		return nil, err
 	}
 	rp := &replicaPos{}
 	if newest == nil {

@@ -23,7 +23,15 @@
 //     SIGSTOP past its lease while another takes over, then woken, on a
 //     directory, versitygw and MinIO: no file written over or holding two
 //     contents, the stale writer exits with one line, and every TXID
-//     holds the primary's rows.
+//     holds the primary's rows;
+//   - bad storage mid-run (bucket_test.go, credentials_test.go): the
+//     bucket deleted under a writer and readers and created again empty
+//     (the writer retries while it is missing, then stops with
+//     writer.ErrReplicaLost; restarted, it begins the replica again and
+//     nothing is lost), and credentials that expire and come back refused,
+//     then not at all, then good (named errors, no secret shown, the
+//     writer catches up). Clock skew is tested with the lease, in
+//     storage/s3.
 //
 // The package has no code of its own, only tests. The default settings
 // keep the whole package within a few minutes with -race on two cores; the

@@ -56,6 +56,9 @@ func testMissingBucket(t *testing.T, srv *s3test.Server) {
 	if errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a missing bucket passes for a missing file: %v", err)
 	}
+	if !errors.Is(err, storage.ErrNoBucket) {
+		t.Fatalf("a missing bucket does not match storage.ErrNoBucket: %v", err)
+	}
 	_, err = c.WriteLTXFile(ctx, 0, 1, 1, bytes.NewReader(ltxFiles(t, 1)[0]))
 	wantErr(t, "write", err, `bucket "no-such-bucket" does not exist`)
 	wantErr(t, "delete all", c.DeleteAll(ctx), `bucket "no-such-bucket" does not exist`)

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // errorCode is the S3 error code of err ("NoSuchKey", "SlowDown", ...) and
@@ -51,11 +54,29 @@ func classify(err error, bucket string) error {
 	var se *v4.SigningError
 	switch {
 	case code == "NoSuchBucket":
-		return fmt.Errorf("bucket %q does not exist: %w", bucket, err)
+		return noBucketError{bucket, err}
 	case credentialCodes[code] || status == http.StatusForbidden:
 		return fmt.Errorf("access to bucket %q denied (check the AWS credentials - AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE - and the bucket's policy): %w", bucket, err)
 	case errors.As(err, &se):
 		return fmt.Errorf("no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE): %w", err)
+	case status == 0 && strings.Contains(err.Error(), "get identity: "):
+		// The SDK's credentials provider failed (credentials expired and
+		// not renewed: a token service or instance metadata unreachable);
+		// its error has no type of its own, only this wording.
+		return fmt.Errorf("no usable AWS credentials: getting them failed (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance or container role): %w", err)
 	}
 	return err
 }
+
+// noBucketError is the error of a request to a bucket that does not
+// exist: it says so by name and matches storage.ErrNoBucket.
+type noBucketError struct {
+	bucket string
+	err    error
+}
+
+func (e noBucketError) Error() string {
+	return fmt.Sprintf("bucket %q does not exist: %v", e.bucket, e.err)
+}
+
+func (e noBucketError) Unwrap() []error { return []error{storage.ErrNoBucket, e.err} }

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/ltxvfs/ltxvfs/lease"
 	"github.com/ltxvfs/ltxvfs/storage"
 )
@@ -235,16 +234,17 @@ func (c *Client) getLease(ctx context.Context) (heldLease, error) {
 	if err != nil {
 		return heldLease{}, fmt.Errorf("read %s: %w", c.name(c.leaseKey()), err)
 	}
-	h := heldLease{etag: aws.ToString(out.ETag), modified: aws.ToTime(out.LastModified), now: time.Now()}
+	h := heldLease{etag: aws.ToString(out.ETag), modified: aws.ToTime(out.LastModified)}
 	if err := json.Unmarshal(b, &h.body); err != nil || h.body.Nonce == "" {
 		// Not a lease this code wrote: treat it as held for its own
 		// sake, but say what it is.
 		return heldLease{}, fmt.Errorf("%w: %s is not a lease object ltx-writer understands (%d bytes); remove it if no writer runs", lease.ErrHeld, c.name(c.leaseKey()), len(b))
 	}
-	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
-		if d, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
-			h.now = d
-		}
+	// The expiry is judged by the server's clock only: this machine's may
+	// be off by any amount, and another writer's by another.
+	var ok bool
+	if h.now, ok = awsmiddleware.GetServerTime(out.ResultMetadata); !ok || h.modified.IsZero() {
+		return heldLease{}, fmt.Errorf("read %s: the server's answer has no Date or no Last-Modified, so whether the lease has lapsed cannot be judged by the server's clock", c.name(c.leaseKey()))
 	}
 	return h, nil
 }

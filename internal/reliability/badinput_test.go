@@ -1,0 +1,182 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/ltxvfs/ltxvfs/restore"
+	"github.com/ltxvfs/ltxvfs/storage"
+	"github.com/ltxvfs/ltxvfs/vfs"
+	"github.com/ltxvfs/ltxvfs/writer"
+)
+
+// Helpers of the bad-input tests (bucket_test.go, credentials_test.go):
+// storage that goes away or refuses the writer mid-run.
+
+// logBuffer keeps every line a logger wrote, for tests that read what an
+// operator would read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitLogged waits until the log holds a line with every one of words,
+// and returns it.
+func waitLogged(t *testing.T, logs *logBuffer, within time.Duration, words ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if containsAll(line, words...) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line of the log says %q within %v; the log:\n%s", words, within, tail(logs.String(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func containsAll(s string, words ...string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// badInputOpts make a writer that syncs every 50 ms and retries a failed
+// sync within 200 ms.
+func badInputOpts(logs *logBuffer) writer.Options {
+	return writer.Options{
+		SyncInterval:     50 * time.Millisecond,
+		MaxRetryInterval: 200 * time.Millisecond,
+		BusyTimeout:      5 * time.Second,
+		LeaseTTL:         3 * time.Second,
+		Logger:           logs.logger(),
+	}
+}
+
+// waitSynced waits until the writer has a TXID past from and no lag.
+func waitSynced(t *testing.T, r *writer.Replicator, from ltx.TXID) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); r.TXID() <= from || r.Lag() != 0; time.Sleep(10 * time.Millisecond) {
+		if err := r.Err(); err != nil {
+			t.Fatalf("replication stopped: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer is at TXID %s (was %s), lag %v, 20 s later", r.TXID(), from, r.Lag())
+		}
+	}
+}
+
+// closeWithin closes the writer, giving its final sync d: Close retries
+// the final sync until its context ends, and here storage may be gone.
+func closeWithin(r *writer.Replicator, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	r.Close(ctx)
+}
+
+// attachReader attaches a replica client to the ltx VFS under a name of
+// its own and opens it, following.
+func attachReader(t *testing.T, name string, c storage.Client) *sql.DB {
+	t.Helper()
+	if err := vfs.Attach(name, vfs.Options{Client: c, Poll: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(name)+"?vfs=ltx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		vfs.Detach(name)
+	})
+	return db
+}
+
+// readOutcome is what one read under a context returned.
+type readOutcome struct {
+	txid ltx.TXID
+	k    int64
+	err  error
+	took time.Duration
+}
+
+// readWithin reads the model's state through db, following, under a
+// context of d; rows that are not the source's after some transaction
+// fail the test at once.
+func readWithin(t *testing.T, db *sql.DB, m *model, d time.Duration) readOutcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	txid, k, fp, err := faultyRead(ctx, db, 0)
+	o := readOutcome{txid: txid, k: k, err: err, took: time.Since(start)}
+	if err == nil {
+		if cerr := m.check(k, fp); cerr != nil {
+			t.Fatalf("a reader read TXID %s: %v", txid, cerr)
+		}
+	}
+	return o
+}
+
+// restoreEqualsSource halts the load, syncs the writer and checks that a
+// restore of the replica holds every transaction the source committed.
+func restoreEqualsSource(t *testing.T, load *appLoad, m *model, r *writer.Replicator, c storage.Client) {
+	t.Helper()
+	ctx := context.Background()
+	load.halt()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("final sync: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := restore.Run(ctx, c, dst, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	k, fp, err := fileState(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.check(k, fp); err != nil || k != m.committed() {
+		t.Fatalf("the restore holds transaction %d of %d: %v", k, m.committed(), err)
+	}
+}
+
+// shown quotes an error for a report line.
+func shown(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return fmt.Sprintf("%q", truncate(err.Error(), 300))
+}
