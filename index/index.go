@@ -24,6 +24,12 @@ import (
 // connection pool (s3.MaxConnsPerHost).
 const DefaultConcurrency = 128
 
+// ErrHistoryChanged is the error of a version that cannot be built again
+// because the replica was begun again (its files lost and written anew):
+// its TXID now names another commit. A connection pinned there must be
+// reopened.
+var ErrHistoryChanged = errors.New("the replica was begun again since this version was read; reopen the connection")
+
 // Options tune an Index.
 type Options struct {
 	Logger      *slog.Logger // slog.Default() if nil
@@ -249,6 +255,13 @@ func (x *Index) buildPlan(ctx context.Context, txid ltx.TXID, prev *Version, inf
 	v, fxs, err := x.fresh(ctx, plan, fxs, fetched)
 	if err != nil {
 		return nil, fmt.Errorf("build version of %s at txid %s: %w", x.client, txid, err)
+	}
+	if prev != nil && prev.txid == v.txid && prev.last.Header.Timestamp != v.last.Header.Timestamp {
+		// The same TXID, committed at another time: the replica was begun
+		// again, and its TXIDs name other commits. Nothing of prev may be
+		// read as this version's.
+		return nil, fmt.Errorf("build version of %s at txid %s: %w: TXID %s was committed at %s, and the replica's TXID %s now at %s",
+			x.client, txid, ErrHistoryChanged, txid, prev.Timestamp().Format(ltx.RFC3339Milli), txid, v.Timestamp().Format(ltx.RFC3339Milli))
 	}
 	if prev != nil {
 		var moves []Move

@@ -120,16 +120,21 @@ func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err
 		return nil, false, nil
 	}
 	st.mu.Lock()
-	stale := st.last != nil && !m.Newer(st.last)
+	begun := m.BegunAgain(st.last)
+	stale := st.last != nil && !m.Newer(st.last) && !begun
 	st.etag = info.ETag // a cache that keeps serving this copy answers 304 from now on
 	st.mu.Unlock()
+	if begun {
+		x.log.Warn("ltx index: the replica was begun again (its manifest names another history): its TXIDs now name other commits; following the new history, read afresh",
+			"replica", x.client.String(), "txid", m.TXID.String())
+	}
 	if stale {
 		// An older copy (a cache's): never go back.
 		if cur := x.Latest(); cur != nil {
 			return cur, true, nil
 		}
 	}
-	v, err = x.buildFromManifest(ctx, m)
+	v, err = x.buildFromManifest(ctx, m, begun)
 	if errors.Is(err, errDisagrees) {
 		x.markAbsent(err)
 		return nil, false, nil
@@ -137,7 +142,7 @@ func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err
 		return nil, true, err
 	}
 	st.mu.Lock()
-	if st.last == nil || m.TXID > st.last.TXID {
+	if st.last == nil || m.TXID > st.last.TXID || begun {
 		st.advanced = time.Now()
 	}
 	st.last, st.absent, st.warned = m, false, ""
@@ -192,14 +197,17 @@ func (x *Index) markAbsent(why error) {
 
 // buildFromManifest builds the version of a manifest's TXID from the files
 // it names, as Update does from a listing (extending the latest version
-// when the plan continues it).
-func (x *Index) buildFromManifest(ctx context.Context, m *manifest.Manifest) (*Version, error) {
+// when the plan continues it). After a replica was begun again (begun),
+// nothing of the latest version is kept: its TXIDs named other commits.
+func (x *Index) buildFromManifest(ctx context.Context, m *manifest.Manifest, begun bool) (*Version, error) {
 	infos, err := x.cat.loadManifest(ctx, m.Files)
 	if err != nil {
 		return nil, err
 	}
 	cur := x.Latest()
-	if cur != nil && m.TXID < cur.TXID() {
+	if begun {
+		cur = nil
+	} else if cur != nil && m.TXID < cur.TXID() {
 		return cur, nil // a listing went further meanwhile
 	}
 	next, fetched, incremental, err := x.build(ctx, infos, infos, cur)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -27,6 +28,7 @@ type Version struct {
 	last     *File   // the file that ends at txid
 	pages    pageMap // pgno -> newest frame at or below txid
 	plan     []*File // the plan the version was built from, in order
+	seq      uint64  // see Seq
 
 	// files pages refers to, in plan order: made on first use, as it costs
 	// a pass over the chunks that a poll does not need.
@@ -36,6 +38,17 @@ type Version struct {
 
 // TXID is the transaction this version shows.
 func (v *Version) TXID() ltx.TXID { return v.txid }
+
+// Seq is distinct for every version built in this process, and the same
+// for one version whenever it is asked. A reader that keeps what it read
+// of a version (SQLite's own page cache, checked by the change counter the
+// VFS serves) keys it by Seq, not by TXID: two versions of one TXID are
+// not always the same bytes (a replica begun again, whose TXIDs now name
+// other commits), and a replanned version is a new one.
+func (v *Version) Seq() uint64 { return v.seq }
+
+// versionSeq numbers the versions built (see Version.Seq).
+var versionSeq atomic.Uint64
 
 // Timestamp is the commit time of TXID (the header timestamp of the file
 // that ends at TXID).
@@ -206,6 +219,7 @@ func finish(b *mapBuilder, pageSize uint32, last *File, plan []*File) *Version {
 		last:     last,
 		pages:    b.build(),
 		plan:     plan,
+		seq:      versionSeq.Add(1),
 	}
 }
 

@@ -37,9 +37,16 @@ const MaxSize = 16 << 20
 // then that many bytes of JSON: a manifest cut short or damaged is
 // detected, and one of another version is refused by name.
 type Manifest struct {
-	TXID      ltx.TXID  `json:"txid"`
-	Time      time.Time `json:"time"` // commit time of TXID
-	Seq       uint64    `json:"seq"`
+	TXID ltx.TXID  `json:"txid"`
+	Time time.Time `json:"time"` // commit time of TXID
+	Seq  uint64    `json:"seq"`
+	// History names the replica's history: chosen at random by the writer
+	// that found no manifest (a replica begun, or begun again after its
+	// files were lost), kept by every writer after it. TXIDs of two
+	// histories name different commits: a reader that sees it change
+	// builds afresh, and never mixes pages of the two ("" in manifests of
+	// writers before it: unknown).
+	History   string    `json:"history,omitempty"`
 	Published time.Time `json:"published"`
 	Files     []File    `json:"files"`
 }
@@ -174,8 +181,16 @@ func (f File) InlineIndex() (*Hint, error) {
 
 // Newer reports whether m is newer than o: a higher TXID, or the same TXID
 // published later.
+//
+// A manifest of another History is never Newer: see BegunAgain.
 func (m *Manifest) Newer(o *Manifest) bool {
 	return o == nil || m.TXID > o.TXID || (m.TXID == o.TXID && m.Seq > o.Seq)
+}
+
+// BegunAgain reports whether m describes another history of the replica
+// than o: both name one, and not the same.
+func (m *Manifest) BegunAgain(o *Manifest) bool {
+	return o != nil && m.History != "" && o.History != "" && m.History != o.History
 }
 
 // SameFiles reports whether two manifests name the same files.

@@ -3,6 +3,8 @@ package writer
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +45,13 @@ func (r *Replicator) describeReplica(ctx context.Context) error {
 			r.log.Warn("manifest: the replica's manifest is not valid; replacing it", "replica", r.client.String(), "err", err)
 		} else {
 			p.seq = max(p.seq, found.Seq)
+			p.history = found.History
 		}
+	}
+	if p.history == "" {
+		// No manifest names the history: this writer begins one (a
+		// replica begun again has lost the manifest with its files).
+		p.history = newHistory()
 	}
 	all, err := storage.ListAll(ctx, r.client, false)
 	if err != nil {
@@ -202,4 +210,11 @@ func fileOfHeader(level int, hdr ltx.Header, size int64, checksum ltx.Checksum) 
 		Checksum: checksum,
 		Created:  time.UnixMilli(hdr.Timestamp).UTC(),
 	}
+}
+
+// newHistory is a random name for a replica's history (16 hex digits).
+func newHistory() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }

@@ -73,6 +73,7 @@ type publisher struct {
 
 	etag    string             // of the manifest as last written or read; "" when there is none
 	seq     uint64             // the highest seq written or read
+	history string             // manifest.Manifest.History: found, or chosen (see describeReplica)
 	current *manifest.Manifest // the manifest as last written or found (nil: none usable)
 	changed bool               // files changed since current was found to name their plan
 
@@ -289,6 +290,7 @@ func (r *Replicator) nextManifest() (*manifest.Manifest, error) {
 	}
 	last := m.Files[len(m.Files)-1]
 	m.TXID, m.Time, m.Published = last.MaxTXID, last.Created, time.Now().UTC()
+	m.History = p.history
 	return m, nil
 }
 
