@@ -146,7 +146,11 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 		}
 		return cur, nil
 	}
-	next, fetched, incremental, err := x.build(ctx, infos, files, cur)
+	rel := cur
+	if !x.relatable() {
+		rel = nil // perhaps another history: built afresh
+	}
+	next, fetched, incremental, err := x.build(ctx, infos, files, rel)
 	if err != nil {
 		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
 	}
@@ -191,6 +195,13 @@ func (x *Index) Replan(ctx context.Context, v *Version) (*Version, error) {
 // buildAt lists the replica and builds a version at txid from a fresh plan,
 // reading from prev's files where they serve the same pages (see adopt).
 func (x *Index) buildAt(ctx context.Context, txid ltx.TXID, prev *Version, useManifest bool) (*Version, error) {
+	if !x.relatable() {
+		if prev != nil && prev.txid == txid {
+			// Replan: nothing tells whether txid names the same commit.
+			return nil, fmt.Errorf("build version of %s at txid %s: %w (its manifest is gone: nothing tells that TXID %s still names the same commit)", x.client, txid, ErrHistoryChanged, txid)
+		}
+		prev = nil
+	}
 	v, err := x.tryBuildAt(ctx, txid, prev, useManifest)
 	if errors.Is(err, os.ErrNotExist) {
 		v, err = x.tryBuildAt(ctx, txid, prev, false) // retention raced with the listing

@@ -50,6 +50,22 @@ type manifestState struct {
 
 	advanced time.Time // when last's TXID last grew
 	probed   time.Time // when a file after last's TXID was last looked for
+
+	// unrelated is set when a manifest that named the replica's history
+	// is gone (or no longer usable): the files listed now may be another
+	// history's (a replica begun again, whose manifest comes later), so
+	// nothing listed is related to the versions built before (see
+	// relatable), and the manifest is looked for at every update.
+	unrelated bool
+}
+
+// relatable reports whether versions built from a listing may reuse what
+// earlier versions read (extend them, keep their pages, move cached pages
+// between files): not while unrelated.
+func (x *Index) relatable() bool {
+	x.mf.mu.Lock()
+	defer x.mf.mu.Unlock()
+	return !x.mf.unrelated
 }
 
 // FromManifest reports whether the latest version came from the
@@ -90,7 +106,7 @@ func (x *Index) warnOnce(msg string, err error) {
 func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err error) {
 	st := &x.mf
 	st.mu.Lock()
-	if st.absent && time.Since(st.checked) < manifestRecheck {
+	if st.absent && time.Since(st.checked) < manifestRecheck && !st.unrelated {
 		st.mu.Unlock()
 		return nil, false, nil
 	}
@@ -145,7 +161,7 @@ func (x *Index) fromManifest(ctx context.Context) (v *Version, handled bool, err
 	if st.last == nil || m.TXID > st.last.TXID || begun {
 		st.advanced = time.Now()
 	}
-	st.last, st.absent, st.warned = m, false, ""
+	st.last, st.absent, st.warned, st.unrelated = m, false, "", false
 	st.mu.Unlock()
 	return v, true, nil
 }
@@ -189,6 +205,9 @@ func (x *Index) readManifest(ctx context.Context) (*manifest.Manifest, error) {
 func (x *Index) markAbsent(why error) {
 	x.mf.mu.Lock()
 	x.mf.absent, x.mf.checked, x.mf.etag = true, time.Now(), ""
+	if x.mf.last != nil && x.mf.last.History != "" {
+		x.mf.unrelated = true
+	}
 	x.mf.mu.Unlock()
 	if why != nil {
 		x.warnOnce("the manifest cannot be used", why)

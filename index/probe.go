@@ -52,6 +52,11 @@ func (x *Index) Probe(ctx context.Context) (*Version, bool, error) {
 	if cur == nil {
 		return nil, false, errors.New("probe before the first update")
 	}
+	if !x.relatable() {
+		// The next L0 file may be another history's: only a fresh build
+		// (Update) may take it in.
+		return cur, false, fmt.Errorf("probe of %s: its manifest is gone (the replica may have been begun again): update instead", x.client)
+	}
 	txid := cur.TXID() + 1
 	name := storage.FileName(0, txid, txid)
 	body, err := x.readWhole(ctx, txid)
