@@ -418,6 +418,22 @@ func (r *Replicator) withdrawLocked(ctx context.Context) {
 	if p.etag == "" && p.current == nil && len(p.inDoubt) == 0 {
 		return
 	}
+	// Only a manifest this writer wrote: a writer paused past its lease
+	// must not remove its successor's (storage has no conditional delete,
+	// so this narrows the window to the read and the delete).
+	got, _, err := storage.ReadAllObject(ctx, r.client, manifest.Name, storage.ReadOptions{IfNoneMatch: p.etag}, manifest.MaxSize)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		p.etag, p.current = "", nil
+		p.forgetInDoubt(time.Now())
+		return
+	case err == nil && !p.inDoubtWith(got):
+		r.log.Warn("manifest: not removing it: another writer replaced it", "replica", r.client.String())
+		return
+	case err != nil && !errors.Is(err, storage.ErrNotModified):
+		r.log.Warn("manifest: cannot read it to remove it; readers may follow it while it falls behind", "replica", r.client.String(), "err", err)
+		return
+	}
 	if err := r.client.DeleteObjects(ctx, []string{manifest.Name}); err != nil {
 		r.log.Warn("manifest: cannot remove it; readers may follow it while it falls behind", "replica", r.client.String(), "err", err)
 		return
