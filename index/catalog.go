@@ -59,14 +59,12 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 	g.SetLimit(cap(c.sem))
 	var hints []storage.ObjectInfo
 	var hintsErr error
-	done := make(chan struct{})
-	go func() {
-		// Outside the group: a hint is optional, and its listing failing
-		// must fail nothing. ctx, not gctx: gctx ends when the group's
-		// listings are done.
-		defer close(done)
-		hints, hintsErr = c.client.ListObjects(ctx, manifest.HintDir)
-	}()
+	g.Go(func() error {
+		// In the group, so that it counts against the bound on requests
+		// in flight; its failing fails nothing (a hint is optional).
+		hints, hintsErr = c.client.ListObjects(gctx, manifest.HintDir)
+		return nil
+	})
 	for level := range levels {
 		g.Go(func() error {
 			infos, err := storage.ListLevel(gctx, c.client, level, 0, useMetadata)
@@ -77,9 +75,7 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 			return nil
 		})
 	}
-	err := g.Wait()
-	<-done
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	var all []*ltx.FileInfo
