@@ -150,14 +150,21 @@ func (x *Index) update(ctx context.Context) (*Version, error) {
 	if !x.relatable() {
 		rel = nil // perhaps another history: built afresh
 	}
-	next, fetched, incremental, err := x.build(ctx, infos, files, rel)
+	return x.advance(ctx, infos, files, cur, rel, "")
+}
+
+// advance builds the version of plan from rel (see build), makes it the
+// latest in place of cur, and forgets the page indexes it no longer
+// needs. from says where the plan came from, for errors and the log.
+func (x *Index) advance(ctx context.Context, infos, plan []*ltx.FileInfo, cur, rel *Version, from string) (*Version, error) {
+	next, fetched, incremental, err := x.build(ctx, infos, plan, rel)
 	if err != nil {
-		return nil, fmt.Errorf("update index of %s: %w", x.client, err)
+		return nil, fmt.Errorf("update index of %s%s: %w", x.client, from, err)
 	}
 	x.latest.Store(next)
 	x.retainKnown(next)
 	if next != cur {
-		x.log.Debug("index updated", "replica", x.client.String(), "txid", next.TXID().String(),
+		x.log.Debug("index updated"+from, "replica", x.client.String(), "txid", next.TXID().String(),
 			"plan", len(next.plan), "fetched", fetched, "incremental", incremental)
 	}
 	return next, nil

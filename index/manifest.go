@@ -223,23 +223,13 @@ func (x *Index) buildFromManifest(ctx context.Context, m *manifest.Manifest, beg
 	if err != nil {
 		return nil, err
 	}
-	cur := x.Latest()
+	cur, rel := x.Latest(), x.Latest()
 	if begun {
-		cur = nil
+		rel = nil
 	} else if cur != nil && m.TXID < cur.TXID() {
 		return cur, nil // a listing went further meanwhile
 	}
-	next, fetched, incremental, err := x.build(ctx, infos, infos, cur)
-	if err != nil {
-		return nil, fmt.Errorf("update index of %s from its manifest: %w", x.client, err)
-	}
-	x.latest.Store(next)
-	x.retainKnown(next)
-	if next != cur {
-		x.log.Debug("index updated from the manifest", "replica", x.client.String(), "txid", next.TXID().String(),
-			"plan", len(next.plan), "fetched", fetched, "incremental", incremental)
-	}
-	return next, nil
+	return x.advance(ctx, infos, infos, cur, rel, " from its manifest")
 }
 
 // manifestPlan returns the files of the manifest's plan that rebuild txid

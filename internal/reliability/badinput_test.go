@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/restore"
@@ -179,4 +180,41 @@ func shown(err error) string {
 		return "no error"
 	}
 	return fmt.Sprintf("%q", truncate(err.Error(), 300))
+}
+
+// badRun is a writer replicating a database under an application's load,
+// with a reader following it, as the bad-storage tests start them.
+type badRun struct {
+	path     string
+	m        *model
+	load     *appLoad
+	logs     *logBuffer
+	reg      *prometheus.Registry
+	r        *writer.Replicator
+	follower *sql.DB
+}
+
+// startBadRun starts the load, a writer into client (synced once) and a
+// follower named name through reader, which has read the source's rows.
+func startBadRun(t *testing.T, seed uint64, client, reader storage.Client, name string) *badRun {
+	t.Helper()
+	b := &badRun{path: filepath.Join(t.TempDir(), "app.db"), m: newModel(seed), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	b.load = startAppLoad(t, b.path, b.m)
+	opts := badInputOpts(b.logs)
+	opts.Registerer = b.reg
+	r, err := writer.New(b.path, client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeWithin(r, 5*time.Second) })
+	b.r = r
+	waitSynced(t, r, 0)
+	b.follower = attachReader(t, name, reader)
+	if o := readWithin(t, b.follower, b.m, 5*time.Second); o.err != nil {
+		t.Fatalf("the follower's first read: %v", o.err)
+	}
+	return b
 }

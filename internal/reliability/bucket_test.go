@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
@@ -49,27 +48,8 @@ func testBucketDisappears(t *testing.T, srv *s3test.Server) {
 	replicaURL := srv.URL(bucket, "db")
 	sdk := srv.SDK(t)
 
-	path := filepath.Join(t.TempDir(), "app.db")
-	m := newModel(seed)
-	load := startAppLoad(t, path, m)
-	var logs logBuffer
-	opts := badInputOpts(&logs)
-	reg := prometheus.NewRegistry()
-	opts.Registerer = reg
-	r, err := writer.New(path, srv.Client(t, replicaURL), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer closeWithin(r, 5*time.Second)
-	waitSynced(t, r, 0)
-
-	follower := attachReader(t, fmt.Sprintf("bucket-follow-%s-%d.db", srv.Kind, seed), srv.Client(t, replicaURL))
-	if o := readWithin(t, follower, m, 5*time.Second); o.err != nil {
-		t.Fatalf("the follower's first read: %v", o.err)
-	}
+	run := startBadRun(t, seed, srv.Client(t, replicaURL), srv.Client(t, replicaURL), fmt.Sprintf("bucket-follow-%s-%d.db", srv.Kind, seed))
+	path, m, load, logs, reg, r, follower := run.path, run.m, run.load, run.logs, run.reg, run.r, run.follower
 	before := r.TXID()
 
 	deleteBucket(t, srv, bucket)
@@ -155,7 +135,7 @@ func testBucketDisappears(t *testing.T, srv *s3test.Server) {
 	closeWithin(r, 5*time.Second)
 
 	// The operator restarts the writer: a snapshot begins the replica again.
-	r2, err := writer.New(path, srv.Client(t, replicaURL), badInputOpts(&logs))
+	r2, err := writer.New(path, srv.Client(t, replicaURL), badInputOpts(logs))
 	if err != nil {
 		t.Fatal(err)
 	}

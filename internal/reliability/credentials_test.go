@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ltxvfs/ltxvfs/internal/s3test"
 	"github.com/ltxvfs/ltxvfs/storage"
 	ltxs3 "github.com/ltxvfs/ltxvfs/storage/s3"
-	"github.com/ltxvfs/ltxvfs/writer"
 )
 
 // refusedSecret is the secret key of the credentials the server refuses;
@@ -82,26 +79,8 @@ func testCredentialsExpire(t *testing.T, srv *s3test.Server) {
 		return c
 	}
 
-	path := filepath.Join(t.TempDir(), "app.db")
-	m := newModel(seed)
-	load := startAppLoad(t, path, m)
-	var logs logBuffer
-	opts := badInputOpts(&logs)
-	reg := prometheus.NewRegistry()
-	opts.Registerer = reg
-	r, err := writer.New(path, open(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer closeWithin(r, 5*time.Second)
-	waitSynced(t, r, 0)
-	follower := attachReader(t, fmt.Sprintf("creds-follow-%s-%d.db", srv.Kind, seed), open())
-	if o := readWithin(t, follower, m, 5*time.Second); o.err != nil {
-		t.Fatalf("the follower's first read: %v", o.err)
-	}
+	run := startBadRun(t, seed, open(), open(), fmt.Sprintf("creds-follow-%s-%d.db", srv.Kind, seed))
+	m, load, logs, reg, r, follower := run.m, run.load, run.logs, run.reg, run.r, run.follower
 
 	var readErrs []string
 	for _, phase := range []struct {
@@ -115,7 +94,7 @@ func testCredentialsExpire(t *testing.T, srv *s3test.Server) {
 		before := r.TXID()
 		creds.mode.Store(phase.mode)
 		start := time.Now()
-		line := waitLogged(t, &logs, 10*time.Second, append([]string{"sync failed", bucket}, phase.words...)...)
+		line := waitLogged(t, logs, 10*time.Second, append([]string{"sync failed", bucket}, phase.words...)...)
 		if !strings.Contains(line, "level=WARN") {
 			t.Errorf("%s: the writer's line is not a warning: %s", phase.name, line)
 		}
