@@ -32,7 +32,7 @@ import (
 // context.Background() has no context that ends, and storage that hangs
 // would otherwise hold its reads ahead, and the pages they claim, forever.
 const (
-	raMinRun  = 4         // ascending reads in a row before reading ahead
+	raMinRun  = 2         // ascending reads in a row before reading ahead
 	raMaxStep = 8         // a read at most this many pages after the last continues a run
 	raFirst   = 256 << 10 // bytes read ahead at first
 	raGrowth  = 4         // the window grows so each time it is topped up, while the run goes on
