@@ -318,6 +318,13 @@ func (c *Cache) keep(k Key, page []byte, protected bool) {
 	c.pages.add(k, page, protected)
 }
 
+// keepAhead keeps a page read ahead of any query (see segments.addAhead).
+func (c *Cache) keepAhead(k Key, page []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pages.addAhead(k, page)
+}
+
 // Alias holds the page held under from under to as well, without reading
 // storage: to names another file that holds the same bytes (the index
 // moved the page there because from's file vanished from storage). It

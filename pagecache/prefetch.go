@@ -27,7 +27,7 @@ const (
 	// parallel arrives in about one round trip plus 10 ms.
 	asyncRun = 1 << 20
 	// asyncConcurrency bounds the reads ahead in flight per cache. The
-	// caller's window bounds their bytes (the vfs package: a sixth of the
+	// caller's window bounds their bytes (the vfs package: a quarter of the
 	// budget); many are small where the pages of a range lie in many files
 	// (a replica's newest L0 files), and each costs a round trip however
 	// small, so they all go at once.
@@ -267,9 +267,13 @@ func (c *Cache) readRun(ctx context.Context, run []Ref, hot bool) error {
 		if err != nil {
 			return err
 		}
-		c.keep(ref.Key, page, hot)
-		if hot && c.disk != nil {
-			c.disk.put(ref.Key, page)
+		if hot {
+			c.keep(ref.Key, page, true)
+			if c.disk != nil {
+				c.disk.put(ref.Key, page)
+			}
+		} else {
+			c.keepAhead(ref.Key, page)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -95,36 +96,51 @@ func TestRuns(t *testing.T) {
 	}
 }
 
-// TestScanKeepsHotPages: pages read once (a scan, reads ahead) cycle
-// through probation and leave the pages read twice, and those Put, held.
+// TestScanKeepsHotPages: pages read once (a scan, whether its pages were
+// missed or read ahead first) cycle through probation and leave the pages
+// read twice, and those Put, held.
 func TestScanKeepsHotPages(t *testing.T) {
-	ctx := context.Background()
-	dir, files := newTestReplica(t, 200)
-	f := files[0]
-	budget := int64(20 * (pageSize + entryOverhead))
-	c := New(file.New(dir), Options{MaxBytes: budget})
-	for pgno := uint32(4); pgno <= 8; pgno++ { // read twice: hot
-		for range 2 {
-			if _, err := c.Page(ctx, f.refs[pgno]); err != nil {
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ahead=%v", ahead), func(t *testing.T) {
+			ctx := context.Background()
+			dir, files := newTestReplica(t, 200)
+			f := files[0]
+			budget := int64(20 * (pageSize + entryOverhead))
+			c := New(file.New(dir), Options{MaxBytes: budget})
+			for pgno := uint32(4); pgno <= 8; pgno++ { // read twice: hot
+				for range 2 {
+					if _, err := c.Page(ctx, f.refs[pgno]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			r := f.refs[9]
+			if err := c.Put(r.Key, pageSize, f.data[r.Offset:r.Offset+r.Size]); err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	r := f.refs[9]
-	if err := c.Put(r.Key, pageSize, f.data[r.Offset:r.Offset+r.Size]); err != nil {
-		t.Fatal(err)
-	}
-	for pgno := uint32(10); pgno <= 200; pgno++ { // a scan
-		page, err := c.Page(ctx, f.refs[pgno])
-		if err != nil || !bytes.Equal(page, f.pages[pgno]) {
-			t.Fatalf("page %d: %v", pgno, err)
-		}
-		checkBudget(t, c, budget)
-	}
-	for pgno := uint32(4); pgno <= 9; pgno++ {
-		if !c.Contains(f.refs[pgno].Key) {
-			t.Fatalf("hot page %d was pushed out by a scan", pgno)
-		}
+			for pgno := uint32(10); pgno <= 200; pgno++ { // a scan
+				if ahead && pgno%4 == 2 {
+					// Read the next 4 pages ahead, as the vfs does.
+					var next []Ref
+					for p := pgno; p < min(pgno+4, 201); p++ {
+						next = append(next, f.refs[p])
+					}
+					if err := c.Prefetch(ctx, next); err != nil {
+						t.Fatal(err)
+					}
+				}
+				page, err := c.Page(ctx, f.refs[pgno])
+				if err != nil || !bytes.Equal(page, f.pages[pgno]) {
+					t.Fatalf("page %d: %v", pgno, err)
+				}
+				checkBudget(t, c, budget)
+			}
+			for pgno := uint32(4); pgno <= 9; pgno++ {
+				if !c.Contains(f.refs[pgno].Key) {
+					t.Fatalf("hot page %d was pushed out by a scan", pgno)
+				}
+			}
+		})
 	}
 }
 

@@ -16,9 +16,11 @@ const probationShare = 4
 // as do pages known to be hot when they arrive (B-tree interior pages from
 // hints, the first pages of files). When the budget is full, the oldest
 // page on probation goes first, unless probation holds less than its share
-// of the budget; then the oldest protected page goes. So a scan that reads
-// each page once cycles through probation and never pushes out the pages
-// point lookups keep using.
+// of the budget; then the oldest protected page goes. A page read ahead
+// (addAhead) has not been read yet: its first read leaves it on probation,
+// where it was, and only a second promotes it. So a scan that reads each
+// page once, read ahead or not, cycles through probation and never pushes
+// out the pages point lookups keep using.
 //
 // It is not safe for concurrent use (Cache.mu guards it).
 type segments struct {
@@ -26,6 +28,7 @@ type segments struct {
 	probation, protected *simplelru.LRU[Key, []byte]
 	probationUsed, used  int64
 	evictions            int64
+	unread               map[Key]struct{} // on probation, read ahead and not read since
 }
 
 func newSegments(max int64) *segments {
@@ -38,7 +41,7 @@ func newSegments(max int64) *segments {
 	if err != nil {
 		panic(err) // notest: the size is positive
 	}
-	return &segments{max: max, probation: probation, protected: protected}
+	return &segments{max: max, probation: probation, protected: protected, unread: map[Key]struct{}{}}
 }
 
 // get returns a page, making it the most recent of the protected segment.
@@ -49,6 +52,12 @@ func (s *segments) get(k Key) ([]byte, bool) {
 	page, ok := s.probation.Peek(k)
 	if !ok {
 		return nil, false
+	}
+	if _, ok := s.unread[k]; ok {
+		// Its first read. Its recency stays that of its arrival, so that
+		// the pages a scan has read go before those read ahead of it.
+		delete(s.unread, k)
+		return page, true
 	}
 	s.probation.Remove(k)
 	s.probationUsed -= cost(page)
@@ -68,11 +77,19 @@ func (s *segments) contains(k Key) bool { return s.protected.Contains(k) || s.pr
 
 func (s *segments) len() int { return s.protected.Len() + s.probation.Len() }
 
+// addAhead keeps a page read ahead of any query on probation, unread.
+func (s *segments) addAhead(k Key, page []byte) {
+	if s.add(k, page, false) && s.probation.Contains(k) {
+		s.unread[k] = struct{}{}
+	}
+}
+
 // add keeps a page on probation, or protected, and evicts until the budget
-// holds. A page held already stays where it is: pages are immutable.
-func (s *segments) add(k Key, page []byte, protected bool) {
+// holds, reporting whether it was added. A page held already stays where
+// it is: pages are immutable.
+func (s *segments) add(k Key, page []byte, protected bool) bool {
 	if cost(page) > s.max || s.contains(k) {
-		return
+		return false
 	}
 	if protected {
 		s.protected.Add(k, page)
@@ -84,12 +101,15 @@ func (s *segments) add(k Key, page []byte, protected bool) {
 	for s.used > s.max {
 		var old []byte
 		if s.probation.Len() > 0 && (s.probationUsed > s.max/probationShare || s.protected.Len() == 0) {
-			_, old, _ = s.probation.RemoveOldest()
+			var k Key
+			k, old, _ = s.probation.RemoveOldest()
 			s.probationUsed -= cost(old)
+			delete(s.unread, k)
 		} else {
 			_, old, _ = s.protected.RemoveOldest()
 		}
 		s.used -= cost(old)
 		s.evictions++
 	}
+	return true
 }

@@ -3,10 +3,15 @@ package vfs
 import (
 	"context"
 	"database/sql"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/pagecache"
+	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
+	"github.com/superfly/ltx"
 )
 
 // stallFixture is coldSource's replica behind storage that can be made to
@@ -178,4 +183,61 @@ func TestReadaheadScope(t *testing.T) {
 		t.Fatal("the next transaction's reads ahead are ended already")
 	}
 	s.end()
+}
+
+// TestReadaheadRunSurvivesPagesFurtherOn: a scan that reads a page further
+// on than its leaves (an interior page of its B-tree, held already) and
+// then goes on with the leaves before it, still on their way, keeps its
+// run: it does not start again from a window of a few pages (which cost a
+// full scan of a 64 MiB table 4 waits of a round trip each).
+func TestReadaheadRunSurvivesPagesFurtherOn(t *testing.T) {
+	src := coldSource(t)
+	// Reads ahead stay on their way for the whole test: what decides is
+	// where the run thinks they are, not what has landed.
+	hang := &hangingReads{Client: src.client}
+	db, r := attachColdNamed(t, hang, coldTuning{})
+	if _, err := db.Exec(`SELECT 1`); err != nil { // opened
+		t.Fatal(err)
+	}
+	hang.armed.Store(true)
+	v := r.latest()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ra readahead
+	defer ra.endTransaction()
+	key := func(pgno uint32) pagecache.Key {
+		e, ok := v.Lookup(pgno)
+		if !ok {
+			t.Fatalf("page %d is in no file", pgno)
+		}
+		return pageRef(e, pgno, v.PageSize()).Key
+	}
+	for pgno := uint32(100); pgno < 110; pgno++ {
+		ra.observe(ctx, r, v, key(pgno))
+	}
+	from := ra.from
+	if ra.window == 0 || from == 0 {
+		t.Fatal("ten pages in a row started no read ahead")
+	}
+	ra.observe(ctx, r, v, key(ra.ahead-2)) // further on, within what is on its way
+	for pgno := uint32(110); pgno < 120; pgno++ {
+		ra.observe(ctx, r, v, key(pgno))
+		if ra.from != from || ra.run == 0 {
+			t.Fatalf("page %d, behind the page further on, started the run again (from %d, was %d)", pgno, ra.from, from)
+		}
+	}
+}
+
+// hangingReads, once armed, holds every ranged read until its context ends.
+type hangingReads struct {
+	storage.Client
+	armed atomic.Bool
+}
+
+func (c *hangingReads) OpenLTXFile(ctx context.Context, level int, min, max ltx.TXID, off, size int64) (io.ReadCloser, error) {
+	if c.armed.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return c.Client.OpenLTXFile(ctx, level, min, max, off, size)
 }

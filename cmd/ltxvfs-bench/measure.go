@@ -125,8 +125,10 @@ func (b *bench) join(ctx context.Context) (Scan, error) {
 
 // fullScan reads every item on a fresh reader.
 func (b *bench) fullScan(ctx context.Context) (Scan, error) {
-	return b.scan(ctx, "full scan", b.h.rows, `SELECT count(*), sum(length(payload)) FROM items`)
+	return b.scan(ctx, "full scan", b.h.rows, fullScanQuery)
 }
+
+const fullScanQuery = `SELECT count(*), sum(length(payload)) FROM items`
 
 // scan runs a query that counts want rows and sums their payloads, cut at
 // cfg.scanTimeout.
@@ -216,6 +218,33 @@ func (b *bench) timeTravel(ctx context.Context) (TimeTravel, error) {
 		return tt, fmt.Errorf("time travel to TXID %d: the reader sees TXID %d with %d items, want %d items", old, txid, maxID, rows)
 	}
 	return tt, nil
+}
+
+// localScan runs the full scan's query on the local file at path with
+// immutable=1, three times on fresh connections; pageBytes is what the ltx
+// full scan read.
+func (b *bench) localScan(ctx context.Context, path string, pageBytes int64) (LocalScan, error) {
+	var took []time.Duration
+	for range 3 {
+		l, err := openLocal(ctx, path, "mode=ro&immutable=1")
+		if err != nil {
+			return LocalScan{}, err
+		}
+		start := time.Now()
+		var n, sum int64
+		err = l.conn.QueryRowContext(ctx, fullScanQuery).Scan(&n, &sum)
+		took = append(took, time.Since(start))
+		l.close()
+		if err != nil {
+			return LocalScan{}, fmt.Errorf("full scan of %s: %w", path, err)
+		}
+		if n != b.h.rows {
+			return LocalScan{}, fmt.Errorf("full scan of %s counted %d items, want %d", path, n, b.h.rows)
+		}
+	}
+	slices.Sort(took)
+	med := took[len(took)/2]
+	return LocalScan{MS: ms(med), MBPerSec: round3(float64(pageBytes) / 1e6 / med.Seconds())}, nil
 }
 
 // warmLookups compares repeated lookups of cfg.hot rows through the ltx

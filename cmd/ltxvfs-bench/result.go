@@ -25,6 +25,11 @@ type Result struct {
 	// (diskcache=) that an earlier reader of the replica filled.
 	DiskRestart Cost `json:"cold_open_disk_restart"`
 
+	// LocalScan is the full scan's query on the restored database, a local
+	// file opened with immutable=1: what this machine's CPU allows the
+	// query without storage, the ceiling of the full scans above.
+	LocalScan LocalScan `json:"full_scan_local_immutable"`
+
 	// The same replica seen otherwise, in the same run: without its
 	// manifest (cold open and follower only), without any of the writer's
 	// objects as Litestream writes it (-litestream: every figure), and
@@ -177,6 +182,13 @@ type Scan struct {
 	MBPerSec     float64 `json:"mb_per_sec"`      // PageBytes per second, 10^6 bytes
 	WireMBPerSec float64 `json:"wire_mb_per_sec"` // bytes from storage per second
 	CacheBytes   int64   `json:"cache_bytes"`     // page cache held at the end
+}
+
+// LocalScan is the full scan on a local file: the median of a few runs,
+// each on a fresh connection (SQLite's cache empty; the file in the OS's).
+type LocalScan struct {
+	MS       float64 `json:"ms"`
+	MBPerSec float64 `json:"mb_per_sec"` // the ltx full scan's PageBytes per second
 }
 
 // TimeTravel is a fresh reader pinned at an old TXID: its open and a

@@ -50,6 +50,10 @@ func (b *bench) measureAll(ctx context.Context, res *Result) (err error) {
 	if res.Restore, restored, err = b.restore(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	b.prog.step("full scan of the restored file, immutable=1")
+	if res.LocalScan, err = b.localScan(ctx, restored, res.FullScan.PageBytes); err != nil {
+		return err
+	}
 	warm := []struct {
 		t *target
 		f *Figures

@@ -69,6 +69,9 @@ func printTable(w io.Writer, res *Result) {
 	scan("range scan", res.RangeScan)
 	scan("join with customers", res.Join)
 	scan("full scan", res.FullScan)
+	if ls := res.LocalScan; ls.MBPerSec > 0 {
+		row("  same, local immutable=1", fmtMS(ls.MS), "", "", "", fmt.Sprintf("%.1f MB/s (ltx %.2fx)", ls.MBPerSec, res.FullScan.MBPerSec/ls.MBPerSec))
+	}
 	tt := res.TimeTravel
 	cost(fmt.Sprintf("time travel: open at TXID %d", tt.TXID), tt.Open, fmt.Sprintf("plan of %d files", tt.PlanFiles))
 	cost("  first lookup there", tt.Lookup, "")
