@@ -58,6 +58,18 @@ func kindOf(page []byte, pgno uint32) pageKind {
 // and without duplicates, or nil if the page does not hold a well-formed
 // interior header and cell array: every child between 2 and commit.
 func childrenOf(page []byte, pgno, commit uint32) []uint32 {
+	kids := childrenInOrder(page, pgno, commit)
+	if kids == nil {
+		return nil
+	}
+	slices.Sort(kids)
+	return slices.Compact(kids)
+}
+
+// childrenInOrder returns the child page numbers of interior page pgno in
+// key order (its cells' left pointers in cell order, then its right-most
+// pointer), or nil as childrenOf does.
+func childrenInOrder(page []byte, pgno, commit uint32) []uint32 {
 	at := btreeHeader(pgno)
 	if len(page) < at+btreeInteriorHeader {
 		return nil
@@ -84,9 +96,7 @@ func childrenOf(page []byte, pgno, commit uint32) []uint32 {
 	if !valid(right) {
 		return nil
 	}
-	kids = append(kids, right)
-	slices.Sort(kids)
-	return slices.Compact(kids)
+	return append(kids, right)
 }
 
 // isChild reports whether child is a child of interior page pgno: one of

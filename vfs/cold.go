@@ -17,7 +17,8 @@ type coldTuning struct {
 
 	noFrames    bool // frames read with page indexes (and hints) are not kept
 	noHints     bool // the interior pages of hints are not kept (hints are still read for their checksums)
-	noReadahead bool // sequential reads are not read ahead
+	noReadahead bool // sequential reads are not read ahead (nor in key order)
+	noKeyOrder  bool // reads in key order are not read ahead (keyorder.go)
 	noWalk      bool // B-tree interior pages are not found and fetched ahead (interior.go)
 }
 

@@ -38,6 +38,7 @@ type file struct {
 	zero    []byte    // a page of zeros: the lock page, holes
 	ra      readahead // this connection's reads, to read ahead (readahead.go)
 	walk    descent   // this connection's walk down a B-tree (interior.go)
+	keys    keyRun    // this connection's reads in key order, to read ahead (keyorder.go)
 	closed  bool
 
 	// What statements cost (stats.go): the open one, the last one, and
@@ -244,6 +245,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
 	f.walk.note(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory)
+	f.keys.observe(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory, f.ra.run >= raMinRun, &f.ra.scope)
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
 			return nil, fmt.Errorf("page 1 of %s at TXID %d is not a SQLite database header", e.File.Name(), v.TXID())
@@ -355,6 +357,7 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 func (f *file) Unlock(lock vfs.LockLevel) error {
 	if lock == vfs.LOCK_NONE {
 		f.ra.endTransaction()
+		f.keys.endTransaction()
 		f.endStatement()
 		f.tx = nil
 		f.txTXID.Store(0)

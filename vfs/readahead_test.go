@@ -241,3 +241,36 @@ func (c *hangingReads) OpenLTXFile(ctx context.Context, level int, min, max ltx.
 	}
 	return c.Client.OpenLTXFile(ctx, level, min, max, off, size)
 }
+
+// TestReadaheadInKeyOrder: a range of an index filled in random key order
+// (its leaves all over the file) is read ahead in key order, from the
+// children lists of its interior pages: far fewer round trips than one a
+// leaf, and the same rows.
+func TestReadaheadInKeyOrder(t *testing.T) {
+	src := coldSource(t)
+	const q = `SELECT count(*), sum(length(k)) FROM t WHERE k BETWEEN 'k20000000' AND 'kd0000000'`
+	var want [2]int64
+	if err := src.db.QueryRow(q).Scan(&want[0], &want[1]); err != nil {
+		t.Fatal(err)
+	}
+	cost := map[bool]Stats{}
+	for _, keyOrder := range []bool{false, true} {
+		db := attachCold(t, src.client, coldTuning{noKeyOrder: !keyOrder})
+		c := conn(t, db) // opened: page indexes and hints read
+		var got [2]int64
+		if err := c.QueryRowContext(t.Context(), q).Scan(&got[0], &got[1]); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("key order %v: %v, the primary says %v", keyOrder, got, want)
+		}
+		cost[keyOrder] = statsOf(t, c)
+	}
+	t.Logf("a range of %d index entries: in page order only %v; in key order too %v", want[0], cost[false], cost[true])
+	if cost[false].RoundTrips < 50 {
+		t.Fatalf("%v without key order: the range does not cover enough leaves to test", cost[false])
+	}
+	if cost[true].RoundTrips*5 > cost[false].RoundTrips || cost[true].Requests > cost[false].Requests {
+		t.Fatalf("read ahead in key order: %v; without: %v", cost[true], cost[false])
+	}
+}

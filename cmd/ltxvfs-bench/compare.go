@@ -26,18 +26,19 @@ type figure struct {
 type part func(*Result) bool
 
 var (
-	opened    part = func(r *Result) bool { return r.ColdOpen.Count > 0 }
-	rowidRead part = func(r *Result) bool { return r.RowidLookup.Count > 0 }
-	byIdx     part = func(r *Result) bool { return r.IndexLookup.Count > 0 }
-	warmed    part = func(r *Result) bool { return r.Warm.LtxLookups > 0 }
-	ranged    part = func(r *Result) bool { return r.RangeScan.Rows > 0 }
-	joined    part = func(r *Result) bool { return r.Join.Rows > 0 }
-	scanned   part = func(r *Result) bool { return r.FullScan.Rows > 0 }
-	travelled part = func(r *Result) bool { return r.TimeTravel.TXID > 0 }
-	followed  part = func(r *Result) bool { return r.Lag.Commits > 0 }
-	fetched   part = func(r *Result) bool { return r.PageFetch.Count > 0 }
-	restored  part = func(r *Result) bool { return r.Restore.TXID > 0 }
-	restarted part = func(r *Result) bool { return r.DiskRestart.Requests > 0 }
+	opened      part = func(r *Result) bool { return r.ColdOpen.Count > 0 }
+	rowidRead   part = func(r *Result) bool { return r.RowidLookup.Count > 0 }
+	byIdx       part = func(r *Result) bool { return r.IndexLookup.Count > 0 }
+	warmed      part = func(r *Result) bool { return r.Warm.LtxLookups > 0 }
+	ranged      part = func(r *Result) bool { return r.RangeScan.Rows > 0 }
+	indexRanged part = func(r *Result) bool { return r.IndexRange.Rows > 0 }
+	joined      part = func(r *Result) bool { return r.Join.Rows > 0 }
+	scanned     part = func(r *Result) bool { return r.FullScan.Rows > 0 }
+	travelled   part = func(r *Result) bool { return r.TimeTravel.TXID > 0 }
+	followed    part = func(r *Result) bool { return r.Lag.Commits > 0 }
+	fetched     part = func(r *Result) bool { return r.PageFetch.Count > 0 }
+	restored    part = func(r *Result) bool { return r.Restore.TXID > 0 }
+	restarted   part = func(r *Result) bool { return r.DiskRestart.Requests > 0 }
 )
 
 var headline = []figure{
@@ -59,6 +60,8 @@ var headline = []figure{
 	{"warm, by median time / immutable=1", "x", true, warmed, func(r *Result) float64 { return r.Warm.MedianRatioVsLocalImmutable }},
 	{"range scan", "MB/s", true, ranged, func(r *Result) float64 { return r.RangeScan.MBPerSec }},
 	{"range scan", "requests", false, ranged, func(r *Result) float64 { return float64(r.RangeScan.Requests) }},
+	{"index range scan", "MB/s", true, indexRanged, func(r *Result) float64 { return r.IndexRange.MBPerSec }},
+	{"index range scan", "round trips", false, indexRanged, func(r *Result) float64 { return float64(r.IndexRange.RoundTrips) }},
 	{"join", "ms", false, joined, func(r *Result) float64 { return r.Join.MS }},
 	{"full scan", "MB/s", true, scanned, func(r *Result) float64 { return r.FullScan.MBPerSec }},
 	{"time travel open", "ms", false, travelled, func(r *Result) float64 { return r.TimeTravel.Open.MS }},

@@ -80,6 +80,7 @@ func TestQuickRun(t *testing.T) {
 		"first lookup by rowid":    res.RowidLookup.First.Requests,
 		"first lookup by index":    res.IndexLookup.First.Requests,
 		"range scan":               res.RangeScan.Requests,
+		"index range scan":         res.IndexRange.Requests,
 		"full scan":                res.FullScan.Requests,
 		"time-travel open":         res.TimeTravel.Open.Requests,
 		"time-travel first lookup": res.TimeTravel.Lookup.Requests,
@@ -108,7 +109,7 @@ func TestQuickRun(t *testing.T) {
 	if res.RowidLookup.Count != 20 || res.IndexLookup.Count != 20 {
 		t.Errorf("cold lookups: %d by rowid, %d by index, want 20 each", res.RowidLookup.Count, res.IndexLookup.Count)
 	}
-	if !res.FullScan.Complete || !res.RangeScan.Complete || !res.Join.Complete || res.RangeScan.Rows != 1000 || res.Join.Rows != 100 || res.FullScan.Rows != s.Rows {
+	if !res.FullScan.Complete || !res.RangeScan.Complete || !res.IndexRange.Complete || !res.Join.Complete || res.RangeScan.Rows != 1000 || res.Join.Rows != 100 || res.FullScan.Rows != s.Rows {
 		t.Errorf("scans: range %d rows (complete %v), full %d of %d rows (complete %v)",
 			res.RangeScan.Rows, res.RangeScan.Complete, res.FullScan.Rows, s.Rows, res.FullScan.Complete)
 	}
@@ -131,7 +132,7 @@ func TestQuickRun(t *testing.T) {
 	checkKinds(t, &res, s)
 
 	// The table and the chart.
-	for _, want := range []string{"cold open", "after a restart, diskcache=", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "join with customers", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary",
+	for _, want := range []string{"cold open", "after a restart, diskcache=", "first lookup by rowid", "cold lookups by index", "local immutable=1", "range scan", "index range scan", "join with customers", "full scan", "time travel", "follower lag", "upload -> visible", "page fetch", "full restore", "equals the primary",
 		"followers, all at once", "$/month", "manifest off beside ours", "litestream-shaped beside ours", "http beside ours", "load "} {
 		if want == "http beside ours" && len(httpArgs) == 0 {
 			continue

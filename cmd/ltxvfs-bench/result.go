@@ -47,6 +47,7 @@ type Figures struct {
 	IndexLookup Lookups    `json:"cold_lookup_index"`
 	Warm        Warm       `json:"warm_lookup"`
 	RangeScan   Scan       `json:"range_scan"`
+	IndexRange  Scan       `json:"index_range_scan"`
 	Join        Scan       `json:"cold_join"`
 	FullScan    Scan       `json:"full_scan"`
 	TimeTravel  TimeTravel `json:"time_travel"`

@@ -107,6 +107,10 @@ func (b *bench) coldSuite(ctx context.Context, t *target, f *Figures) (err error
 	if f.RangeScan, err = b.rangeScan(ctx); err != nil {
 		return err
 	}
+	b.prog.step("%s: index range scan", t.name)
+	if f.IndexRange, err = b.indexRangeScan(ctx); err != nil {
+		return err
+	}
 	b.prog.step("%s: join of %d items with their customers", t.name, min(max(int64(b.cfg.rangeRows)/10, 1), b.h.rows))
 	if f.Join, err = b.join(ctx); err != nil {
 		return err

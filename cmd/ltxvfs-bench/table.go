@@ -67,6 +67,7 @@ func printTable(w io.Writer, res *Result) {
 	row("  same, local file", fmtMS(wm.LocalP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx; by median time %.2fx)", thousands(int64(wm.LocalPerSec)), wm.RatioVsLocal, wm.MedianRatioVsLocal))
 	row("  same, local immutable=1", fmtMS(wm.LocalImmutableP50US/1e3), "", "", "", fmt.Sprintf("%s/s (ltx %.2fx; by median time %.2fx)", thousands(int64(wm.LocalImmutablePerSec)), wm.RatioVsLocalImmutable, wm.MedianRatioVsLocalImmutable))
 	scan("range scan", res.RangeScan)
+	scan("index range scan", res.IndexRange)
 	scan("join with customers", res.Join)
 	scan("full scan", res.FullScan)
 	if ls := res.LocalScan; ls.MBPerSec > 0 {
