@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -50,11 +49,11 @@ func newCatalog(client storage.Client, opts Options) *catalog {
 	}
 }
 
-// listLevels lists every level at once, and the hints (see
-// manifest.Hint) in the same round: one round trip however many levels
-// hold files.
+// listLevels lists every level, with one request where the storage can
+// (storage.CanListAll: one per thousand files), else one per level, all
+// at once; and the hints (see manifest.Hint) in the same round: one round
+// trip for a replica of up to a thousand files.
 func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
-	var levels [storage.SnapshotLevel + 1][]*ltx.FileInfo
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cap(c.sem))
 	var hints []storage.ObjectInfo
@@ -65,22 +64,18 @@ func (c *catalog) listLevels(ctx context.Context, useMetadata bool) ([]*ltx.File
 		hints, hintsErr = c.client.ListObjects(gctx, manifest.HintDir)
 		return nil
 	})
-	for level := range levels {
-		g.Go(func() error {
-			infos, err := storage.ListLevel(gctx, c.client, level, 0, useMetadata)
-			if err != nil {
-				return fmt.Errorf("list level %d of %s: %w", level, c.client, err)
-			}
-			levels[level] = infos
-			return nil
-		})
-	}
+	var all []*ltx.FileInfo
+	g.Go(func() (err error) {
+		if storage.CanListAll(c.client) {
+			all, err = storage.ListAll(gctx, c.client, useMetadata)
+		} else {
+			// Within the bound, beside the hints' listing.
+			all, err = storage.ListEachLevel(gctx, c.client, useMetadata, max(cap(c.sem)-1, 1))
+		}
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-	var all []*ltx.FileInfo
-	for _, infos := range levels {
-		all = append(all, infos...)
 	}
 	if hintsErr != nil {
 		c.log.Debug("list hints: reading without", "replica", c.client.String(), "err", hintsErr)

@@ -350,30 +350,37 @@ func TestTXIDAt(t *testing.T) {
 	}
 }
 
-// TestRequestCounts: a cold build costs one listing per level and one read
-// per small file; a poll with nothing new costs the listings only; a new
-// file costs one read.
+// TestRequestCounts: a cold build of a replica without a manifest costs
+// one listing of its LTX files however many levels hold files, one of its
+// hints, and one read per small file; a poll with nothing new costs the
+// listings only; a new file costs one read. (Storage that lists level by
+// level: see TestListingLevelByLevel.)
 func TestRequestCounts(t *testing.T) {
 	r := newTestReplica(t)
 	x := New(r.client, Options{})
 	r.grow(30)
-	for range 24 {
+	for range 10 {
+		r.apply(30, 1, 7)
+	}
+	r.snapshot() // L9 1-11
+	for range 14 {
 		r.apply(30, 1, 7)
 	}
 	r.compact(1, 2, 20)
+	r.compact(2, 2, 10)
 	r.client.Reset()
-	v := mustUpdate(t, x) // L0 1, L1 2-20, L0 21..25
+	v := mustUpdate(t, x) // L9 1-11, L1 2-20, L0 21..25
 	c := r.client.Counts()
-	if n := int64(len(v.plan)); c.Lists != storage.SnapshotLevel+1 || c.Opens != n {
-		t.Fatalf("cold build of %d files: %d lists, %d reads; want %d lists, %d reads", n, c.Lists, c.Opens, storage.SnapshotLevel+1, n)
+	if n := int64(len(v.plan)); c.Lists != 1 || c.ObjectLists != 1 || c.Opens != n {
+		t.Fatalf("cold build of %d files from 4 levels: %d LTX listings, %d object listings, %d reads; want 1, 1, %d", n, c.Lists, c.ObjectLists, c.Opens, n)
 	}
 
 	r.client.Reset()
 	if mustUpdate(t, x) != v {
 		t.Fatal("a poll with nothing new made a new version")
 	}
-	if c := r.client.Counts(); c.Lists != storage.SnapshotLevel+1 || c.Opens != 0 {
-		t.Fatalf("poll with nothing new: %d lists, %d reads; want %d, 0", c.Lists, c.Opens, storage.SnapshotLevel+1)
+	if c := r.client.Counts(); c.Lists != 1 || c.Opens != 0 {
+		t.Fatalf("poll with nothing new: %d lists, %d reads; want 1, 0", c.Lists, c.Opens)
 	}
 
 	r.apply(30, 3)

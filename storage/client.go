@@ -128,11 +128,70 @@ func ListLevel(ctx context.Context, c Client, level int, seek ltx.TXID, useMetad
 	return infos, itr.Close()
 }
 
-// ListAll lists every level, 0 through SnapshotLevel, all at once (one
-// round trip however many levels), and returns the files level by level.
+// AllLister is a Client that lists every level of its replica, 0 through
+// SnapshotLevel, with one request (more only past a page of keys: see the
+// backends), where LTXFiles takes one request per level. storage/file,
+// storage/s3 and storage/mem implement it; storage/http, which cannot
+// list, does not. Callers use ListAll, which falls back to one LTXFiles
+// per level.
+//
+// A Wrapper that implements it must list through its Unwrap's client and,
+// when that one cannot list all levels at once (see CanListAll), list level
+// by level through its own LTXFiles (ListEachLevel), so that what it counts,
+// meters or injects is what happens.
+type AllLister interface {
+	Client
+
+	// AllLTXFiles lists the files of levels 0 through SnapshotLevel,
+	// ordered by level, then MinTXID, then MaxTXID: what LTXFiles lists for
+	// each level from seek 0, one level after another. Keys that do not
+	// match the LTX filename pattern are ignored, as are other levels
+	// (LegacyHintLevel). CreatedAt and useMetadata are as for LTXFiles.
+	AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error)
+}
+
+// CanListAll reports whether ListAll lists c with one request rather
+// than one per level: c is an AllLister, and so is every client it wraps,
+// down to the backend.
+func CanListAll(c Client) bool {
+	for {
+		if _, ok := c.(AllLister); !ok {
+			return false
+		}
+		w, ok := c.(Wrapper)
+		if !ok {
+			return true
+		}
+		c = w.Unwrap()
+	}
+}
+
+// ListAll lists every level, 0 through SnapshotLevel, and returns the
+// files level by level (see AllLister.AllLTXFiles): with one request where
+// c can (CanListAll), else with one per level, all at once (one round trip
+// however many levels).
 func ListAll(ctx context.Context, c Client, useMetadata bool) ([]*ltx.FileInfo, error) {
+	a, ok := c.(AllLister)
+	if !ok {
+		return ListEachLevel(ctx, c, useMetadata, 0)
+	}
+	infos, err := a.AllLTXFiles(ctx, useMetadata)
+	if err != nil {
+		return nil, fmt.Errorf("list the levels of %s: %w", c, err)
+	}
+	return infos, nil
+}
+
+// ListEachLevel lists every level, 0 through SnapshotLevel, with one
+// LTXFiles each, at most limit at once (0: all at once), and returns the
+// files level by level. It is ListAll's way for a client that cannot list
+// all levels at once.
+func ListEachLevel(ctx context.Context, c Client, useMetadata bool, limit int) ([]*ltx.FileInfo, error) {
 	levels := make([][]*ltx.FileInfo, SnapshotLevel+1)
 	g, gctx := errgroup.WithContext(ctx)
+	if limit > 0 {
+		g.SetLimit(limit)
+	}
 	for level := range levels {
 		g.Go(func() error {
 			infos, err := ListLevel(gctx, c, level, 0, useMetadata)

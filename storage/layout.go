@@ -52,7 +52,7 @@ func FileObjectDir(root string) string {
 // ObjectDirPrefix is the key prefix, ending in a slash, of the object
 // folder of an S3 replica: <prefix>/ltxvfs/. Unlike the level prefixes it
 // has no leading slash when the prefix is empty, so that it never depends
-// on how a server treats such keys (see the s3 backend's levelObjects):
+// on how a server treats such keys (see the s3 backend's objectsUnder):
 // Litestream's layout does not constrain it.
 func ObjectDirPrefix(prefix string) string {
 	if prefix == "" {

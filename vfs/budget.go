@@ -136,6 +136,13 @@ type statClient struct {
 	storage.Client
 }
 
+var (
+	_ storage.Wrapper   = (*statClient)(nil)
+	_ storage.AllLister = (*statClient)(nil)
+)
+
+func (c *statClient) Unwrap() storage.Client { return c.Client }
+
 func (c *statClient) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
 	st := statementOf(ctx)
 	if st == nil {
@@ -182,6 +189,22 @@ func (c *statClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, use
 		return nil, err
 	}
 	return &statIterator{FileIterator: itr, st: st}, nil
+}
+
+// AllLTXFiles is one request of its statement, or one per level where the
+// client lists level by level (see storage.AllLister).
+func (c *statClient) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(c.Client) {
+		return storage.ListEachLevel(ctx, c, useMetadata, 0)
+	}
+	st := statementOf(ctx)
+	if st != nil {
+		if err := st.start(0); err != nil {
+			return nil, err
+		}
+		defer st.finish(0)
+	}
+	return c.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
 }
 
 func (c *statClient) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {

@@ -105,13 +105,26 @@ type meteredClient struct {
 	m *metrics
 }
 
-var _ storage.Wrapper = (*meteredClient)(nil)
+var (
+	_ storage.Wrapper   = (*meteredClient)(nil)
+	_ storage.AllLister = (*meteredClient)(nil)
+)
 
 func (c *meteredClient) Unwrap() storage.Client { return c.Client }
 
 func (c *meteredClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
 	c.m.requests.WithLabelValues("list").Inc()
 	return c.Client.LTXFiles(ctx, level, seek, useMetadata)
+}
+
+// AllLTXFiles counts one listing, or one per level where the client lists
+// level by level (see storage.AllLister).
+func (c *meteredClient) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(c.Client) {
+		return storage.ListEachLevel(ctx, c, useMetadata, 0)
+	}
+	c.m.requests.WithLabelValues("list").Inc()
+	return c.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
 }
 
 func (c *meteredClient) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {

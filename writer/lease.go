@@ -28,10 +28,21 @@ type leasedClient struct {
 	r *Replicator
 }
 
-var _ storage.Wrapper = leasedClient{}
+var (
+	_ storage.Wrapper   = leasedClient{}
+	_ storage.AllLister = leasedClient{}
+)
 
 // Unwrap lets lease.Find find the replica's lease.
 func (c leasedClient) Unwrap() storage.Client { return c.Client }
+
+// AllLTXFiles lists as the replica's client does: reads need no lease.
+func (c leasedClient) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(c.Client) {
+		return storage.ListEachLevel(ctx, c.Client, useMetadata, 0)
+	}
+	return c.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
+}
 
 // WriteLTXFile creates a file (see storage.Client: never over another),
 // under the lease. A file of that name with other content is another

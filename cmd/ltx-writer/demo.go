@@ -252,7 +252,7 @@ func (d *demo) costs(ctx context.Context, rows int) error {
 		return err
 	}
 	d.cost(fmt.Sprintf("full scan (%d orders)", n), lists, reads, demoMS(took))
-	d.printf("   (the poller, while a connection follows: one read per %s for the next file, %d listings every 10 s)\n\n", demoPoll, storage.SnapshotLevel+1)
+	d.printf("   (the poller, while a connection follows: one conditional read of the writer's manifest per %s, no listing)\n\n", demoPoll)
 	return nil
 }
 

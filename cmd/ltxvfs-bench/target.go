@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/superfly/ltx"
+
 	"github.com/ltxvfs/ltxvfs/manifest"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
@@ -65,6 +67,15 @@ type hidden struct {
 func (h *hidden) Unwrap() storage.Client { return h.Client }
 
 func (h *hidden) String() string { return h.Client.String() }
+
+// AllLTXFiles lists the LTX files, which are not hidden, as the replica
+// does.
+func (h *hidden) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(h.Client) {
+		return storage.ListEachLevel(ctx, h.Client, useMetadata, 0)
+	}
+	return h.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
+}
 
 // withoutManifest hides the manifest.
 func withoutManifest(c storage.Client) storage.Client {

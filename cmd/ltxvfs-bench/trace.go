@@ -88,6 +88,18 @@ func (r *recorder) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMe
 	return wrap.Iterator(itr, func() { r.finish(s) }), nil
 }
 
+// AllLTXFiles records a listing of every level as one "list" span, or
+// passes it on level by level where the client beneath cannot (see
+// storage.AllLister).
+func (r *recorder) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(r.Client) {
+		return storage.ListEachLevel(ctx, r, useMetadata, 0)
+	}
+	s := r.begin("list")
+	defer r.finish(s)
+	return r.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
+}
+
 func (r *recorder) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {
 	s := r.begin("get")
 	rc, err := r.Client.OpenLTXFile(ctx, level, minTXID, maxTXID, offset, size)

@@ -38,10 +38,21 @@ type recorder struct {
 	mu sync.Mutex // one line at a time
 }
 
-var _ storage.Wrapper = (*recorder)(nil)
+var (
+	_ storage.Wrapper   = (*recorder)(nil)
+	_ storage.AllLister = (*recorder)(nil)
+)
 
 // Unwrap lets lease.Find find the replica's lease.
 func (c *recorder) Unwrap() storage.Client { return c.Client }
+
+// AllLTXFiles lists as the replica's client does.
+func (c *recorder) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(c.Client) {
+		return storage.ListEachLevel(ctx, c.Client, useMetadata, 0)
+	}
+	return c.Client.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
+}
 
 func (c *recorder) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
 	h := sha256.New()

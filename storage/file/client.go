@@ -25,7 +25,7 @@ func init() {
 	})
 }
 
-var _ storage.Client = (*Client)(nil)
+var _ storage.AllLister = (*Client)(nil)
 
 // Client is a replica in a local directory.
 type Client struct {
@@ -52,10 +52,38 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool)
 	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
+	infos, err := c.listLevel(level, seek)
+	if err != nil {
+		return nil, err
+	}
+	return ltx.NewFileInfoSliceIterator(infos), nil
+}
+
+// AllLTXFiles lists levels 0 through SnapshotLevel, one directory after
+// another (see storage.AllLister): a listing costs no request here, but
+// the VFS's counters and metrics then see one.
+func (c *Client) AllLTXFiles(ctx context.Context, _ bool) ([]*ltx.FileInfo, error) {
+	var all []*ltx.FileInfo
+	for level := 0; level <= storage.SnapshotLevel; level++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		infos, err := c.listLevel(level, 0)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, infos...)
+	}
+	return all, nil
+}
+
+// listLevel lists the files of a level at or above seek, by name, which
+// is TXID order.
+func (c *Client) listLevel(level int, seek ltx.TXID) ([]*ltx.FileInfo, error) {
 	dir := storage.FileLevelDir(c.root, level)
 	entries, err := c.readDir(storage.FileLevelDir("", level))
 	if errors.Is(err, os.ErrNotExist) {
-		return ltx.NewFileInfoSliceIterator(nil), nil
+		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
@@ -80,7 +108,7 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool)
 			CreatedAt: fi.ModTime().UTC(),
 		})
 	}
-	return ltx.NewFileInfoSliceIterator(infos), nil
+	return infos, nil
 }
 
 // OpenLTXFile opens a ranged reader on one file.

@@ -17,7 +17,7 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Client = (*Client)(nil)
+var _ storage.AllLister = (*Client)(nil)
 
 // Client is a replica held in memory (see the package's doc).
 type Client struct {
@@ -64,18 +64,31 @@ func (m *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, _ bool)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return ltx.NewFileInfoSliceIterator(m.list(func(k memKey) bool { return k.level == level && k.min >= seek })), nil
+}
+
+// AllLTXFiles lists levels 0 through SnapshotLevel (see storage.AllLister).
+func (m *Client) AllLTXFiles(ctx context.Context, _ bool) ([]*ltx.FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return m.list(func(k memKey) bool { return k.level >= 0 && k.level <= storage.SnapshotLevel }), nil
+}
+
+// list returns the files that keep selects, by level, then TXIDs.
+func (m *Client) list(keep func(memKey) bool) []*ltx.FileInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var infos []*ltx.FileInfo
 	for k, f := range m.files {
-		if k.level == level && k.min >= seek {
-			infos = append(infos, &ltx.FileInfo{Level: level, MinTXID: k.min, MaxTXID: k.max, Size: int64(len(f.data)), CreatedAt: f.created})
+		if keep(k) {
+			infos = append(infos, &ltx.FileInfo{Level: k.level, MinTXID: k.min, MaxTXID: k.max, Size: int64(len(f.data)), CreatedAt: f.created})
 		}
 	}
 	slices.SortFunc(infos, func(a, b *ltx.FileInfo) int {
-		return cmp.Or(cmp.Compare(a.MinTXID, b.MinTXID), cmp.Compare(a.MaxTXID, b.MaxTXID))
+		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.MinTXID, b.MinTXID), cmp.Compare(a.MaxTXID, b.MaxTXID))
 	})
-	return ltx.NewFileInfoSliceIterator(infos), nil
+	return infos
 }
 
 func (m *Client) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {

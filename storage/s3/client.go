@@ -66,7 +66,7 @@ type Options struct {
 	MetadataConcurrency int
 }
 
-var _ storage.Client = (*Client)(nil)
+var _ storage.AllLister = (*Client)(nil)
 
 // Client is a replica in an S3 bucket, under a key prefix.
 type Client struct {
@@ -77,7 +77,7 @@ type Client struct {
 	headLimit int
 
 	// slashless is set once the server is seen to drop the leading slash
-	// of keys under an empty prefix (see levelObjects).
+	// of keys under an empty prefix (see objectsUnder).
 	slashless atomic.Bool
 	// noConditions is set once the lease found that the server refuses
 	// conditional writes (501): LTX files are then PUT unconditionally

@@ -49,7 +49,7 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 		levels = append(levels, level)
 	}
 	for _, level := range append(levels, storage.LegacyHintLevel) {
-		_, objs, err := c.levelObjects(ctx, level, "", "")
+		_, objs, err := c.objectsUnder(ctx, storage.ObjectLevelPrefix(c.prefix, level), "", "")
 		if err := c.deleteListed(ctx, objs, err); err != nil {
 			return err
 		}

@@ -122,6 +122,15 @@ func testForeignKeysAreIgnored(t *testing.T, srv *s3test.Server) {
 		if len(infos) != 1 || infos[0].MinTXID != 1 || infos[0].Size != int64(len(files[0])) {
 			t.Fatalf("useMetadata=%v: listed %v, want only 0000000000000001-0000000000000001.ltx", useMetadata, infos)
 		}
+		// Listed at once, without a delimiter: the deeper keys come too,
+		// and must be left out as well.
+		all, err := r.Client.AllLTXFiles(ctx, useMetadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || all[0].Level != 0 || all[0].MinTXID != 1 || all[0].Size != int64(len(files[0])) {
+			t.Fatalf("useMetadata=%v: AllLTXFiles listed %v, want only L0/0000000000000001-0000000000000001.ltx", useMetadata, all)
+		}
 	}
 }
 
@@ -197,6 +206,14 @@ func testListingManyFiles(t *testing.T, srv *s3test.Server) {
 		if info.MinTXID != ltx.TXID(i+1) {
 			t.Fatalf("file %d has MinTXID %d: listing out of order", i, info.MinTXID)
 		}
+	}
+	// Every level at once: one listing across the same pages.
+	all, err := r.Client.AllLTXFiles(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n || all[0].MinTXID != 1 || all[n-1].MinTXID != n {
+		t.Fatalf("AllLTXFiles listed %d files, want %d in order", len(all), n)
 	}
 	seeked, err := storage.ListLevel(ctx, r.Client, 0, 1050, false)
 	if err != nil {
@@ -326,6 +343,9 @@ func testEmptyPrefix(t *testing.T, srv *s3test.Server) {
 	}
 	if len(infos) != 1 || infos[0].MinTXID != 2 {
 		t.Fatalf("listed %v, want TXID 2", infos)
+	}
+	if all, err := storage.ListAll(ctx, c, true); err != nil || len(all) != 2 || all[0].MinTXID != 1 || all[1].MinTXID != 2 {
+		t.Fatalf("ListAll: %v, %v; want TXIDs 1 and 2", all, err)
 	}
 	if got := storagetest.ReadFile(t, c, 0, 2, 2); !bytes.Equal(got, files[1]) {
 		t.Fatalf("read back %d bytes, want the %d written", len(got), len(files[1]))

@@ -54,7 +54,7 @@ type leaseBody struct {
 }
 
 // leaseKey is the lease object's key. It never depends on how the server
-// treats keys that start with a slash (see levelObjects): every writer of
+// treats keys that start with a slash (see objectsUnder): every writer of
 // the replica must use the same key, whatever it has seen so far.
 func (c *Client) leaseKey() string {
 	if c.prefix == "" {

@@ -27,11 +27,101 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMeta
 	if err := storage.CheckLevel(level); err != nil {
 		return nil, err
 	}
-	files, err := c.list(ctx, level, seek)
+	startAfter := ""
+	if seek > 0 {
+		// Names are fixed-width hex, so every file at or above seek sorts
+		// after its bare MinTXID; the filter below stays the authority.
+		startAfter = seek.String()
+	}
+	prefix, objs, err := c.objectsUnder(ctx, storage.ObjectLevelPrefix(c.prefix, level), startAfter, "/")
 	if err != nil {
 		return nil, err
 	}
+	var files []object
+	for _, obj := range objs {
+		if f, ok := fileOf(obj, prefix, level); ok && f.info.MinTXID >= seek {
+			files = append(files, f)
+		}
+	}
+	infos, err := c.infos(ctx, files, useMetadata)
+	if err != nil {
+		return nil, err
+	}
+	return ltx.NewFileInfoSliceIterator(infos), nil
+}
+
+// AllLTXFiles lists levels 0 through SnapshotLevel (see
+// storage.AllLister) with one ListObjectsV2 of the prefix all their keys
+// share, <prefix>/000, without a delimiter: one request per thousand
+// objects, as LTXFiles, but the pages of a listing follow one another
+// where listings of the levels run side by side, so a replica of more than
+// a thousand files takes a round trip per thousand. Keys are filtered as
+// LTXFiles filters them; the legacy hint level and the object folder lie
+// outside the prefix. useMetadata is as for LTXFiles.
+func (c *Client) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	shared := sharedPrefix(storage.ObjectLevelPrefix(c.prefix, 0), storage.ObjectLevelPrefix(c.prefix, storage.SnapshotLevel))
+	listed, objs, err := c.objectsUnder(ctx, shared, "", "")
+	if err != nil {
+		return nil, err
+	}
+	cut := len(shared) - len(listed) // 1 where the server drops leading slashes
+	var files []object
+	for _, obj := range objs {
+		for level := 0; level <= storage.SnapshotLevel; level++ {
+			if f, ok := fileOf(obj, storage.ObjectLevelPrefix(c.prefix, level)[cut:], level); ok {
+				files = append(files, f)
+				break
+			}
+		}
+	}
+	return c.infos(ctx, files, useMetadata)
+}
+
+// sharedPrefix is the longest prefix of a and b.
+func sharedPrefix(a, b string) string {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return a[:n]
+}
+
+type object struct {
+	key  string
+	info *ltx.FileInfo
+}
+
+// fileOf reads the LTX file of level that obj is, if its key is an LTX
+// file name directly under prefix, the level's.
+func fileOf(obj types.Object, prefix string, level int) (object, bool) {
+	key := aws.ToString(obj.Key)
+	base, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return object{}, false
+	}
+	minTXID, maxTXID, err := ltx.ParseFilename(base)
+	if err != nil {
+		return object{}, false
+	}
+	return object{key: key, info: &ltx.FileInfo{
+		Level:     level,
+		MinTXID:   minTXID,
+		MaxTXID:   maxTXID,
+		Size:      aws.ToInt64(obj.Size),
+		CreatedAt: aws.ToTime(obj.LastModified).UTC(),
+	}}, true
+}
+
+// infos orders the files of a listing by level, then TXIDs, with their
+// timestamps read from metadata if useMetadata.
+func (c *Client) infos(ctx context.Context, files []object, useMetadata bool) ([]*ltx.FileInfo, error) {
+	// S3 returns keys in byte order, which is TXID order; S3-compatible
+	// servers are not all as careful.
+	slices.SortFunc(files, func(a, b object) int {
+		return cmp.Or(cmp.Compare(a.info.Level, b.info.Level), cmp.Compare(a.info.MinTXID, b.info.MinTXID), cmp.Compare(a.info.MaxTXID, b.info.MaxTXID))
+	})
 	if useMetadata {
+		var err error
 		if files, err = c.readTimestamps(ctx, files); err != nil {
 			return nil, err
 		}
@@ -40,55 +130,12 @@ func (c *Client) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMeta
 	for i, f := range files {
 		infos[i] = f.info
 	}
-	return ltx.NewFileInfoSliceIterator(infos), nil
+	return infos, nil
 }
 
-type object struct {
-	key  string
-	info *ltx.FileInfo
-}
-
-func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]object, error) {
-	startAfter := ""
-	if seek > 0 {
-		// Names are fixed-width hex, so every file at or above seek sorts
-		// after its bare MinTXID; the filter below stays the authority.
-		startAfter = seek.String()
-	}
-	prefix, objs, err := c.levelObjects(ctx, level, startAfter, "/")
-	if err != nil {
-		return nil, err
-	}
-
-	var files []object
-	for _, obj := range objs {
-		key := aws.ToString(obj.Key)
-		base, ok := strings.CutPrefix(key, prefix)
-		if !ok {
-			continue
-		}
-		minTXID, maxTXID, err := ltx.ParseFilename(base)
-		if err != nil || minTXID < seek {
-			continue
-		}
-		files = append(files, object{key: key, info: &ltx.FileInfo{
-			Level:     level,
-			MinTXID:   minTXID,
-			MaxTXID:   maxTXID,
-			Size:      aws.ToInt64(obj.Size),
-			CreatedAt: aws.ToTime(obj.LastModified).UTC(),
-		}})
-	}
-	// S3 returns keys in byte order, which is TXID order; S3-compatible
-	// servers are not all as careful.
-	slices.SortFunc(files, func(a, b object) int {
-		return cmp.Or(cmp.Compare(a.info.MinTXID, b.info.MinTXID), cmp.Compare(a.info.MaxTXID, b.info.MaxTXID))
-	})
-	return files, nil
-}
-
-// levelObjects lists the objects under a level's prefix, after the name
-// startAfter if given, and returns them with the prefix their keys carry.
+// objectsUnder lists the objects whose keys start with prefix (a level's,
+// or one that several levels' share), after the name startAfter if given,
+// and returns them with the prefix their keys carry.
 //
 // With an empty replica prefix, keys start with a slash ("/0000/..."), as
 // Litestream builds them. Some S3-compatible servers (versitygw among them)
@@ -97,8 +144,7 @@ func (c *Client) list(ctx context.Context, level int, seek ltx.TXID) ([]object, 
 // When the slashed listing is empty and the bare one is not, one HEAD of a
 // listed object by its slashed name tells the two cases apart; a server that
 // keeps slashes (AWS) answers 404, and its bare keys are not the replica's.
-func (c *Client) levelObjects(ctx context.Context, level int, startAfter, delimiter string) (string, []types.Object, error) {
-	prefix := storage.ObjectLevelPrefix(c.prefix, level)
+func (c *Client) objectsUnder(ctx context.Context, prefix, startAfter, delimiter string) (string, []types.Object, error) {
 	if c.prefix == "" && c.slashless.Load() {
 		prefix = prefix[1:]
 	}

@@ -194,34 +194,47 @@ func TestDeleteSendsContentMD5(t *testing.T) {
 
 // TestEmptyPrefixOnSlashKeepingServer: on a server that keeps the leading
 // slash of "/0000/..." keys (AWS), bare "0000/..." keys belong to someone
-// else and are not listed.
+// else and are not listed, by a level's listing ("0000/") or by the
+// listing of every level ("000").
 func TestEmptyPrefixOnSlashKeepingServer(t *testing.T) {
-	for _, keepsSlash := range []bool{true, false} {
-		c, f := fakeClient(t, "", 1, func(n int, w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodHead {
-				if keepsSlash {
-					w.WriteHeader(404)
+	for _, all := range []bool{false, true} {
+		bare := "0000/"
+		if all {
+			bare = "000"
+		}
+		for _, keepsSlash := range []bool{true, false} {
+			c, f := fakeClient(t, "", 1, func(n int, w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodHead {
+					if keepsSlash {
+						w.WriteHeader(404)
+					}
+					return
 				}
-				return
+				var contents string
+				if r.URL.Query().Get("prefix") == bare {
+					contents = `<Contents><Key>0000/0000000000000001-0000000000000001.ltx</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><Size>10</Size></Contents>`
+				}
+				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bucket</Name><IsTruncated>false</IsTruncated>`+contents+`</ListBucketResult>`)
+			})
+			var infos []*ltx.FileInfo
+			var err error
+			if all {
+				infos, err = c.AllLTXFiles(context.Background(), false)
+			} else {
+				infos, err = storage.ListLevel(context.Background(), c, 0, 0, false)
 			}
-			var contents string
-			if r.URL.Query().Get("prefix") == "0000/" {
-				contents = `<Contents><Key>0000/0000000000000001-0000000000000001.ltx</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><Size>10</Size></Contents>`
+			if err != nil {
+				t.Fatal(err)
 			}
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bucket</Name><IsTruncated>false</IsTruncated>`+contents+`</ListBucketResult>`)
-		})
-		infos, err := storage.ListLevel(context.Background(), c, 0, 0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keepsSlash && len(infos) != 0 {
-			t.Fatalf("slash-keeping server: listed %v, foreign bare keys taken for the replica", infos)
-		}
-		if !keepsSlash && (len(infos) != 1 || infos[0].Size != 10) {
-			t.Fatalf("slash-dropping server: listed %v, want the one file", infos)
-		}
-		if want := []string{"GET /bucket", "GET /bucket", "HEAD /bucket//0000/0000000000000001-0000000000000001.ltx"}; strings.Join(f.requests, ",") != strings.Join(want, ",") {
-			t.Fatalf("requests %q, want %q", f.requests, want)
+			if keepsSlash && len(infos) != 0 {
+				t.Fatalf("slash-keeping server, listing %q: listed %v, foreign bare keys taken for the replica", bare, infos)
+			}
+			if !keepsSlash && (len(infos) != 1 || infos[0].Size != 10 || infos[0].Level != 0) {
+				t.Fatalf("slash-dropping server, listing %q: listed %v, want the one file", bare, infos)
+			}
+			if want := []string{"GET /bucket", "GET /bucket", "HEAD /bucket//0000/0000000000000001-0000000000000001.ltx"}; strings.Join(f.requests, ",") != strings.Join(want, ",") {
+				t.Fatalf("requests %q, want %q", f.requests, want)
+			}
 		}
 	}
 }

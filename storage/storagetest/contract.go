@@ -244,6 +244,7 @@ func RunContract(t *testing.T, newClient func(t *testing.T) storage.Client) {
 		}
 	})
 	runCreateContract(t, newClient)
+	runListAllContract(t, newClient)
 	runObjectContract(t, newClient)
 }
 

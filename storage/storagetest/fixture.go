@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -29,6 +30,7 @@ import (
 //   - every level 0..9 lists exactly the manifest's files, in order, with
 //     their sizes and header timestamps (listed with useMetadata), and
 //     nothing of the foreign files; a seek lists exactly the files from it;
+//     storage.ListAll lists them all, level by level, in one list;
 //   - every file read whole has the manifest's SHA-256, decodes and
 //     verifies with the ltx decoder, and its header and trailer agree with
 //     the manifest's TXIDs, timestamps, page counts and rolling checksums;
@@ -49,15 +51,24 @@ func CheckLitestreamFixture(tb testing.TB, c storage.Client, m *fixture.Manifest
 		if err != nil {
 			tb.Fatalf("list level %d of %s: %v", level, c, err)
 		}
-		checkListing(tb, level, 0, infos, m.FilesAt(level))
+		checkListing(tb, fmt.Sprintf("level %d from TXID %s", level, ltx.TXID(0)), infos, m.FilesAt(level))
 	}
+	all, err := storage.ListAll(ctx, c, true)
+	if err != nil {
+		tb.Fatalf("list every level of %s: %v", c, err)
+	}
+	var want []fixture.File
+	for level := 0; level <= storage.SnapshotLevel; level++ {
+		want = append(want, m.FilesAt(level)...)
+	}
+	checkListing(tb, "every level", all, want)
 	l0 := m.FilesAt(0)
 	seek := l0[len(l0)/2].MinTXID
 	infos, err := storage.ListLevel(ctx, c, 0, seek, true)
 	if err != nil {
 		tb.Fatalf("list level 0 of %s from TXID %s: %v", c, seek, err)
 	}
-	checkListing(tb, 0, seek, infos, l0[len(l0)/2:])
+	checkListing(tb, fmt.Sprintf("level 0 from TXID %s", seek), infos, l0[len(l0)/2:])
 
 	for _, f := range m.Files {
 		checkFixtureFile(tb, c, m, f)
@@ -69,7 +80,9 @@ func CheckLitestreamFixture(tb testing.TB, c storage.Client, m *fixture.Manifest
 	}
 }
 
-func checkListing(tb testing.TB, level int, seek ltx.TXID, got []*ltx.FileInfo, want []fixture.File) {
+// checkListing compares the listing of what (a level, from a TXID) with
+// the fixture's files.
+func checkListing(tb testing.TB, what string, got []*ltx.FileInfo, want []fixture.File) {
 	tb.Helper()
 	names := func() (g, w []string) {
 		for _, info := range got {
@@ -82,13 +95,13 @@ func checkListing(tb testing.TB, level int, seek ltx.TXID, got []*ltx.FileInfo, 
 	}
 	if len(got) != len(want) {
 		g, w := names()
-		tb.Fatalf("level %d from TXID %s lists %d files %v, want %d %v", level, seek, len(got), g, len(want), w)
+		tb.Fatalf("%s lists %d files %v, want %d %v", what, len(got), g, len(want), w)
 	}
 	for i, info := range got {
 		f := want[i]
 		if info.Level != f.Level || info.MinTXID != f.MinTXID || info.MaxTXID != f.MaxTXID {
 			g, w := names()
-			tb.Fatalf("level %d from TXID %s lists %v, want %v", level, seek, g, w)
+			tb.Fatalf("%s lists %v, want %v", what, g, w)
 		}
 		if info.Size != f.Size {
 			tb.Errorf("%s is listed with %d bytes, want %d", f.Path, info.Size, f.Size)

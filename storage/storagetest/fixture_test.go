@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,6 +109,9 @@ func TestCheckLitestreamFixture(t *testing.T) {
 		{"RangesIgnored", func(t *testing.T, dir string, m *fixture.Manifest) storage.Client {
 			return wrongRanges{file.New(dir)}
 		}, "ranged read of the trailer"},
+		{"ListAllOutOfOrder", func(t *testing.T, dir string, m *fixture.Manifest) storage.Client {
+			return reversedListAll{file.New(dir)}
+		}, "every level lists"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, m := fresh(t)
@@ -130,6 +134,16 @@ func writeKeepingTime(t *testing.T, name string, b []byte, f fixture.File) {
 	if err := os.Chtimes(name, f.CreatedAt(), f.CreatedAt()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// reversedListAll lists every level at once from the last file to the
+// first.
+type reversedListAll struct{ *file.Client }
+
+func (c reversedListAll) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	infos, err := c.Client.AllLTXFiles(ctx, useMetadata)
+	slices.Reverse(infos)
+	return infos, err
 }
 
 // wrongRanges serves every ranged read from the start of the file.

@@ -12,11 +12,14 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Wrapper = (*Counting)(nil)
+var (
+	_ storage.Wrapper   = (*Counting)(nil)
+	_ storage.AllLister = (*Counting)(nil)
+)
 
 // Counts is a snapshot of what a Counting client has seen.
 type Counts struct {
-	Lists   int64 // LTXFiles calls
+	Lists   int64 // LTXFiles and AllLTXFiles calls (an AllLTXFiles over a client that lists level by level: one per level)
 	Opens   int64 // OpenLTXFile calls (one ranged GET each)
 	Writes  int64 // WriteLTXFile calls
 	Deletes int64 // DeleteLTXFiles and DeleteAll calls
@@ -114,6 +117,17 @@ func (c *Counting) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMe
 		return nil, err
 	}
 	return Iterator(itr, done), nil
+}
+
+// AllLTXFiles counts one listing, or one per level where the wrapped
+// client lists level by level (see storage.AllLister).
+func (c *Counting) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(c.c) {
+		return storage.ListEachLevel(ctx, c, useMetadata, 0)
+	}
+	c.lists.Add(1)
+	defer c.start()()
+	return c.c.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
 }
 
 func (c *Counting) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {

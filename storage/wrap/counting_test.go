@@ -41,6 +41,11 @@ func TestCountingIsExact(t *testing.T) {
 	}
 	want.Lists = 10
 	checkCounts(t, c, "after listing 10 levels", want)
+	if infos, err := storage.ListAll(ctx, c, false); err != nil || len(infos) != len(files) {
+		t.Fatalf("ListAll: %d files, %v; want %d", len(infos), err, len(files))
+	}
+	want.Lists++
+	checkCounts(t, c, "after listing every level at once", want)
 
 	f := files[0]
 	storagetest.ReadRange(t, c, f.Level, f.MinTXID, f.MaxTXID, 0, 0)
@@ -84,12 +89,40 @@ func TestCountingIsExact(t *testing.T) {
 	}
 	want.Deletes = 2
 	checkCounts(t, c, "after 2 deletes", want)
-	if got := c.Counts().Requests(); got != 5+10+6+2 {
-		t.Fatalf("Requests() = %d, want 23", got)
+	if got := c.Counts().Requests(); got != 5+11+6+2 {
+		t.Fatalf("Requests() = %d, want 24", got)
 	}
 
 	c.Reset()
 	checkCounts(t, c, "after Reset", wrap.Counts{})
+}
+
+// levelByLevel hides its client's storage.AllLister.
+type levelByLevel struct{ storage.Client }
+
+// TestCountingListAllLevelByLevel: every level listed at once over storage
+// that lists level by level (beneath another wrapper too) counts the
+// listing of each level.
+func TestCountingListAllLevelByLevel(t *testing.T) {
+	ctx := context.Background()
+	base := file.New(t.TempDir())
+	files := storagetest.History(t, 3)
+	for _, f := range files {
+		storagetest.MustWrite(t, base, f)
+	}
+	for name, inner := range map[string]storage.Client{
+		"levelByLevel":         levelByLevel{base},
+		"Faulty(levelByLevel)": wrap.NewFaulty(levelByLevel{base}, wrap.FaultyConfig{}),
+	} {
+		c := wrap.NewCounting(inner)
+		infos, err := storage.ListAll(ctx, c, false)
+		if err != nil || len(infos) != len(files) {
+			t.Fatalf("%s: ListAll: %d files, %v; want %d", name, len(infos), err, len(files))
+		}
+		if got := c.Counts().Lists; got != storage.SnapshotLevel+1 {
+			t.Fatalf("%s: ListAll counted %d listings, want one per level", name, got)
+		}
+	}
 }
 
 func TestCountingInFlight(t *testing.T) {

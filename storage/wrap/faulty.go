@@ -16,13 +16,16 @@ import (
 	"github.com/ltxvfs/ltxvfs/storage"
 )
 
-var _ storage.Wrapper = (*Faulty)(nil)
+var (
+	_ storage.Wrapper   = (*Faulty)(nil)
+	_ storage.AllLister = (*Faulty)(nil)
+)
 
 // Op names a kind of request, for per-operation behaviour.
 type Op int
 
 const (
-	OpList   Op = iota // LTXFiles
+	OpList   Op = iota // LTXFiles, AllLTXFiles
 	OpOpen             // OpenLTXFile
 	OpWrite            // WriteLTXFile
 	OpDelete           // DeleteLTXFiles, DeleteAll
@@ -78,9 +81,9 @@ type Behaviour struct {
 	// TruncateRate cuts a response part-way with an error: an OpOpen or
 	// OpObjectRead body fails with an error wrapping io.ErrUnexpectedEOF,
 	// an OpList listing fails with a *StatusError after some of its files
-	// (an OpObjectList listing fails whole, as it is one slice), an
-	// OpWrite or OpObjectWrite upload breaks part-way (the wrapped client
-	// must then leave nothing visible).
+	// (an AllLTXFiles or OpObjectList listing fails whole, as it is one
+	// slice), an OpWrite or OpObjectWrite upload breaks part-way (the
+	// wrapped client must then leave nothing visible).
 	TruncateRate float64
 	// ShortRate (OpOpen, OpObjectRead) ends a body early as if the
 	// connection closed cleanly. A ranged read (size > 0) reports
@@ -316,6 +319,35 @@ func (f *Faulty) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMeta
 		return &brokenIterator{FileIterator: itr, left: int(p.cut % 4), f: f, p: p}, nil
 	}
 	return itr, nil
+}
+
+// AllLTXFiles is one OpList request, or one per level where the wrapped
+// client lists level by level (see storage.AllLister). A truncated
+// listing fails, as a listing whose later pages fail does.
+func (f *Faulty) AllLTXFiles(ctx context.Context, useMetadata bool) ([]*ltx.FileInfo, error) {
+	if !storage.CanListAll(f.c) {
+		return storage.ListEachLevel(ctx, f, useMetadata, 0)
+	}
+	return listWhole(ctx, f, f.plan(OpList, "all levels"), func() ([]*ltx.FileInfo, error) {
+		return f.c.(storage.AllLister).AllLTXFiles(ctx, useMetadata)
+	})
+}
+
+// listWhole runs list, a listing answered whole (a slice), as p says: a
+// truncated one fails whole.
+func listWhole[T any](ctx context.Context, f *Faulty, p plan, list func() ([]T, error)) ([]T, error) {
+	if err := f.begin(ctx, p); err != nil {
+		return nil, err
+	}
+	items, err := list()
+	if err := f.end(p, err); err != nil {
+		return nil, err
+	}
+	if p.truncate {
+		f.trunc.Add(1)
+		return nil, fmt.Errorf("%s %s: listing cut short: %w", p.op, p.name, p.statusError())
+	}
+	return items, nil
 }
 
 func (f *Faulty) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, offset, size int64) (io.ReadCloser, error) {

@@ -46,19 +46,9 @@ func (f *Faulty) WriteObject(ctx context.Context, name string, r io.Reader, opts
 }
 
 func (f *Faulty) ListObjects(ctx context.Context, dir string) ([]storage.ObjectInfo, error) {
-	p := f.plan(OpObjectList, dir+"/")
-	if err := f.begin(ctx, p); err != nil {
-		return nil, err
-	}
-	infos, err := f.c.ListObjects(ctx, dir)
-	if err := f.end(p, err); err != nil {
-		return nil, err
-	}
-	if p.truncate {
-		f.trunc.Add(1)
-		return nil, fmt.Errorf("%s %s: listing cut short: %w", p.op, p.name, p.statusError())
-	}
-	return infos, nil
+	return listWhole(ctx, f, f.plan(OpObjectList, dir+"/"), func() ([]storage.ObjectInfo, error) {
+		return f.c.ListObjects(ctx, dir)
+	})
 }
 
 func (f *Faulty) DeleteObjects(ctx context.Context, names []string) error {

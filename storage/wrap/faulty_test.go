@@ -304,6 +304,13 @@ func TestFaultyListingCutShort(t *testing.T) {
 		if !errors.As(err, &se) {
 			t.Fatalf("listing %d: %d files and %v, want a *wrap.StatusError, never a silently short listing", i, len(infos), err)
 		}
+		infos, err = storage.ListAll(ctx, fc, false)
+		if !errors.As(err, &se) {
+			t.Fatalf("listing %d of every level: %d files and %v, want a *wrap.StatusError, never a silently short listing", i, len(infos), err)
+		}
+	}
+	if got := fc.Injected().Truncated; got != 20 {
+		t.Fatalf("%d listings cut short, want 20", got)
 	}
 }
 
