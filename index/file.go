@@ -31,6 +31,12 @@ type File struct {
 	sums *frameSums
 }
 
+// Hinted reports whether the file is read by range with its writer's hint
+// (see manifest.Hint): its frames' checksums, and the copies of its B-tree
+// interior pages handed to the FrameSink. A Litestream replica's files
+// never are; nor are files small enough to be read whole.
+func (f *File) Hinted() bool { return f.sums != nil && f.Info.Size > wholeRead }
+
 // Name is "L<level>/<minTXID>-<maxTXID>.ltx", for errors and logs.
 func (f *File) Name() string { return storage.FileName(f.Info.Level, f.Info.MinTXID, f.Info.MaxTXID) }
 

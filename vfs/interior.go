@@ -66,6 +66,7 @@ const (
 // a warm lookup pays a few comparisons per page and nothing else.
 type descent struct {
 	v      *index.Version
+	hinted bool // a file of v's plan has a hint: its trees' interior pages came with the open
 	path   []step
 	missed bool // an interior page of path was not held when read
 }
@@ -86,6 +87,7 @@ func (d *descent) note(ctx context.Context, r *replica, v *index.Version, key pa
 	}
 	if d.v != v {
 		d.v, d.path, d.missed = v, d.path[:0], false
+		d.hinted = slices.ContainsFunc(v.Plan(), (*index.File).Hinted)
 	}
 	if kind == interiorPage {
 		if len(d.path) == walkMaxDepth {
@@ -93,6 +95,17 @@ func (d *descent) note(ctx context.Context, r *replica, v *index.Version, key pa
 		}
 		d.path = append(d.path, step{key: key, page: data})
 		d.missed = d.missed || !held
+	}
+	// Without hints, a missed leaf teaches too: the first lookup of a
+	// connection may find the top of the tree held (the open read the
+	// first pages of the file), and is the only lookup whose way down
+	// shows the root: SQLite keeps the root in its own cache after it, and
+	// later ways down start below it, too low to tell the height of what
+	// they read. With hints, the open brought the interior pages: a page
+	// missing there changed since (the right edge of a tree, in small
+	// files), and the walk would fetch that edge for nothing.
+	if kind == leafPage && !held && !d.hinted {
+		d.missed = true
 	}
 	if d.missed {
 		d.learn(r, v)
@@ -108,6 +121,9 @@ func (d *descent) note(ctx context.Context, r *replica, v *index.Version, key pa
 // be 2 or more: counted from the bottom of the path, an interior page is
 // at least as high as its place (exactly, once a leaf is reached below).
 func (d *descent) learn(r *replica, v *index.Version) {
+	if len(d.path) == 0 {
+		return // a leaf read with no interior page before it: nothing to learn
+	}
 	first := len(d.path) - 1
 	for first > 0 && isChild(d.path[first-1].page, d.path[first-1].key.Pgno, d.path[first].key.Pgno) {
 		first--

@@ -17,6 +17,7 @@ import (
 
 	"github.com/superfly/ltx"
 
+	"github.com/ltxvfs/ltxvfs/pagecache"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -384,5 +385,63 @@ func TestWalkSparesHintedTrees(t *testing.T) {
 		if n := counting.Counts().Requests(); n > 1 {
 			t.Fatalf("cold lookup of row %d: %d requests, want 1 at most (its leaf)", id, n)
 		}
+	}
+}
+
+// TestWalkLearnsFromAMissedLeaf: on a replica without hints, a way down
+// whose interior pages were all held (the open read the files that hold
+// them) but whose leaf was not still teaches the walk the tree: it is
+// often the only way down a connection shows from the root (SQLite keeps
+// the root in its own cache after it). On a replica with hints it does
+// not: the open brought the interior pages.
+func TestWalkLearnsFromAMissedLeaf(t *testing.T) {
+	src := coldSource(t)
+	var root uint32
+	if err := src.db.QueryRow(`SELECT rootpage FROM sqlite_schema WHERE name = 't'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		client storage.Client
+		learns bool
+	}{{"litestream-shaped", litestreamShaped{src.client}, true}, {"hinted", src.client, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, r := attachColdNamed(t, tt.client, coldTuning{})
+			one[int64](t, conn(t, db), `SELECT count(*) FROM sqlite_schema`) // opened
+			v := r.latest()
+			page := func(pgno uint32) (pagecache.Key, []byte) {
+				e, ok := v.Lookup(pgno)
+				if !ok {
+					t.Fatalf("page %d is in no file", pgno)
+				}
+				ref := pageRef(e, pgno, v.PageSize())
+				data, err := r.cache.Page(t.Context(), ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ref.Key, data
+			}
+			rootKey, rootPage := page(root)
+			kids := childrenInOrder(rootPage, root, v.Commit())
+			if len(kids) < 2 {
+				t.Fatalf("the root of t has %d children: not a tree of 3 levels", len(kids))
+			}
+			midKey, midPage := page(kids[1])
+			if kindOf(midPage, kids[1]) != interiorPage {
+				t.Fatal("the root's child is not interior: not a tree of 3 levels")
+			}
+			leaf := childrenInOrder(midPage, kids[1], v.Commit())[0]
+			leafKey, leafPage := page(leaf)
+			var d descent
+			d.note(context.Background(), r, v, rootKey, rootPage, true)
+			d.note(context.Background(), r, v, midKey, midPage, true)
+			d.note(context.Background(), r, v, leafKey, leafPage, false)
+			r.walk.mu.Lock()
+			learned := r.walk.asked[rootKey] > 0
+			r.walk.mu.Unlock()
+			if learned != tt.learns {
+				t.Fatalf("after a way down held but for its leaf, the walk asked for the root's children: %v, want %v", learned, tt.learns)
+			}
+		})
 	}
 }
