@@ -26,6 +26,11 @@
 // value is an error naming the parameter and its value, redacted; a
 // misspelt parameter of ours (txdi=) is refused rather than ignored.
 //
+// Cold reads go ahead of SQLite where its reads show a pattern: in page
+// order (readahead.go), in a B-tree's key order (keyorder.go), and down the
+// B-trees of a replica without hints (interior.go, the walk); each is
+// bounded by the cache and the statement's budget and ends with its query.
+//
 // The cache budget is pagecache=, not cache=: SQLite owns the cache URI
 // parameter (shared|private) and rejects any other value before a VFS sees
 // it.
