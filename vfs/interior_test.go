@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltxvfs/ltxvfs/internal/syncbuf"
+
 	"github.com/superfly/ltx"
 
 	"github.com/ltxvfs/ltxvfs/pagecache"
@@ -279,7 +281,7 @@ func TestWalkEndsWithTheQuery(t *testing.T) {
 // pages they need themselves.
 func TestWalkFailsSoft(t *testing.T) {
 	src := coldSource(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	g, _, c, _ := gatedWalk(t, src, true, slog.New(slog.NewTextHandler(&logs, nil)))
 	checkRow(t, src, c, "rowid", 777)
 	deadline := time.Now().Add(10 * time.Second)
@@ -293,24 +295,6 @@ func TestWalkFailsSoft(t *testing.T) {
 	for _, id := range walkIDs() {
 		checkRow(t, src, c, "rowid", id)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestWalkAcrossTXIDs: connections at two TXIDs between which the table's

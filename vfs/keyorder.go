@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"slices"
 
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/pagecache"
@@ -52,10 +53,9 @@ type keyRun struct {
 	recent [4]keyLeaf // the leaves read last, newest first
 	kids   []uint32   // the run's page's children, in key order
 	parent pagecache.Key
-	pos    int // the leaf read last is kids[pos]
-	ahead  int // kids[:ahead+1] are held or on their way
-	run    int // leaves read in key order in a row (0: no run)
-	window int // leaves to read ahead next
+	pos    int         // the leaf read last is kids[pos]
+	w      aheadWindow // by place in kids
+	run    int         // leaves read in key order in a row (0: no run)
 }
 
 // endTransaction ends the run with the read transaction: a run is a
@@ -118,7 +118,7 @@ func (kr *keyRun) start(v *index.Version, pgno uint32) {
 	commit := v.Commit()
 	if kr.run >= keyMinRun && kr.pos == len(kr.kids)-1 && kr.last.page != nil && kr.last.key != kr.parent {
 		if kids := childrenInOrder(kr.last.page, kr.last.key.Pgno, commit); len(kids) > 0 && kids[0] == pgno {
-			kr.parent, kr.kids, kr.pos, kr.ahead = kr.last.key, kids, 0, 0
+			kr.parent, kr.kids, kr.pos, kr.w.ahead = kr.last.key, kids, 0, 0
 			kr.run++
 			return
 		}
@@ -128,9 +128,9 @@ func (kr *keyRun) start(v *index.Version, pgno uint32) {
 			continue
 		}
 		kids := childrenInOrder(l.parent.page, l.parent.key.Pgno, commit)
-		if at := indexOf(kids, l.pgno); at >= 0 && at+1 < len(kids) && kids[at+1] == pgno {
-			kr.parent, kr.kids, kr.pos, kr.ahead = l.parent.key, kids, at+1, at+1
-			kr.run, kr.window = 2, 0
+		if at := slices.Index(kids, l.pgno); at >= 0 && at+1 < len(kids) && kids[at+1] == pgno {
+			kr.parent, kr.kids, kr.pos = l.parent.key, kids, at+1
+			kr.run, kr.w = 2, aheadWindow{ahead: at + 1}
 			return
 		}
 	}
@@ -138,32 +138,9 @@ func (kr *keyRun) start(v *index.Version, pgno uint32) {
 
 // readAhead tops up the window of children read ahead of the scan.
 func (kr *keyRun) readAhead(ctx context.Context, r *replica, v *index.Version, scope *raScope) {
-	ps := v.PageSize()
-	most := max(int(r.cold.budget/raShare/int64(ps)), 4)
-	if kr.window == 0 {
-		kr.window = min(keyFirst, most)
-	}
-	kr.ahead = max(kr.ahead, kr.pos)
-	if kr.ahead-kr.pos > kr.window-kr.window/raRefill || kr.ahead == len(kr.kids)-1 {
+	from, to, ok := kr.w.topUp(kr.pos, len(kr.kids)-1, keyFirst, aheadMost(r, v.PageSize()))
+	if !ok {
 		return // enough is on its way, or all of this page's children
 	}
-	from, to := kr.ahead+1, min(kr.pos+kr.window, len(kr.kids)-1)
-	refs := make([]pagecache.Ref, 0, to-from+1)
-	for _, kid := range kr.kids[from : to+1] {
-		if e, ok := v.Lookup(kid); ok {
-			refs = append(refs, pageRef(e, kid, ps))
-		}
-	}
-	r.cache.PrefetchAsync(aheadContext(scope.context(ctx), ctx), refs)
-	kr.ahead = to
-	kr.window = min(kr.window*raGrowth, most)
-}
-
-func indexOf(s []uint32, v uint32) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
+	readAheadPages(ctx, r, v, scope, slices.Values(kr.kids[from:to+1]), to-from+1)
 }

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"iter"
 
 	"github.com/ltxvfs/ltxvfs/index"
 	"github.com/ltxvfs/ltxvfs/pagecache"
@@ -52,13 +53,12 @@ const (
 
 // readahead is one connection's view of its reads.
 type readahead struct {
-	v      *index.Version // the version of the run
-	last   uint32         // the last page of the run
-	run    int            // ascending reads in a row
-	from   uint32         // where the reads ahead of the run began
-	ahead  uint32         // pages up to here are held or on their way
-	window uint32         // pages to read ahead next
-	scope  raScope        // what ends the reads ahead under way
+	v     *index.Version // the version of the run
+	last  uint32         // the last page of the run
+	run   int            // ascending reads in a row
+	from  uint32         // where the reads ahead of the run began
+	w     aheadWindow    // by page number
+	scope raScope        // what ends the reads ahead under way
 }
 
 // restart starts a new run at pgno of v.
@@ -71,7 +71,7 @@ func (ra *readahead) restart(v *index.Version, pgno uint32) {
 // the next transaction continues it, from its last page.
 func (ra *readahead) endTransaction() {
 	ra.scope.end()
-	ra.ahead = min(ra.ahead, ra.last)
+	ra.w.ahead = min(ra.w.ahead, int(ra.last))
 }
 
 // raScope makes the contexts of a connection's reads ahead: each ends with
@@ -128,14 +128,14 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 		return
 	}
 	switch {
-	case pgno > ra.last && (pgno-ra.last <= raMaxStep || pgno <= ra.ahead):
+	case pgno > ra.last && (pgno-ra.last <= raMaxStep || int(pgno) <= ra.w.ahead):
 		// The next page, a few pages on (past pages of other B-trees), or
 		// further on but within what is read ahead.
 		ra.run++
 		ra.last = pgno
 	case pgno == ra.last:
 		return
-	case ra.window > 0 && pgno > ra.from && pgno <= ra.ahead:
+	case ra.w.size > 0 && pgno > ra.from && int(pgno) <= ra.w.ahead:
 		// Behind the run's last page, within what it reads ahead: a scan
 		// read a page of its B-tree that lies further on (an interior
 		// page, held since the hints or the walk brought it), and goes on
@@ -160,31 +160,68 @@ func (ra *readahead) observe(ctx context.Context, r *replica, v *index.Version, 
 	if ra.run < raMinRun {
 		return
 	}
-	ps := v.PageSize()
-	most := max(uint32(r.cold.budget/raShare/int64(ps)), 4)
-	if ra.window == 0 {
-		ra.window, ra.ahead, ra.from = min(max(raFirst/ps, 4), most), pgno, pgno
+	if ra.w.size == 0 {
+		ra.from = pgno
 	}
-	ra.ahead = max(ra.ahead, pgno)
-	if ra.ahead-pgno > ra.window-ra.window/raRefill {
+	ps := v.PageSize()
+	from, to, ok := ra.w.topUp(int(pgno), int(v.Commit()), max(int(raFirst/ps), 4), aheadMost(r, ps))
+	if !ok {
 		return // enough is on its way
 	}
-	// Up to window pages past this one: what is ahead never exceeds the
-	// window, and is topped up as soon as a part of it is read, so that
-	// reads are in flight all the time.
-	from, to := ra.ahead+1, min(pgno+ra.window, v.Commit())
-	if from > to {
-		return
+	readAheadPages(ctx, r, v, &ra.scope, func(yield func(uint32) bool) {
+		for p := uint32(from); p <= uint32(to); p++ {
+			if !yield(p) {
+				return
+			}
+		}
+	}, to-from+1)
+}
+
+// aheadWindow is how far a run of reads ahead reaches, in positions (page
+// numbers, or a B-tree page's children in key order): those up to ahead
+// are held or on their way, and the next top-up reads up to size past the
+// run's position. The window starts at a first size, grows raGrowth-fold
+// at each top-up up to a most, and is topped up once 1/raRefill of it was
+// read, so that reads are in flight all the time.
+type aheadWindow struct {
+	ahead, size int
+}
+
+// topUp returns the positions to read ahead of pos, up to end, and counts
+// them as on their way; ok is false while enough is on its way, or when
+// nothing is left before end.
+func (w *aheadWindow) topUp(pos, end, first, most int) (from, to int, ok bool) {
+	if w.size == 0 {
+		w.size = min(first, most)
 	}
-	refs := make([]pagecache.Ref, 0, to-from+1)
-	for p := from; p <= to; p++ {
+	w.ahead = max(w.ahead, pos)
+	if w.ahead-pos > w.size-w.size/raRefill {
+		return 0, 0, false
+	}
+	from, to = w.ahead+1, min(pos+w.size, end)
+	if from > to {
+		return 0, 0, false
+	}
+	w.ahead, w.size = to, min(w.size*raGrowth, most)
+	return from, to, true
+}
+
+// aheadMost is the most pages a window reads ahead: budget/raShare.
+func aheadMost(r *replica, pageSize uint32) int {
+	return max(int(r.cold.budget/raShare/int64(pageSize)), 4)
+}
+
+// readAheadPages reads the n pages of v that pgnos yields in the
+// background, for the query of ctx, ending with it or with scope's
+// transaction. The reads count against the statement that asked for them,
+// and are skipped rather than take it past its budget (budget.go).
+func readAheadPages(ctx context.Context, r *replica, v *index.Version, scope *raScope, pgnos iter.Seq[uint32], n int) {
+	ps := v.PageSize()
+	refs := make([]pagecache.Ref, 0, n)
+	for p := range pgnos {
 		if e, ok := v.Lookup(p); ok {
 			refs = append(refs, pageRef(e, p, ps))
 		}
 	}
-	// The reads count against the statement that asked for them, and are
-	// skipped rather than take it past its budget (budget.go).
-	r.cache.PrefetchAsync(aheadContext(ra.scope.context(ctx), ctx), refs)
-	ra.ahead = to
-	ra.window = min(ra.window*raGrowth, most)
+	r.cache.PrefetchAsync(aheadContext(scope.context(ctx), ctx), refs)
 }

@@ -3,15 +3,11 @@ package vfs
 import (
 	"context"
 	"database/sql"
-	"io"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ltxvfs/ltxvfs/pagecache"
-	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
-	"github.com/superfly/ltx"
 )
 
 // stallFixture is coldSource's replica behind storage that can be made to
@@ -194,12 +190,12 @@ func TestReadaheadRunSurvivesPagesFurtherOn(t *testing.T) {
 	src := coldSource(t)
 	// Reads ahead stay on their way for the whole test: what decides is
 	// where the run thinks they are, not what has landed.
-	hang := &hangingReads{Client: src.client}
-	db, r := attachColdNamed(t, hang, coldTuning{})
+	faulty := wrap.NewFaulty(src.client, wrap.FaultyConfig{})
+	db, r := attachColdNamed(t, faulty, coldTuning{})
 	if _, err := db.Exec(`SELECT 1`); err != nil { // opened
 		t.Fatal(err)
 	}
-	hang.armed.Store(true)
+	faulty.SetBehaviour(wrap.OpOpen, wrap.Behaviour{FirstByte: time.Hour}) // reads wait until their context ends
 	v := r.latest()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -216,30 +212,16 @@ func TestReadaheadRunSurvivesPagesFurtherOn(t *testing.T) {
 		ra.observe(ctx, r, v, key(pgno))
 	}
 	from := ra.from
-	if ra.window == 0 || from == 0 {
+	if ra.w.size == 0 || from == 0 {
 		t.Fatal("ten pages in a row started no read ahead")
 	}
-	ra.observe(ctx, r, v, key(ra.ahead-2)) // further on, within what is on its way
+	ra.observe(ctx, r, v, key(uint32(ra.w.ahead)-2)) // further on, within what is on its way
 	for pgno := uint32(110); pgno < 120; pgno++ {
 		ra.observe(ctx, r, v, key(pgno))
 		if ra.from != from || ra.run == 0 {
 			t.Fatalf("page %d, behind the page further on, started the run again (from %d, was %d)", pgno, ra.from, from)
 		}
 	}
-}
-
-// hangingReads, once armed, holds every ranged read until its context ends.
-type hangingReads struct {
-	storage.Client
-	armed atomic.Bool
-}
-
-func (c *hangingReads) OpenLTXFile(ctx context.Context, level int, min, max ltx.TXID, off, size int64) (io.ReadCloser, error) {
-	if c.armed.Load() {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return c.Client.OpenLTXFile(ctx, level, min, max, off, size)
 }
 
 // TestReadaheadInKeyOrder: a range of an index filled in random key order

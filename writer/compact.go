@@ -30,8 +30,12 @@ func (r *Replicator) Compact(ctx context.Context, level int) (*ltx.FileInfo, err
 	}
 	hint := r.newHint(level)
 	info, inputs, err := compactLevel(ctx, r.client, level, hint)
-	if err != nil || info == nil {
-		return info, err
+	if err != nil {
+		r.unsure() // its output may have landed
+		return nil, err
+	}
+	if info == nil {
+		return nil, nil
 	}
 	h, hintSize := r.writeHint(ctx, hint)
 	r.describeWritten(ctx, info, h, hintSize)

@@ -163,6 +163,20 @@ func (r *Replicator) describeWritten(ctx context.Context, info *ltx.FileInfo, h 
 	r.describe(f)
 }
 
+// unsure makes the next publish describe the replica again from a
+// listing: a write of an LTX file failed, and may have landed all the
+// same (an object store can store an upload whose answer is lost, or was
+// cancelled as it ended, at Close). Its file, if it is there, makes a
+// newer plan that the manifest must name.
+func (r *Replicator) unsure() {
+	if r.opts.NoManifest {
+		return
+	}
+	r.pub.mu.Lock()
+	r.pub.ready, r.pub.retry = false, time.Time{}
+	r.pub.mu.Unlock()
+}
+
 // forget drops the descriptions of deleted files.
 func (r *Replicator) forget(del []*ltx.FileInfo) {
 	if r.opts.NoManifest {

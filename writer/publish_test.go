@@ -517,3 +517,46 @@ func TestManifestWithoutHints(t *testing.T) {
 		t.Fatalf("a reader of a manifest without hints: %d listings; rows equal: %v", counts.Lists+counts.ObjectLists, rows == dump(t, app))
 	}
 }
+
+// TestManifestAfterALostSnapshotAnswer: a snapshot whose upload landed
+// though the writer was told it failed (an answer lost, or an upload
+// cancelled as it ended, at Close) is in the replica all the same, and
+// makes its newest plan: the next manifest names it.
+func TestManifestAfterALostSnapshotAnswer(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	app := openApp(t, path)
+	insert(t, app, 5)
+	c := newReplica(t)
+	lost := &lostSnapshotAnswers{Client: c}
+	r := newReplicator(t, path, lost, testOpts())
+	for range 2 {
+		insert(t, app, 5)
+		mustSync(t, r)
+	}
+	lost.armed.Store(true)
+	if _, err := r.Snapshot(ctx); err == nil {
+		t.Fatal("a snapshot whose answer was lost succeeded: the test tests nothing")
+	}
+	mustSync(t, r) // nothing new to copy; the manifest is published again
+	if m := checkManifest(t, c); len(m.Files) != 1 || m.Files[0].Level != storage.SnapshotLevel {
+		t.Fatalf("the manifest names %d files, want the snapshot alone", len(m.Files))
+	}
+}
+
+// lostSnapshotAnswers, once armed, stores snapshots and reports that
+// storing them failed.
+type lostSnapshotAnswers struct {
+	storage.Client
+	armed atomic.Bool
+}
+
+func (c *lostSnapshotAnswers) Unwrap() storage.Client { return c.Client }
+
+func (c *lostSnapshotAnswers) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	info, err := c.Client.WriteLTXFile(ctx, level, minTXID, maxTXID, r)
+	if err == nil && level == storage.SnapshotLevel && c.armed.Load() {
+		return nil, errors.New("the answer was lost")
+	}
+	return info, err
+}

@@ -103,6 +103,7 @@ func (r *Replicator) Snapshot(ctx context.Context) (*ltx.FileInfo, error) {
 	info, err := r.client.WriteLTXFile(ctx, storage.SnapshotLevel, 1, txid, pr)
 	pr.CloseWithError(errors.New("upload ended"))
 	if err != nil {
+		r.unsure()
 		return nil, fmt.Errorf("snapshot %s at TXID %s: %w", r.path, txid, err)
 	}
 	h, hintSize := r.writeHint(ctx, hint)

@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,14 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sync"
+
+	"github.com/ltxvfs/ltxvfs/internal/syncbuf"
 )
 
 // Process is a server process started by a test or the harness.
 type Process struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 }
 
 // Start starts bin with args and env (the whole environment), its output
@@ -29,7 +29,7 @@ func Start(bin string, args, env []string) (*Process, error) {
 // stdout, when not nil (a protocol its parent reads); Output then keeps
 // its standard error only.
 func StartStdout(bin string, args, env []string, stdout io.Writer) (*Process, error) {
-	p := &Process{exited: make(chan struct{}), out: &syncBuffer{}}
+	p := &Process{exited: make(chan struct{}), out: &syncbuf.Buffer{}}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = p.out, p.out
@@ -137,22 +137,4 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// syncBuffer collects a child's output while its parent reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

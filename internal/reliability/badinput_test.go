@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -9,14 +8,14 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/internal/syncbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/vfs"
 	"github.com/ltxvfs/ltxvfs/writer"
@@ -27,22 +26,7 @@ import (
 
 // logBuffer keeps every line a logger wrote, for tests that read what an
 // operator would read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -161,17 +145,7 @@ func restoreEqualsSource(t *testing.T, load *appLoad, m *model, r *writer.Replic
 	if err := r.Sync(ctx); err != nil {
 		t.Fatalf("final sync: %v", err)
 	}
-	dst := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := restore.Run(ctx, c, dst, restore.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	k, fp, err := fileState(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.check(k, fp); err != nil || k != m.committed() {
-		t.Fatalf("the restore holds transaction %d of %d: %v", k, m.committed(), err)
-	}
+	checkRestoreWhole(t, ctx, c, m)
 }
 
 // shown quotes an error for a report line.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/storage/file"
 	"github.com/ltxvfs/ltxvfs/storage/wrap"
@@ -459,17 +458,7 @@ func TestWriterUnderFaults(t *testing.T) {
 	if lastK != p.m.committed() {
 		t.Fatalf("the newest TXID holds transaction %d; %d were committed", lastK, p.m.committed())
 	}
-	dst := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := restore.Run(ctx, client, dst, restore.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	k, fp, err := fileState(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.m.check(k, fp); err != nil || k != p.m.committed() {
-		t.Fatalf("the restore holds transaction %d of %d: %v", k, p.m.committed(), err)
-	}
+	checkRestoreWhole(t, ctx, client, p.m)
 
 	t.Logf("%d transactions, %d TXIDs; %d files verified whole as they became visible", p.m.committed(), p.r.TXID(), verified.Load())
 	t.Logf("faults injected: %s", faultCounts(injected))

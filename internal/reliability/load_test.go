@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ltxvfs/ltxvfs/restore"
+	"github.com/ltxvfs/ltxvfs/storage"
 )
 
 // openApp opens the application's connection pool on the database at
@@ -131,4 +135,21 @@ func fileState(ctx context.Context, path string) (int64, fingerprint, error) {
 		return 0, fp, fmt.Errorf("database %s: %w", path, err)
 	}
 	return k, fp, nil
+}
+
+// checkRestoreWhole restores the newest TXID of client into a file and
+// checks that it holds every transaction m committed, as m committed it.
+func checkRestoreWhole(t *testing.T, ctx context.Context, client storage.Client, m *model) {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := restore.Run(ctx, client, dst, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	k, fp, err := fileState(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.check(k, fp); err != nil || k != m.committed() {
+		t.Fatalf("the restore holds transaction %d of %d: %v", k, m.committed(), err)
+	}
 }

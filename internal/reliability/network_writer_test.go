@@ -14,7 +14,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/superfly/ltx"
 
-	"github.com/ltxvfs/ltxvfs/restore"
 	"github.com/ltxvfs/ltxvfs/storage"
 	"github.com/ltxvfs/ltxvfs/writer"
 )
@@ -159,17 +158,7 @@ func TestWriterNetworkFaults(t *testing.T) {
 		t.Errorf("TXIDs never seen in L0 (commits lost on the way): %s; the replica now:\n%s", gaps, listReplica(ctx, clean))
 	}
 
-	dst := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := restore.Run(ctx, clean, dst, restore.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	k, fp, err := fileState(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.check(k, fp); err != nil || k != m.committed() {
-		t.Fatalf("the restore holds transaction %d of %d: %v", k, m.committed(), err)
-	}
+	checkRestoreWhole(t, ctx, clean, m)
 
 	var report strings.Builder
 	for _, f := range netFaults {
