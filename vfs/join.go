@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"math/bits"
 	"slices"
 
 	"github.com/ltxvfs/ltxvfs/index"
@@ -55,8 +56,11 @@ const (
 	joinGap = 16
 	// joinMaxInteriors bounds the interior pages a connection remembers.
 	joinMaxInteriors = 4096
-	// joinMaxGuesses bounds what one miss may be a lookup of.
+	// joinMaxGuesses bounds what one miss may be a lookup of, and
+	// joinMaxRows the rows read to find it: a miss that is no join's
+	// lookup costs at most that (tens of microseconds, BenchmarkJoinGuess).
 	joinMaxGuesses = 32
+	joinMaxRows    = 512
 	// joinMaxRowids bounds the table rows read ahead for one index key.
 	joinMaxRowids = 8
 	// joinRuns bounds the joins a connection follows at once: one per
@@ -151,7 +155,9 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 	if slices.ContainsFunc(jr.runs, func(run *joinActive) bool { return run.isTableLeaf(pgno) }) {
 		return
 	}
-	if held || busy {
+	// A scan read ahead (busy) needs no join looked for; once a join is
+	// under way, its outer table may be read ahead in page order.
+	if held || (busy && len(jr.runs) == 0) {
 		jr.keep(page)
 		return
 	}
@@ -200,18 +206,21 @@ func (jr *joinRun) keep(page treePage) {
 }
 
 // guess lists the rows of the leaves kept whose integer columns hold a key
-// in [lo, hi].
+// in [lo, hi], the newest leaf first, reading at most joinMaxRows rows.
 func (jr *joinRun) guess(lo, hi int64) []joinGuess {
 	gs := jr.spare[:0]
-	for _, o := range jr.outers {
-		n := o.cells()
+	rows := 0
+	for k := 1; k <= joinOuters && rows < joinMaxRows; k++ {
+		o := jr.outers[(jr.next+joinOuters-k)%joinOuters]
+		n := min(o.cells(), joinMaxRows-rows)
+		rows += max(n, 0)
 		for i := 0; i < n && len(gs) < joinMaxGuesses; i++ {
 			_, cols, ok := o.leafRow(i)
 			if !ok {
 				continue
 			}
-			for c := range joinCols {
-				if cols.ok&(1<<c) != 0 && lo <= cols.vals[c] && cols.vals[c] <= hi {
+			for m := cols.ok; m != 0; m &= m - 1 {
+				if c := bits.TrailingZeros32(m); lo <= cols.vals[c] && cols.vals[c] <= hi {
 					gs = append(gs, joinGuess{outer: o.pgno, col: c, row: i})
 				}
 			}

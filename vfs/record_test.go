@@ -222,3 +222,27 @@ func FuzzTreePage(f *testing.F) {
 		_ = fmt.Sprint(varint(data))
 	})
 }
+
+// BenchmarkJoinGuess: what a missed leaf costs the join's readahead when
+// it is no join's lookup: the rows of the leaves kept read for a key in
+// its range (joinOuters leaves of small rows, none matching).
+func BenchmarkJoinGuess(b *testing.B) {
+	pages, _ := recordDB(b)
+	var jr joinRun
+	for _, p := range pages[1:] {
+		if p[0] == btreeLeafTable {
+			jr.keep(treePage{data: p, pgno: 2, usable: 1024})
+			jr.keep(treePage{data: p, pgno: 3, usable: 1024}) // not the same page as the last
+		}
+	}
+	rows := 0
+	for _, o := range jr.outers {
+		rows += o.cells()
+	}
+	for b.Loop() {
+		if gs := jr.guess(1<<60, 1<<61); len(gs) != 0 {
+			b.Fatal(gs)
+		}
+	}
+	b.ReportMetric(float64(rows), "rows-kept")
+}
