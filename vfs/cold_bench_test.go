@@ -452,7 +452,7 @@ func BenchmarkColdJoin(b *testing.B) {
 	for _, mode := range coldModesOr("all,nojoin") {
 		b.Run(mode.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(9, 10))
-			var msOf, reqs, rounds []float64
+			var msOf, reqs, rounds, mb []float64
 			for b.Loop() {
 				s := newColdSession(b, fix, mode)
 				s.phase(s.open)
@@ -461,11 +461,13 @@ func BenchmarkColdJoin(b *testing.B) {
 					s.query(`SELECT sum(length(t.payload)) FROM o JOIN t ON t.id = o.t_id WHERE o.id BETWEEN ? AND ?`, lo, lo+rows-1)
 				})
 				msOf, reqs, rounds = append(msOf, ms(el)), append(reqs, float64(req)), append(rounds, float64(r))
+				mb = append(mb, float64(s.counting.Counts().BytesRead)/1e6)
 				s.close()
 			}
 			b.ReportMetric(median(msOf), "ms")
 			b.ReportMetric(median(reqs), "requests")
 			b.ReportMetric(median(rounds), "rounds")
+			b.ReportMetric(median(mb), "MB")
 		})
 	}
 }

@@ -96,13 +96,21 @@ type joinTree struct {
 	depth int
 }
 
-// joinActive is a join recognised: the outer leaf SQLite reads, the
-// column of its rows that holds the inner key, and the inner tree.
+// joinActive is a join recognised: the column of the outer rows that
+// holds the inner key, the inner tree, and the outer rows listed so far:
+// those of the outer leaf SQLite reads and of the leaves after it (its
+// siblings, in key order) that the cache holds, read ahead in page order.
 type joinActive struct {
-	outer   treePage
 	col     int
 	inner   joinTree
-	targets []uint32 // the inner leaf of each row of outer (0: not known)
+	usable  int
+	kind    byte     // the outer leaves' page type
+	parent  uint32   // the interior page above the outer leaves (0: not known)
+	kids    []uint32 // its children in key order
+	leaves  []uint32 // the outer leaves listed, in key order
+	starts  []int    // where each one's rows begin in keys and targets
+	keys    []int64  // each row's key, its value of col
+	targets []uint32 // the inner leaf each row's key leads to (0: not known)
 	pos     int      // the row SQLite looked up last
 	w       aheadWindow
 
@@ -155,6 +163,13 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 	if slices.ContainsFunc(jr.runs, func(run *joinActive) bool { return run.isTableLeaf(pgno) }) {
 		return
 	}
+	for _, run := range jr.runs {
+		if run.adopt(r, v, page) {
+			run.readAhead(ctx, r, v, scope)
+			jr.keep(page)
+			return
+		}
+	}
 	// A scan read ahead (busy) needs no join looked for; once a join is
 	// under way, its outer table may be read ahead in page order.
 	if held || (busy && len(jr.runs) == 0) {
@@ -168,7 +183,7 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 	}
 	for _, run := range jr.runs {
 		if o, row, ok := jr.explain(r, v, run, pgno, lo, hi); ok {
-			run.follow(r, v, o, row)
+			run.moveTo(jr, r, v, o, row)
 			run.readAhead(ctx, r, v, scope)
 			return
 		}
@@ -239,8 +254,8 @@ func (jr *joinRun) explain(r *replica, v *index.Version, run *joinActive, pgno u
 		o := jr.outers[(jr.next+joinOuters-k)%joinOuters]
 		n := o.cells()
 		from := 0
-		if o.pgno == run.outer.pgno {
-			from = run.pos + 1
+		if at := slices.Index(run.leaves, o.pgno); at >= 0 {
+			from = max(run.pos+1-run.starts[at], 0)
 		}
 		for i := from; i < n; i++ {
 			_, cols, ok := o.leafRow(i)
@@ -301,7 +316,7 @@ func (jr *joinRun) recognise(r *replica, v *index.Version, pgno uint32, g joinGu
 		i = len(jr.runs) - 1
 	}
 	run := jr.runs[i]
-	run.follow(r, v, jr.outers[at], g.row)
+	run.moveTo(jr, r, v, jr.outers[at], g.row)
 	return run
 }
 
@@ -329,23 +344,91 @@ func (jr *joinRun) parentOf(r *replica, v *index.Version, pgno uint32) (uint32, 
 	return 0, false
 }
 
-// follow moves the run to row of outer leaf o: the inner leaf of each of
-// its rows, found by going down from the top with the row's key.
-func (run *joinActive) follow(r *replica, v *index.Version, o treePage, row int) {
-	if run.outer.pgno != o.pgno || run.targets == nil {
-		n := max(o.cells(), 0)
-		run.outer, run.targets = o, make([]uint32, n)
-		for i := range run.targets {
-			if _, cols, ok := o.leafRow(i); ok && cols.ok&(1<<run.col) != 0 {
-				run.targets[i] = leafFor(r, v, run.inner, o.usable, cols.vals[run.col])
-			}
-		}
-		if run.table.depth > 0 {
-			run.tables = make([][]uint32, n)
-		}
-		run.w = aheadWindow{ahead: row}
+// moveTo moves the run to row of outer leaf o: where the rows listed
+// have it, or else the rows listed start again with o's.
+func (run *joinActive) moveTo(jr *joinRun, r *replica, v *index.Version, o treePage, row int) {
+	if at := slices.Index(run.leaves, o.pgno); at >= 0 {
+		run.pos = run.starts[at] + row
+		return
 	}
-	run.pos = row
+	run.leaves, run.starts, run.keys, run.targets = run.leaves[:0], run.starts[:0], run.keys[:0], run.targets[:0]
+	if run.table.depth > 0 {
+		run.tables = run.tables[:0]
+	}
+	run.usable, run.kind, run.kids = o.usable, o.kind(), nil
+	if parent, ok := jr.parentOf(r, v, o.pgno); ok {
+		if data, ok := pageHeld(r, v, parent); ok {
+			run.parent, run.kids = parent, childrenInOrder(data, parent, v.Commit())
+		}
+	}
+	run.add(r, v, o)
+	run.pos, run.w = row, aheadWindow{ahead: row}
+}
+
+// add lists the rows of outer leaf o after those listed, and forgets the
+// leaves that SQLite is done with.
+func (run *joinActive) add(r *replica, v *index.Version, o treePage) {
+	for len(run.starts) > 1 && run.starts[1] < run.pos-joinGap {
+		n := run.starts[1]
+		run.leaves, run.starts = run.leaves[1:], run.starts[1:]
+		for i := range run.starts {
+			run.starts[i] -= n
+		}
+		run.keys, run.targets = run.keys[n:], run.targets[n:]
+		if run.table.depth > 0 {
+			run.tables = run.tables[n:]
+		}
+		run.pos, run.w.ahead = run.pos-n, run.w.ahead-n
+	}
+	run.leaves, run.starts = append(run.leaves, o.pgno), append(run.starts, len(run.keys))
+	for i := range max(o.cells(), 0) {
+		var key int64
+		var leaf uint32
+		if _, cols, ok := o.leafRow(i); ok && cols.ok&(1<<run.col) != 0 {
+			key = cols.vals[run.col]
+			leaf = leafFor(r, v, run.inner, run.usable, key)
+		}
+		run.keys, run.targets = append(run.keys, key), append(run.targets, leaf)
+		if run.table.depth > 0 {
+			run.tables = append(run.tables, nil)
+		}
+	}
+}
+
+// nextLeaf is the outer leaf after the last listed, if the cache holds it:
+// its next sibling under the interior page above.
+func (run *joinActive) nextLeaf(r *replica, v *index.Version) (treePage, bool) {
+	if len(run.leaves) == 0 {
+		return treePage{}, false
+	}
+	at := slices.Index(run.kids, run.leaves[len(run.leaves)-1])
+	if at < 0 || at+1 >= len(run.kids) {
+		return treePage{}, false
+	}
+	next := run.kids[at+1]
+	data, ok := pageHeld(r, v, next)
+	if !ok {
+		return treePage{}, false
+	}
+	p := treePage{data: data, pgno: next, usable: run.usable}
+	return p, p.kind() == run.kind
+}
+
+// adopt tells whether leaf page is an outer leaf of the run: listed
+// already, or the next one, listed now.
+func (run *joinActive) adopt(r *replica, v *index.Version, page treePage) bool {
+	if slices.Contains(run.leaves, page.pgno) {
+		return true
+	}
+	if len(run.leaves) == 0 {
+		return false
+	}
+	at := slices.Index(run.kids, run.leaves[len(run.leaves)-1])
+	if at < 0 || at+1 >= len(run.kids) || run.kids[at+1] != page.pgno || page.kind() != run.kind {
+		return false
+	}
+	run.add(r, v, page)
+	return true
 }
 
 // leafFor goes down tree t for key: the leaf it leads to, or 0 if a page
@@ -394,16 +477,19 @@ func (run *joinActive) rowids(r *replica, v *index.Version, j int, into []int64)
 	if !ok {
 		return into
 	}
-	_, cols, ok := run.outer.leafRow(j)
-	if !ok || cols.ok&(1<<run.col) == 0 {
-		return into
-	}
-	return treePage{data: data, pgno: leaf, usable: run.outer.usable}.rowidsOf(cols.vals[run.col], into)
+	return treePage{data: data, pgno: leaf, usable: run.usable}.rowidsOf(run.keys[j], into)
 }
 
 // readAhead tops up the window of inner leaves read ahead of the run, and
 // reads ahead the table leaves of the rows whose index leaves landed.
 func (run *joinActive) readAhead(ctx context.Context, r *replica, v *index.Version, scope *raScope) {
+	for len(run.targets) <= run.pos+max(run.w.size, joinFirst) {
+		next, ok := run.nextLeaf(r, v)
+		if !ok {
+			break
+		}
+		run.add(r, v, next)
+	}
 	var pages []uint32
 	if from, to, ok := run.w.topUp(run.pos, len(run.targets)-1, joinFirst, aheadMost(r, v.PageSize())); ok {
 		for _, p := range run.targets[from : to+1] {
@@ -424,7 +510,7 @@ func (run *joinActive) readAhead(ctx context.Context, r *replica, v *index.Versi
 			}
 			leaves := make([]uint32, 0, len(ids))
 			for _, id := range ids {
-				if p := leafFor(r, v, run.table, run.outer.usable, id); p != 0 {
+				if p := leafFor(r, v, run.table, run.usable, id); p != 0 {
 					leaves = append(leaves, p)
 				}
 			}

@@ -8,9 +8,10 @@ import (
 )
 
 // joinSource is a table c of 20,000 rows in 1 KiB pages, with an index on
-// a unique integer code in random order, and a table o whose rows point
-// to rows of c in random order, by rowid and (to other rows) by code: a
-// join of o to c
+// a unique integer code in random order, a table o whose rows point to
+// rows of c in random order, by rowid and (to other rows) by code, and a
+// table w of wide rows pointing to rows of c by rowid: a join of o or w to
+// c
 // looks up one leaf of c (or of its index) per row of o, in no order.
 func joinSource(t *testing.T) *source {
 	t.Helper()
@@ -21,6 +22,8 @@ func joinSource(t *testing.T) *source {
 		src.exec(`CREATE TABLE o(id INTEGER PRIMARY KEY, note TEXT, c_id INTEGER, c_code INTEGER)`)
 		src.exec(`INSERT INTO c(id, code, pad) SELECT value, (value*2654435761) % 4294967296, randomblob(80) FROM generate_series(1, 20000)`)
 		src.exec(`INSERT INTO o(id, note, c_id, c_code) SELECT value, printf('n%d', value), (value*7919) % 20000 + 1, (((value*104729) % 20000 + 1)*2654435761) % 4294967296 FROM generate_series(1, 2000)`)
+		src.exec(`CREATE TABLE w(id INTEGER PRIMARY KEY, pad TEXT, c_id INTEGER)`)
+		src.exec(`INSERT INTO w(id, pad, c_id) SELECT value, printf('%.200c', 'w'), (value*7919) % 20000 + 1 FROM generate_series(1, 2000)`)
 		src.snapshot()
 		if err := writeColdHint(src.dir); err != nil {
 			t.Fatal(err)
@@ -52,6 +55,9 @@ func TestJoinReadsAhead(t *testing.T) {
 	}{
 		{"by rowid", `SELECT count(*), sum(length(c.pad)) FROM o JOIN c ON c.id = o.c_id WHERE o.id BETWEEN 100 AND 399`, 0.25},
 		{"by index", `SELECT count(*), sum(length(c.pad)) FROM o JOIN c ON c.code = o.c_code WHERE o.id BETWEEN 100 AND 399`, 0.25},
+		// Four outer rows a leaf: the outer table's leaves are read ahead
+		// in page order once the join's lookups no longer miss.
+		{"wide outer rows", `SELECT count(*), sum(length(c.pad)) FROM w JOIN c ON c.id = w.c_id WHERE w.id BETWEEN 100 AND 399`, 0.25},
 	}
 	for _, kind := range []struct {
 		name   string
@@ -67,7 +73,7 @@ func TestJoinReadsAhead(t *testing.T) {
 				for _, join := range []bool{false, true} {
 					db := attachCold(t, kind.client, coldTuning{noJoin: !join})
 					c := conn(t, db)
-					if got := one[int64](t, c, `SELECT count(*) FROM sqlite_schema`); got != 3 {
+					if got := one[int64](t, c, `SELECT count(*) FROM sqlite_schema`); got != 4 {
 						t.Fatalf("schema: %d entries", got)
 					}
 					var got [2]int64
