@@ -176,7 +176,7 @@ func (c *Cache) Page(ctx context.Context, ref Ref) ([]byte, error) {
 // whether the disk tier served it.
 func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	c.mu.Lock()
-	page, ok := c.pages.get(ref.Key)
+	page, ok, first := c.pages.get(ref.Key)
 	var ahead *aheadRead
 	if !ok {
 		ahead = c.inflight[ref.Key] // a hit, the warm path, hashes the key once
@@ -184,6 +184,7 @@ func (c *Cache) Get(ctx context.Context, ref Ref) ([]byte, Served, error) {
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
+		c.readOnce(ref.Key, page, first)
 		return page, Served{From: FromMemory}, nil
 	}
 	if ahead != nil {
@@ -303,8 +304,20 @@ func flightKey(k Key) string {
 
 func (c *Cache) get(k Key) ([]byte, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pages.get(k)
+	page, ok, first := c.pages.get(k)
+	c.mu.Unlock()
+	c.readOnce(k, page, first)
+	return page, ok
+}
+
+// readOnce writes to the disk tier a page read ahead, at its first read by
+// a query: the disk keeps what queries read, so that a reader started
+// again finds it there rather than reading it, or reading it ahead, from
+// storage. A page read ahead and never read is not written.
+func (c *Cache) readOnce(k Key, page []byte, first bool) {
+	if first && c.disk != nil {
+		c.disk.put(k, page)
+	}
 }
 
 // add keeps a page read for the first time (on probation, see segments),

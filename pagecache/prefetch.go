@@ -179,6 +179,9 @@ func (c *Cache) readAhead(ctx context.Context, run []Ref, read *aheadRead) {
 		c.mu.Unlock()
 		close(read.done)
 	}()
+	if run = c.aheadFromDisk(run); len(run) == 0 {
+		return
+	}
 	select {
 	case c.asyncN <- struct{}{}:
 	case <-ctx.Done():
@@ -186,9 +189,31 @@ func (c *Cache) readAhead(ctx context.Context, run []Ref, read *aheadRead) {
 		return
 	}
 	defer func() { <-c.asyncN }()
-	if err := c.readRun(ctx, run, false); err != nil {
-		c.aborted.Add(1)
+	for part := range runs(run, asyncRun) { // what the disk held may have left gaps
+		if err := c.readRun(ctx, part, false); err != nil {
+			c.aborted.Add(1)
+			return
+		}
 	}
+}
+
+// aheadFromDisk keeps, as read ahead, the pages of run that the disk tier
+// holds, and returns the others: a reader started again reads ahead from
+// its disk, not from storage. It reads the disk here, off the query's
+// goroutine, as the read ahead would have read storage.
+func (c *Cache) aheadFromDisk(run []Ref) []Ref {
+	if c.disk == nil {
+		return run
+	}
+	rest := run[:0:0]
+	for _, ref := range run {
+		if page, ok := c.disk.get(ref.Key, ref.PageSize); ok {
+			c.keepAhead(ref.Key, page)
+		} else {
+			rest = append(rest, ref)
+		}
+	}
+	return rest
 }
 
 // Close stops the reads ahead under way and waits for them to end, and

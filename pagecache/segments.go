@@ -44,25 +44,26 @@ func newSegments(max int64) *segments {
 	return &segments{max: max, probation: probation, protected: protected, unread: map[Key]struct{}{}}
 }
 
-// get returns a page, making it the most recent of the protected segment.
-func (s *segments) get(k Key) ([]byte, bool) {
+// get returns a page, making it the most recent of the protected segment;
+// ahead tells that it is the first read of a page read ahead.
+func (s *segments) get(k Key) (page []byte, ok, ahead bool) {
 	if page, ok := s.protected.Get(k); ok {
-		return page, true
+		return page, true, false
 	}
-	page, ok := s.probation.Peek(k)
+	page, ok = s.probation.Peek(k)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	if _, ok := s.unread[k]; ok {
 		// Its first read. Its recency stays that of its arrival, so that
 		// the pages a scan has read go before those read ahead of it.
 		delete(s.unread, k)
-		return page, true
+		return page, true, true
 	}
 	s.probation.Remove(k)
 	s.probationUsed -= cost(page)
 	s.protected.Add(k, page)
-	return page, true
+	return page, true, false
 }
 
 // peek returns a page without changing its recency.

@@ -19,6 +19,7 @@ type coldTuning struct {
 	noHints     bool // the interior pages of hints are not kept (hints are still read for their checksums)
 	noReadahead bool // sequential reads are not read ahead (nor in key order)
 	noKeyOrder  bool // reads in key order are not read ahead (keyorder.go)
+	noJoin      bool // a join's lookups are not read ahead (join.go)
 	noWalk      bool // B-tree interior pages are not found and fetched ahead (interior.go)
 }
 

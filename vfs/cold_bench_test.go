@@ -33,13 +33,15 @@ import (
 // run: delete ltxvfs-cold-* there to rebuild it.
 //
 // The replica's history: the schema (2 L0 files), the rows inserted in 8
-// transactions (8 L0 files), a snapshot, then 3 small updates (3 L0 files).
+// transactions (8 L0 files), a table o to join with t (2 L0 files), a
+// snapshot, then 3 small updates (3 L0 files).
 const (
 	coldFirstByte = 20 * time.Millisecond
 	coldBandwidth = 100e6
 	coldBatches   = 8
-	coldRowBytes  = 1000 // payload of one row
-	coldFixtureV  = 1    // bump when the fixture's content changes
+	coldRowBytes  = 1000  // payload of one row
+	coldFixtureV  = 2     // bump when the fixture's content changes
+	coldOuterRows = 10000 // rows of o, each pointing to a row of t in no order
 )
 
 type coldFixture struct {
@@ -137,6 +139,8 @@ func buildColdReplica(b *testing.B, base string, rows int) {
 			coldRowBytes, lo, hi)
 		clear(src.files) // nothing is compacted: keep memory bounded
 	}
+	src.exec(`CREATE TABLE o(id INTEGER PRIMARY KEY, t_id INTEGER)`)
+	src.exec(`INSERT INTO o(id, t_id) SELECT value, (value*7919) % ? + 1 FROM generate_series(1, ?)`, rows, coldOuterRows)
 	src.snapshot()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 3 {
@@ -303,6 +307,9 @@ func coldModeSet() map[string]coldMode {
 		"litestream": {litestream: true},
 		// Litestream's replica, without the B-tree walk.
 		"litestream-nowalk": {litestream: true, tune: coldTuning{noWalk: true}},
+		// all and litestream, a join's lookups not read ahead.
+		"nojoin":            {tune: coldTuning{noJoin: true}},
+		"litestream-nojoin": {litestream: true, tune: coldTuning{noJoin: true}},
 	}
 }
 
@@ -432,6 +439,36 @@ func BenchmarkColdScan(b *testing.B) {
 				b.ReportMetric(median(reqs), "requests")
 			})
 		}
+	}
+}
+
+// BenchmarkColdJoin joins 1,000 consecutive rows of o to the rows of t
+// they point to, in no order, on a cold replica: time, requests and round
+// trips. LTXVFS_COLD_MODES=all,nojoin,litestream,litestream-nojoin
+// compares the join read ahead with one round trip per row.
+func BenchmarkColdJoin(b *testing.B) {
+	fix := coldReplica(b)
+	const rows = 1000
+	for _, mode := range coldModesOr("all,nojoin") {
+		b.Run(mode.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(9, 10))
+			var msOf, reqs, rounds, mb []float64
+			for b.Loop() {
+				s := newColdSession(b, fix, mode)
+				s.phase(s.open)
+				lo := rng.IntN(coldOuterRows-rows) + 1
+				req, r, el := s.phase(func() {
+					s.query(`SELECT sum(length(t.payload)) FROM o JOIN t ON t.id = o.t_id WHERE o.id BETWEEN ? AND ?`, lo, lo+rows-1)
+				})
+				msOf, reqs, rounds = append(msOf, ms(el)), append(reqs, float64(req)), append(rounds, float64(r))
+				mb = append(mb, float64(s.counting.Counts().BytesRead)/1e6)
+				s.close()
+			}
+			b.ReportMetric(median(msOf), "ms")
+			b.ReportMetric(median(reqs), "requests")
+			b.ReportMetric(median(rounds), "rounds")
+			b.ReportMetric(median(mb), "MB")
+		})
 	}
 }
 

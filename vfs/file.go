@@ -39,6 +39,7 @@ type file struct {
 	ra      readahead // this connection's reads, to read ahead (readahead.go)
 	walk    descent   // this connection's walk down a B-tree (interior.go)
 	keys    keyRun    // this connection's reads in key order, to read ahead (keyorder.go)
+	joins   joinRun   // this connection's lookups of a join, to read ahead (join.go)
 	closed  bool
 
 	// What statements cost (stats.go): the open one, the last one, and
@@ -245,7 +246,9 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		return nil, fmt.Errorf("read %s at TXID %d: %w", f.name, v.TXID(), err) // err names the file and page
 	}
 	f.walk.note(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory)
-	f.keys.observe(ctx, f.rep, v, ref.Key, data, how.From == pagecache.FromMemory, f.ra.run >= raMinRun, &f.ra.scope)
+	held := how.From == pagecache.FromMemory
+	f.keys.observe(ctx, f.rep, v, ref.Key, data, held, f.ra.run >= raMinRun, &f.ra.scope)
+	f.joins.observe(ctx, f.rep, v, ref.Key, data, held, f.ra.run >= raMinRun || f.keys.run >= keyMinRun, f.usable(v), &f.ra.scope)
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
 			return nil, fmt.Errorf("page 1 of %s at TXID %d is not a SQLite database header", e.File.Name(), v.TXID())
@@ -254,6 +257,16 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 		return f.page1, nil
 	}
 	return data, nil
+}
+
+// usable is the usable size of v's pages: the page size less the bytes
+// page 1's header reserves at the end of each page.
+func (f *file) usable(v *index.Version) int {
+	ps := int(v.PageSize())
+	if len(f.page1) > hdrSize {
+		ps -= int(f.page1[20])
+	}
+	return ps
 }
 
 // pageRef is what the page cache needs to read page pgno from the entry
@@ -358,6 +371,7 @@ func (f *file) Unlock(lock vfs.LockLevel) error {
 	if lock == vfs.LOCK_NONE {
 		f.ra.endTransaction()
 		f.keys.endTransaction()
+		f.joins.endTransaction()
 		f.endStatement()
 		f.tx = nil
 		f.txTXID.Store(0)
