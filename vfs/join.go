@@ -28,9 +28,12 @@ import (
 // knows above the missed leaf, for each of the rows that follow, with
 // their values of that column, and reads the leaves they lead to ahead,
 // in parallel, a window that starts at a few rows and grows fourfold while
-// SQLite's reads follow it (the readahead's aheadWindow). When SQLite
-// reads the next outer leaf, the run goes on there at the first miss whose
-// leaf a row's key leads to.
+// SQLite's reads follow it (the readahead's aheadWindow). The rows it
+// lists run on into the outer leaves after the one SQLite reads, its
+// siblings under the interior page above it, as far as the cache holds
+// them (the outer table is read ahead in page order), so that the window
+// crosses outer leaves; elsewhere, the first miss whose leaf a row's key
+// leads to moves the run to that row.
 //
 // A join by an index reads, after each index leaf, the table row its
 // entry points to: once two such table leaves were missed, each holding
