@@ -216,6 +216,23 @@ func (c *Cache) aheadFromDisk(run []Ref) []Ref {
 	return rest
 }
 
+// AheadRequests is how many requests PrefetchAsync would make for refs
+// now: those of the pages not held, joined as it joins them. A caller
+// weighs a read ahead with it (the vfs package reads a small index whole
+// once its lookups have cost as many requests as that); -1 if a ref is
+// not one PrefetchAsync would read.
+func (c *Cache) AheadRequests(refs []Ref) int {
+	want, err := c.wanted(refs)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for range runs(want, asyncRun) {
+		n++
+	}
+	return n
+}
+
 // Close stops the reads ahead under way and waits for them to end, and
 // closes the disk tier. The cache still serves pages after Close, without
 // reading ahead.

@@ -137,7 +137,7 @@ func (jr *joinRun) endTransaction() {
 // observe does; usable is the pages' usable size, busy whether a readahead
 // in page or key order is under way (a scan: no join to look for).
 func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, key pagecache.Key, data []byte, held, busy bool, usable int, scope *raScope) {
-	if r.cold.tune.noReadahead || r.cold.tune.noJoin {
+	if r.cold.tune.noReadahead {
 		return
 	}
 	if jr.v != v {
@@ -145,7 +145,7 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 	}
 	pgno := key.Pgno
 	switch kindOf(data, pgno) {
-	case interiorPage:
+	case interiorPage: // known for leaflevel.go too
 		if jr.interiors == nil || len(jr.interiors) >= joinMaxInteriors {
 			jr.interiors = make(map[uint32]struct{})
 		}
@@ -153,6 +153,9 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 		return
 	case leafPage:
 	default:
+		return
+	}
+	if r.cold.tune.noJoin {
 		return
 	}
 	page := treePage{data: data, pgno: pgno, usable: usable}
