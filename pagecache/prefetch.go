@@ -216,6 +216,23 @@ func (c *Cache) aheadFromDisk(run []Ref) []Ref {
 	return rest
 }
 
+// HotRequests is how many requests PrefetchHot would make for refs now:
+// those of the pages not held in memory, joined as it joins them. A caller
+// weighs a prefetch with it (the vfs package reads a small index whole
+// once its lookups have cost as many requests as that); -1 if a ref is not
+// one PrefetchHot would read.
+func (c *Cache) HotRequests(refs []Ref) int {
+	want, err := c.wanted(refs)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for range runs(want, maxRun) {
+		n++
+	}
+	return n
+}
+
 // Close stops the reads ahead under way and waits for them to end, and
 // closes the disk tier. The cache still serves pages after Close, without
 // reading ahead.

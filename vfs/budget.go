@@ -57,7 +57,7 @@ func (e *BudgetError) Error() string {
 func (st *statement) start(size int64) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.ended {
+	if st.ended && st.held == 0 {
 		return context.Canceled // a read ahead of a statement that ended
 	}
 	b := st.budget

@@ -20,6 +20,7 @@ type coldTuning struct {
 	noReadahead bool // sequential reads are not read ahead (nor in key order)
 	noKeyOrder  bool // reads in key order are not read ahead (keyorder.go)
 	noJoin      bool // a join's lookups are not read ahead (join.go)
+	noLeafLevel bool // a small index is not read whole (leaflevel.go)
 	noWalk      bool // B-tree interior pages are not found and fetched ahead (interior.go)
 }
 

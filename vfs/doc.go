@@ -28,9 +28,10 @@
 //
 // Cold reads go ahead of SQLite where its reads show a pattern: in page
 // order (readahead.go), in a B-tree's key order (keyorder.go), a join's
-// lookups from the keys on its outer rows (join.go, record.go), and down
-// the B-trees of a replica without hints (interior.go, the walk); each is
-// bounded by the cache and the statement's budget and ends with its query.
+// lookups from the keys on its outer rows (join.go, record.go), a small
+// index whose lookups miss (leaflevel.go), and down the B-trees of a
+// replica without hints (interior.go, the walk); each is bounded by the
+// cache and the statement's budget and ends with its query.
 //
 // The cache budget is pagecache=, not cache=: SQLite owns the cache URI
 // parameter (shared|private) and rejects any other value before a VFS sees

@@ -40,6 +40,7 @@ type file struct {
 	walk    descent   // this connection's walk down a B-tree (interior.go)
 	keys    keyRun    // this connection's reads in key order, to read ahead (keyorder.go)
 	joins   joinRun   // this connection's lookups of a join, to read ahead (join.go)
+	level   leafLevel // this connection's misses of index leaves, to read small indexes whole (leaflevel.go)
 	closed  bool
 
 	// What statements cost (stats.go): the open one, the last one, and
@@ -249,6 +250,7 @@ func (f *file) fetch(ctx context.Context, v *index.Version, pgno uint32) ([]byte
 	held := how.From == pagecache.FromMemory
 	f.keys.observe(ctx, f.rep, v, ref.Key, data, held, f.ra.run >= raMinRun, &f.ra.scope)
 	f.joins.observe(ctx, f.rep, v, ref.Key, data, held, f.ra.run >= raMinRun || f.keys.run >= keyMinRun, f.usable(v), &f.ra.scope)
+	f.level.observe(ctx, f.rep, v, &f.joins, ref.Key, data, held)
 	if pgno == 1 {
 		if !bytes.HasPrefix(data, sqliteMagic) {
 			return nil, fmt.Errorf("page 1 of %s at TXID %d is not a SQLite database header", e.File.Name(), v.TXID())

@@ -28,9 +28,12 @@ import (
 // knows above the missed leaf, for each of the rows that follow, with
 // their values of that column, and reads the leaves they lead to ahead,
 // in parallel, a window that starts at a few rows and grows fourfold while
-// SQLite's reads follow it (the readahead's aheadWindow). When SQLite
-// reads the next outer leaf, the run goes on there at the first miss whose
-// leaf a row's key leads to.
+// SQLite's reads follow it (the readahead's aheadWindow). The rows it
+// lists run on into the outer leaves after the one SQLite reads, its
+// siblings under the interior page above it, as far as the cache holds
+// them (the outer table is read ahead in page order), so that the window
+// crosses outer leaves; elsewhere, the first miss whose leaf a row's key
+// leads to moves the run to that row.
 //
 // A join by an index reads, after each index leaf, the table row its
 // entry points to: once two such table leaves were missed, each holding
@@ -134,7 +137,7 @@ func (jr *joinRun) endTransaction() {
 // observe does; usable is the pages' usable size, busy whether a readahead
 // in page or key order is under way (a scan: no join to look for).
 func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, key pagecache.Key, data []byte, held, busy bool, usable int, scope *raScope) {
-	if r.cold.tune.noReadahead || r.cold.tune.noJoin {
+	if r.cold.tune.noReadahead {
 		return
 	}
 	if jr.v != v {
@@ -142,7 +145,7 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 	}
 	pgno := key.Pgno
 	switch kindOf(data, pgno) {
-	case interiorPage:
+	case interiorPage: // known for leaflevel.go too
 		if jr.interiors == nil || len(jr.interiors) >= joinMaxInteriors {
 			jr.interiors = make(map[uint32]struct{})
 		}
@@ -150,6 +153,9 @@ func (jr *joinRun) observe(ctx context.Context, r *replica, v *index.Version, ke
 		return
 	case leafPage:
 	default:
+		return
+	}
+	if r.cold.tune.noJoin {
 		return
 	}
 	page := treePage{data: data, pgno: pgno, usable: usable}

@@ -237,7 +237,7 @@ func TestReadaheadInKeyOrder(t *testing.T) {
 	}
 	cost := map[bool]Stats{}
 	for _, keyOrder := range []bool{false, true} {
-		db := attachCold(t, src.client, coldTuning{noKeyOrder: !keyOrder})
+		db := attachCold(t, src.client, coldTuning{noKeyOrder: !keyOrder, noLeafLevel: true})
 		c := conn(t, db) // opened: page indexes and hints read
 		var got [2]int64
 		if err := c.QueryRowContext(t.Context(), q).Scan(&got[0], &got[1]); err != nil {

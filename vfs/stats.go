@@ -64,6 +64,7 @@ type statement struct {
 	reserved int64 // bytes of requests under way not read yet
 	inflight int
 	ended    bool
+	held     int           // reads in the background that may make requests after the end (hold)
 	scanning bool          // it reads ahead: the B-tree walk waits for the next statement
 	drained  chan struct{} // made by stats to wait on; closed once ended with nothing in flight
 }
@@ -139,6 +140,30 @@ func (st *statement) end() {
 		st.ended = true
 		st.settle()
 	}
+}
+
+// hold lets a read in the background that the statement started make its
+// requests for it after it ended (a small index read whole, leaflevel.go):
+// they count against it, within its budget, and its figures wait for them
+// as for requests under way. release ends the hold. hold fails once the
+// statement ended.
+func (st *statement) hold() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return false
+	}
+	st.held++
+	st.inflight++
+	return true
+}
+
+func (st *statement) release() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.held--
+	st.inflight--
+	st.settle()
 }
 
 // settle closes drained, if stats waits on it, once the statement is over

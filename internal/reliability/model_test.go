@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The crash loop's workload: transaction k of a seeded run is a pure
@@ -232,8 +233,19 @@ func readState(ctx context.Context, q querier) (k int64, fp fingerprint, err err
 	return k, fp, nil
 }
 
+// recordWait bounds how long check waits for the model to record a
+// transaction read ahead of it.
+const recordWait = 5 * time.Second
+
 // check compares a state read from a copy of the database with the model.
+// The load records a transaction after its commit returns, so a reader
+// running beside it (a follower, a restore) may read one the model does
+// not hold yet: such a state is given until the model records it, at most
+// recordWait (a goroutine descheduled on a loaded machine; seen once).
 func (m *model) check(k int64, fp fingerprint) error {
+	for deadline := time.Now().Add(recordWait); k > m.committed() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	want, ok := m.after(k)
 	if !ok {
 		return fmt.Errorf("holds transaction %d, which was never committed (%d were)", k, m.committed())
